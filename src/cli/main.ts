@@ -1,0 +1,28 @@
+/**
+ * The `lorne` command line: one subcommand per file in this folder, each
+ * exporting `register(program)`.
+ */
+import { Command } from "commander";
+
+import { register as registerHost } from "./host.js";
+import { register as registerLogfmt } from "./logfmt.js";
+import { register as registerJobs } from "./jobs.js";
+
+/** Builds the program; exported so tests can parse without exiting. */
+export function buildProgram(): Command {
+  const program = new Command("lorne")
+    .description(
+      "Run jobs on a host, log them as logfmt, and ship their logs over Lumberjack",
+    )
+    .showHelpAfterError()
+    .configureHelp({ sortSubcommands: false });
+  registerHost(program);
+  registerJobs(program);
+  registerLogfmt(program);
+  return program;
+}
+
+/** Entry point used by bin/lorne. */
+export async function main(argv: string[]): Promise<void> {
+  await buildProgram().parseAsync(argv);
+}

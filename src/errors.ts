@@ -1,0 +1,78 @@
+/**
+ * The project's error hierarchy. Every error a caller may branch on has a
+ * stable `code`; callers test codes or classes, never message text. The HTTP
+ * layer maps codes to statuses in exactly one place (host/api/errors.ts).
+ *
+ * Messages follow one grammar: sentence case, no trailing period, what failed
+ * then why, e.g. `Cannot open offsets file "x": permission denied`.
+ */
+
+export type ErrorCode =
+  | "not_found"
+  | "conflict"
+  | "validation_error"
+  | "protocol_error"
+  | "unavailable"
+  | "internal";
+
+export interface LorneErrorOptions {
+  cause?: unknown;
+}
+
+/** Base class: an error with a stable machine-readable code. */
+export class LorneError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: LorneErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** The thing asked for does not exist. */
+export class NotFoundError extends LorneError {
+  constructor(message: string, options?: LorneErrorOptions) {
+    super("not_found", message, options);
+  }
+}
+
+/** The thing to create exists already, or the request clashes with state. */
+export class ConflictError extends LorneError {
+  constructor(message: string, options?: LorneErrorOptions) {
+    super("conflict", message, options);
+  }
+}
+
+/**
+ * Input (an API body, a config file, a manifest, a CLI flag) is invalid.
+ * `field` names the offending field as a path, e.g. `config.tcp_ports`.
+ */
+export class ValidationError extends LorneError {
+  readonly field: string | undefined;
+
+  constructor(message: string, field?: string, options?: LorneErrorOptions) {
+    super("validation_error", message, options);
+    this.field = field;
+  }
+}
+
+/** A peer broke a wire protocol (a bad frame, an unexpected ack). */
+export class ProtocolError extends LorneError {
+  constructor(message: string, options?: LorneErrorOptions) {
+    super("protocol_error", message, options);
+  }
+}
+
+/** A dependency (a backend, a remote server) cannot be reached right now. */
+export class UnavailableError extends LorneError {
+  constructor(message: string, options?: LorneErrorOptions) {
+    super("unavailable", message, options);
+  }
+}
+
+/** Describes any thrown value as text, for logs and error messages. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
