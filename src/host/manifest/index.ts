@@ -1,0 +1,17 @@
+/**
+ * The host's boot manifest: parsing and validating it, and rendering each
+ * service's templates (a subset of Go's text/template) when it starts.
+ * See docs/manifest.md.
+ */
+export { parseTemplate } from "./template/parser.js";
+export { renderTemplate } from "./template/eval.js";
+export type { Template } from "./template/ast.js";
+export { checkTemplate } from "./template/check.js";
+export type { Shape } from "./template/check.js";
+export { TemplateError } from "./template/errors.js";
+export { TemplateMap } from "./template/values.js";
+export type {
+  TemplateMethod,
+  TemplateStruct,
+  TemplateValue,
+} from "./template/values.js";
