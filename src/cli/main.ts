@@ -4,6 +4,8 @@
  */
 import { Command } from "commander";
 
+import { errorMessage } from "../errors.js";
+
 import { register as registerHost } from "./host.js";
 import { register as registerLogfmt } from "./logfmt.js";
 import { register as registerJobs } from "./jobs.js";
@@ -22,7 +24,16 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Entry point used by bin/lorne. */
+/**
+ * Entry point used by bin/lorne. Errors end the process with a one-line
+ * message: exit status 2 for bad input, 1 for anything else.
+ */
 export async function main(argv: string[]): Promise<void> {
-  await buildProgram().parseAsync(argv);
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    process.stderr.write(`lorne: ${errorMessage(err)}\n`);
+    process.exitCode = code === "validation_error" ? 2 : 1;
+  }
 }

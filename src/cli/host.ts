@@ -1,0 +1,227 @@
+/**
+ * `lorne host`: the host daemon in the foreground. Flags override the
+ * config file (`--config`), which overrides the defaults. SIGTERM and
+ * SIGINT stop every job, flush the log and exit 0; a second signal exits
+ * at once.
+ */
+import { readFileSync } from "node:fs";
+
+import { Option, type Command } from "commander";
+
+import { errorMessage, ValidationError } from "../errors.js";
+import { Daemon } from "../host/daemon.js";
+import { DEFAULT_GRACE_MS } from "../host/host.js";
+import { DEFAULT_PORT_RANGE, parsePortRange } from "../host/ports.js";
+import { BufferedLogger, Context } from "../log/index.js";
+import { collect, parseEnvPairs, parseListen, parseMs } from "./options.js";
+
+const DEFAULT_LISTEN = "127.0.0.1:1113";
+const DEFAULT_STATE = "/var/lib/lorne";
+
+interface HostFlags {
+  listen?: string;
+  state?: string;
+  backend?: string;
+  manifest?: string;
+  id?: string;
+  external?: string;
+  attribute: string[];
+  config?: string;
+  ports?: string;
+  force?: boolean;
+  graceMs?: string;
+}
+
+interface HostConfigFile {
+  id?: string;
+  listen?: string;
+  state?: string;
+  backend?: string;
+  manifest?: string;
+  external?: string;
+  attributes?: Record<string, string>;
+  ports?: string;
+  grace_ms?: number;
+}
+
+export function register(program: Command): void {
+  program
+    .command("host")
+    .description("run the host daemon in the foreground")
+    .option(
+      "--listen <addr>",
+      `API address host:port (default: ${DEFAULT_LISTEN})`,
+    )
+    .option("--state <dir>", `state directory (default: ${DEFAULT_STATE})`)
+    .addOption(
+      new Option("--backend <name>", "how jobs run (default: process)").choices(
+        ["process"],
+      ),
+    )
+    .option("--manifest <file>", "boot manifest to run at start; - for stdin")
+    .option("--id <id>", "host id (default: the hostname)")
+    .option("--external <ip>", "external IP, given to jobs as EXTERNAL_IP")
+    .option("--attribute <k=v>", "host attribute (repeatable)", collect, [])
+    .option("--config <file>", "JSON config file; flags override it")
+    .option(
+      "--ports <min-max>",
+      `port range for jobs (default: ${DEFAULT_PORT_RANGE})`,
+    )
+    .option("--force", "stop jobs a previous daemon left running")
+    .option(
+      "--grace-ms <ms>",
+      `time between SIGTERM and SIGKILL on stop (default: ${DEFAULT_GRACE_MS})`,
+    )
+    .action(async (flags: HostFlags) => {
+      await runHost(flags);
+    });
+}
+
+async function runHost(flags: HostFlags): Promise<void> {
+  const logger = new BufferedLogger({ fd: 1 });
+  const log = new Context({ data: { app: "lorne" }, logger });
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.start({ ...resolveOptions(flags), log });
+  } catch (err) {
+    log.log({
+      fn: "main",
+      at: "exit",
+      status: "error",
+      err: errorMessage(err),
+    });
+    logger.flushSync();
+    process.stderr.write(`lorne host: ${errorMessage(err)}\n`);
+    process.exit(1);
+  }
+
+  let signals = 0;
+  const shutdown = (signal: NodeJS.Signals) => {
+    signals++;
+    log.log({ fn: "main", at: "signal", signal });
+    if (signals > 1) {
+      logger.flushSync();
+      process.exit(1);
+    }
+    void daemon.close().then(() => {
+      logger.flushSync();
+      process.exit(0);
+    });
+  };
+  process.on("SIGTERM", shutdown);
+  process.on("SIGINT", shutdown);
+}
+
+function resolveOptions(flags: HostFlags) {
+  const file = flags.config ? readConfig(flags.config) : {};
+  const listen = parseListen(flags.listen ?? file.listen ?? DEFAULT_LISTEN);
+  const manifestPath = flags.manifest ?? file.manifest;
+  const backend = flags.backend ?? file.backend ?? "process";
+  if (backend !== "process") {
+    throw new ValidationError(
+      `Invalid backend "${backend}": expected process`,
+      "backend",
+    );
+  }
+  return {
+    id: flags.id ?? file.id,
+    stateDir: flags.state ?? file.state ?? DEFAULT_STATE,
+    listenHost: listen.host,
+    listenPort: listen.port,
+    portRange: parsePortRange(flags.ports ?? file.ports ?? DEFAULT_PORT_RANGE),
+    externalIp: flags.external ?? file.external,
+    attributes: { ...file.attributes, ...parseAttributes(flags.attribute) },
+    manifest: manifestPath ? readManifest(manifestPath) : undefined,
+    force: flags.force ?? false,
+    graceMs:
+      flags.graceMs !== undefined
+        ? parseMs(flags.graceMs, "--grace-ms")
+        : file.grace_ms,
+  };
+}
+
+// Each config key and the type it must have.
+const CONFIG_FIELDS: Record<keyof HostConfigFile, "string" | "map" | "ms"> = {
+  id: "string",
+  listen: "string",
+  state: "string",
+  backend: "string",
+  manifest: "string",
+  external: "string",
+  attributes: "map",
+  ports: "string",
+  grace_ms: "ms",
+};
+
+const EXPECTED = {
+  string: "a string",
+  map: "an object of strings",
+  ms: "a whole number of milliseconds",
+};
+
+function readConfig(path: string): HostConfigFile {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new ValidationError(
+      `Cannot read config "${path}": ${errorMessage(err)}`,
+      "config",
+    );
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ValidationError(
+      `Invalid config "${path}": must be a JSON object`,
+      "config",
+    );
+  }
+  for (const [key, value] of Object.entries(parsed)) {
+    const kind = CONFIG_FIELDS[key as keyof HostConfigFile] as
+      keyof typeof EXPECTED | undefined;
+    if (kind === undefined) {
+      throw new ValidationError(
+        `Invalid config "${path}": unknown field "${key}"; expected one of ` +
+          Object.keys(CONFIG_FIELDS).join(", "),
+        key,
+      );
+    }
+    const ok =
+      kind === "map"
+        ? isStringMap(value)
+        : kind === "ms"
+          ? Number.isInteger(value) && (value as number) >= 0
+          : typeof value === "string";
+    if (!ok) {
+      throw new ValidationError(
+        `Invalid config "${path}": field "${key}" must be ${EXPECTED[kind]}`,
+        key,
+      );
+    }
+  }
+  return parsed;
+}
+
+function readManifest(path: string): { text: string; source: string } {
+  try {
+    const text = readFileSync(path === "-" ? 0 : path, "utf8");
+    return { text, source: path === "-" ? "stdin" : path };
+  } catch (err) {
+    throw new ValidationError(
+      `Cannot read manifest "${path}": ${errorMessage(err)}`,
+      "manifest",
+    );
+  }
+}
+
+function parseAttributes(pairs: string[]): Record<string, string> {
+  return parseEnvPairs(pairs, "--attribute");
+}
+
+function isStringMap(value: unknown): boolean {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.values(value).every((v) => typeof v === "string")
+  );
+}

@@ -1,0 +1,50 @@
+/**
+ * Reads and parses a JSON request body with a size limit, turning every
+ * problem (wrong content type, too large, not JSON) into a ValidationError.
+ */
+import type { IncomingMessage } from "node:http";
+
+import { ValidationError } from "../../errors.js";
+
+/** Largest request body accepted. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** Reads the body and parses it as JSON. */
+export async function readJson(
+  req: IncomingMessage,
+  maxBytes = MAX_BODY_BYTES,
+): Promise<unknown> {
+  const type = req.headers["content-type"];
+  if (type !== undefined && !/^application\/json\b/i.test(type)) {
+    throw new ValidationError(
+      `Invalid request: content-type must be application/json, got "${type}"`,
+      "content-type",
+    );
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      req.resume();
+      throw new ValidationError(
+        `Invalid request: body exceeds ${maxBytes} bytes`,
+        "body",
+      );
+    }
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
+  if (text.trim() === "") {
+    throw new ValidationError("Invalid request: body is empty", "body");
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new ValidationError(
+      `Invalid request: body is not JSON: ${(err as Error).message}`,
+      "body",
+      { cause: err },
+    );
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * The host's HTTP API. JSON everywhere; errors are `{ code, message }`
+ * with the status from api/errors.ts.
+ *
+ *   GET    /host                  the host: id, attributes, backend, counts
+ *   GET    /jobs                  every job record
+ *   POST   /jobs                  create a job (id generated unless given)
+ *   PUT    /jobs/:id              create a job with this id (409 if taken)
+ *   GET    /jobs/:id              one job
+ *   DELETE /jobs/:id              stop a job; answers once it has ended
+ *   GET    /jobs/:id/logs         output (?stream=stdout|stderr, ?follow=1)
+ *   GET    /events                server-sent events (?job=ID, Last-Event-ID)
+ */
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
+import type { AddressInfo } from "node:net";
+
+import { ValidationError } from "../../errors.js";
+import type { Context } from "../../log/index.js";
+import type { Host } from "../host.js";
+import { validateJobId, validateJobSpec } from "../job.js";
+import { readJson } from "./body.js";
+import { sendError, sendJson } from "./errors.js";
+import { getEvents } from "./events.js";
+import { getLogs } from "./logs.js";
+import { Router } from "./router.js";
+
+export interface ApiServerOptions {
+  host: Host;
+  log: Context;
+  version: string;
+}
+
+/** See the module comment. */
+export class ApiServer {
+  readonly #server: Server;
+  readonly #router: Router;
+  readonly #log: Context;
+  #closed: Promise<void> | null = null;
+
+  constructor(options: ApiServerOptions) {
+    this.#log = options.log.child({ fn: "api" });
+    this.#router = routes(options.host, options.version);
+    this.#server = createServer((req, res) => void this.#handle(req, res));
+    // DELETE waits for the job's grace period; never time that out.
+    this.#server.requestTimeout = 0;
+    this.#server.keepAliveTimeout = 5_000;
+  }
+
+  /** Listens on host:port (port 0 picks a free one); resolves the address. */
+  listen(port: number, hostname: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.#server.once("error", reject);
+      this.#server.listen(port, hostname, () => {
+        this.#server.off("error", reject);
+        resolve(this.#server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Stops accepting, ends open streams and connections. Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= new Promise((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+    return this.#closed;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
+    const url = new URL(req.url ?? "/", "http://host");
+    try {
+      const { handler, params } = this.#router.match(
+        req.method ?? "GET",
+        url.pathname,
+      );
+      await handler({ req, res, params, query: url.searchParams });
+    } catch (err) {
+      if (!(err instanceof ValidationError) && !isExpected(err)) {
+        this.#log.report(err, { at: "request", path: url.pathname });
+      }
+      sendError(res, err);
+    } finally {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      this.#log.log({
+        at: "request",
+        method: req.method,
+        path: url.pathname,
+        status: res.statusCode,
+        elapsed_ms: Math.round(ms * 1000) / 1000,
+      });
+    }
+  }
+}
+
+function routes(host: Host, version: string): Router {
+  const create = async (body: unknown, id?: string) => {
+    const spec = validateJobSpec(body);
+    if (id !== undefined) {
+      validateJobId(id);
+      if (spec.id !== undefined && spec.id !== id) {
+        throw new ValidationError(
+          `Invalid id: body id "${spec.id}" differs from path id "${id}"`,
+          "id",
+        );
+      }
+      spec.id = id;
+    }
+    return host.create(spec);
+  };
+
+  return new Router()
+    .on("GET", "/host", ({ res }) =>
+      sendJson(res, 200, describeHost(host, version)),
+    )
+    .on("GET", "/jobs", ({ res }) => sendJson(res, 200, host.list()))
+    .on("POST", "/jobs", async ({ req, res }) => {
+      sendJson(res, 201, await create(await readJson(req)));
+    })
+    .on("PUT", "/jobs/:id", async ({ req, res, params }) => {
+      sendJson(res, 201, await create(await readJson(req), params.id));
+    })
+    .on("GET", "/jobs/:id", ({ res, params }) => {
+      sendJson(res, 200, host.get(params.id as string));
+    })
+    .on("DELETE", "/jobs/:id", async ({ res, params }) => {
+      sendJson(res, 200, await host.stop(params.id as string));
+    })
+    .on("GET", "/jobs/:id/logs", (ctx) => getLogs(host, ctx))
+    .on("GET", "/events", (ctx) => getEvents(host, ctx));
+}
+
+function describeHost(host: Host, version: string) {
+  const jobs = host.list();
+  const count = (status: string) =>
+    jobs.filter((j) => j.status === status).length;
+  return {
+    id: host.id,
+    version,
+    backend: host.backendName,
+    attributes: host.attributes,
+    external_ip: host.externalIp ?? null,
+    started_at: host.startedAt,
+    ports: { range: host.ports.range, used: host.ports.used },
+    jobs: {
+      total: jobs.length,
+      starting: count("starting"),
+      running: count("running"),
+    },
+  };
+}
+
+// Client mistakes (4xx) are answered, not reported as faults.
+function isExpected(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === "not_found" || code === "conflict";
+}

@@ -1,0 +1,109 @@
+/**
+ * The process backend: each job is a child process in a process group of
+ * its own, with stdout and stderr read through pipes into the job's output
+ * files. When the job's main process exits, whatever it left behind in its
+ * group is killed, as a container's processes die with its init.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+
+import { errorMessage } from "../../errors.js";
+import type { Backend, RunningJob, StartRequest } from "../backend.js";
+import type { ExitInfo } from "../state.js";
+
+/** How long to wait for the pipes to drain after the job exits. */
+const DRAIN_MS = 2000;
+
+/** See the module comment. */
+export class ProcessBackend implements Backend {
+  readonly name = "process";
+
+  start(request: StartRequest): Promise<RunningJob> {
+    const { argv, env, job, output } = request;
+    const [file, ...args] = argv;
+    if (file === undefined) {
+      return Promise.reject(new Error("Cannot start job: no command given"));
+    }
+
+    const child = spawn(file, args, {
+      env,
+      cwd: job.config.working_dir,
+      detached: true,
+      stdio: [job.config.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+    });
+    child.stdout?.on("data", (chunk: Buffer) => output.write("stdout", chunk));
+    child.stderr?.on("data", (chunk: Buffer) => output.write("stderr", chunk));
+
+    return new Promise((resolve, reject) => {
+      child.once("error", (err) => {
+        output.end();
+        reject(new Error(describeSpawnError(file, err), { cause: err }));
+      });
+      child.once("spawn", () => {
+        resolve({
+          pid: child.pid ?? null,
+          exited: waitForExit(child, () => output.end()),
+          signal: (signal) => signalGroup(child, signal),
+        });
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function waitForExit(child: ChildProcess, end: () => void): Promise<ExitInfo> {
+  return new Promise((resolve) => {
+    child.once("exit", (code, signal) => {
+      // The leader is gone: take its group with it so the pipes close.
+      signalGroup(child, "SIGKILL");
+      void drained(child).then(() => {
+        end();
+        resolve({ exitStatus: code, signal });
+      });
+    });
+  });
+}
+
+// Resolves when both output pipes have closed, or after DRAIN_MS when
+// something outside the group still holds them.
+function drained(child: ChildProcess): Promise<void> {
+  const pipes = [child.stdout, child.stderr].filter((p) => p !== null);
+  const closed = pipes.map(
+    (pipe) =>
+      new Promise<void>((resolve) => {
+        if (pipe.closed) resolve();
+        else pipe.once("close", () => resolve());
+      }),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      for (const pipe of pipes) pipe.destroy();
+      resolve();
+    }, DRAIN_MS);
+  });
+  return Promise.race([
+    Promise.all(closed).then(() => undefined),
+    timeout,
+  ]).finally(() => clearTimeout(timer));
+}
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // ESRCH: the group is gone already, which is what we wanted.
+  }
+}
+
+function describeSpawnError(file: string, err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === "ENOENT") {
+    return `Cannot start "${file}": command or working directory not found`;
+  }
+  if (code === "EACCES") return `Cannot start "${file}": permission denied`;
+  return `Cannot start "${file}": ${errorMessage(err)}`;
+}

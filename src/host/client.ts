@@ -1,0 +1,195 @@
+/**
+ * A typed client for the host's HTTP API, used by the CLI and the tests.
+ * Errors from the host come back as the same error classes the host threw
+ * (by their `code`), so callers branch on classes, not text.
+ */
+import { Agent, request, type Dispatcher } from "undici";
+
+import {
+  ConflictError,
+  LorneError,
+  NotFoundError,
+  UnavailableError,
+  ValidationError,
+  type ErrorCode,
+} from "../errors.js";
+import type { JobEvent } from "./events.js";
+import type { JobRecord, JobSpec } from "./job.js";
+import type { OutputView } from "./output.js";
+
+export const DEFAULT_HOST_URL = "http://127.0.0.1:1113";
+
+// Followed logs and event streams may be quiet for hours, and a stop waits
+// out the job's grace period: no body or header timeouts.
+const agent = new Agent({ bodyTimeout: 0, headersTimeout: 0 });
+
+export interface HostInfo {
+  id: string;
+  version: string;
+  backend: string;
+  attributes: Record<string, string>;
+  external_ip: string | null;
+  started_at: string;
+  ports: { range: { min: number; max: number }; used: number };
+  jobs: { total: number; starting: number; running: number };
+}
+
+export interface LogsOptions {
+  stream?: OutputView;
+  follow?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface EventsOptions {
+  job?: string;
+  /** Resume after this event id. */
+  after?: number;
+  signal?: AbortSignal;
+}
+
+/** See the module comment. */
+export class HostClient {
+  readonly baseUrl: string;
+
+  constructor(baseUrl: string = DEFAULT_HOST_URL) {
+    this.baseUrl = baseUrl.replace(/\/+$/, "");
+  }
+
+  host(): Promise<HostInfo> {
+    return this.#json("GET", "/host");
+  }
+
+  listJobs(): Promise<JobRecord[]> {
+    return this.#json("GET", "/jobs");
+  }
+
+  getJob(id: string): Promise<JobRecord> {
+    return this.#json("GET", `/jobs/${encodeURIComponent(id)}`);
+  }
+
+  /** Creates a job; with `spec.id` set, PUTs it under that id. */
+  createJob(spec: JobSpec): Promise<JobRecord> {
+    if (spec.id === undefined) return this.#json("POST", "/jobs", spec);
+    return this.#json("PUT", `/jobs/${encodeURIComponent(spec.id)}`, spec);
+  }
+
+  /** Stops a job; resolves with its final record. */
+  stopJob(id: string): Promise<JobRecord> {
+    return this.#json("DELETE", `/jobs/${encodeURIComponent(id)}`);
+  }
+
+  /** A job's output as a stream of byte chunks. */
+  async *logs(
+    id: string,
+    options: LogsOptions = {},
+  ): AsyncGenerator<Uint8Array> {
+    const query = new URLSearchParams();
+    if (options.stream) query.set("stream", options.stream);
+    if (options.follow) query.set("follow", "1");
+    const path = `/jobs/${encodeURIComponent(id)}/logs?${query.toString()}`;
+    const res = await this.#request("GET", path, undefined, options.signal);
+    for await (const chunk of res.body) yield chunk as Buffer;
+  }
+
+  /** The host's events, parsed from the SSE stream, until aborted. */
+  async *events(options: EventsOptions = {}): AsyncGenerator<JobEvent> {
+    const query = new URLSearchParams();
+    if (options.job) query.set("job", options.job);
+    if (options.after !== undefined) {
+      query.set("last_event_id", String(options.after));
+    }
+    const res = await this.#request(
+      "GET",
+      `/events?${query.toString()}`,
+      undefined,
+      options.signal,
+    );
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for await (const chunk of res.body) {
+      buffer += decoder.decode(chunk as Buffer, { stream: true });
+      let end: number;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const frame = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = frame
+          .split("\n")
+          .filter((line) => line.startsWith("data: "))
+          .map((line) => line.slice(6))
+          .join("\n");
+        if (data !== "") yield JSON.parse(data) as JobEvent;
+      }
+    }
+  }
+
+  async #json<T>(
+    method: Dispatcher.HttpMethod,
+    path: string,
+    body?: unknown,
+  ): Promise<T> {
+    const res = await this.#request(method, path, body);
+    return (await res.body.json()) as T;
+  }
+
+  async #request(
+    method: Dispatcher.HttpMethod,
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+  ): Promise<Dispatcher.ResponseData> {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(this.baseUrl + path, {
+        method,
+        dispatcher: agent,
+        signal,
+        headers:
+          body === undefined ? {} : { "content-type": "application/json" },
+        body: body === undefined ? null : JSON.stringify(body),
+      });
+    } catch (err) {
+      if ((err as Error).name === "AbortError") throw err;
+      throw new UnavailableError(
+        `Cannot reach lorne host at ${this.baseUrl}: ${causeText(err)}`,
+        { cause: err },
+      );
+    }
+    if (res.statusCode >= 400) throw await toError(res);
+    return res;
+  }
+}
+
+async function toError(res: Dispatcher.ResponseData): Promise<LorneError> {
+  let code: ErrorCode = "internal";
+  let message = `Host answered HTTP ${res.statusCode}`;
+  let field: string | undefined;
+  try {
+    const body = (await res.body.json()) as {
+      code?: ErrorCode;
+      message?: string;
+      field?: string;
+    };
+    code = body.code ?? code;
+    message = body.message ?? message;
+    field = body.field;
+  } catch {
+    // Not our JSON: keep the status line.
+  }
+  switch (code) {
+    case "not_found":
+      return new NotFoundError(message);
+    case "conflict":
+      return new ConflictError(message);
+    case "validation_error":
+      return new ValidationError(message, field);
+    case "unavailable":
+      return new UnavailableError(message);
+    default:
+      return new LorneError(code, message);
+  }
+}
+
+function causeText(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (err as Error).message;
+}

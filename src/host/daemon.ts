@@ -1,0 +1,178 @@
+/**
+ * The host daemon, assembled: validates the manifest before anything
+ * starts, locks the state dir, deals with jobs an earlier daemon left
+ * (`force`), serves the API, boots the manifest, and shuts everything down
+ * in order on `close()`.
+ */
+import { hostname } from "node:os";
+
+import { errorMessage } from "../errors.js";
+import type { Context } from "../log/index.js";
+import { VERSION } from "../version.js";
+import { ApiServer } from "./api/server.js";
+import type { Backend } from "./backend.js";
+import { ProcessBackend } from "./backends/process.js";
+import { runManifest } from "./boot.js";
+import { DEFAULT_GRACE_MS, Host } from "./host.js";
+import { validateJobId } from "./job.js";
+import { parseManifest, type ManifestService } from "./manifest/index.js";
+import { PortPool, type PortRange } from "./ports.js";
+import {
+  findLeftoverJobs,
+  lockStateDir,
+  stopLeftoverJobs,
+} from "./statedir.js";
+
+export interface DaemonOptions {
+  /** Host id; default: the machine's hostname. */
+  id?: string;
+  stateDir: string;
+  listenHost: string;
+  /** 0 picks a free port (tests). */
+  listenPort: number;
+  portRange: PortRange;
+  externalIp?: string;
+  attributes?: Record<string, string>;
+  /** Manifest text and where it came from, for error messages. */
+  manifest?: { text: string; source: string };
+  force?: boolean;
+  graceMs?: number;
+  log: Context;
+  /** The environment templates see as `.Env`; default process.env. */
+  env?: Record<string, string>;
+  backend?: Backend;
+}
+
+/** A running daemon. */
+export class Daemon {
+  readonly host: Host;
+  readonly url: string;
+  readonly #api: ApiServer;
+  readonly #unlock: () => void;
+  readonly #log: Context;
+  #closed: Promise<void> | null = null;
+
+  private constructor(
+    host: Host,
+    api: ApiServer,
+    url: string,
+    unlock: () => void,
+    log: Context,
+  ) {
+    this.host = host;
+    this.#api = api;
+    this.url = url;
+    this.#unlock = unlock;
+    this.#log = log;
+  }
+
+  /** Starts a daemon; rejects (having cleaned up) if any step fails. */
+  static async start(options: DaemonOptions): Promise<Daemon> {
+    const id = validateJobId(options.id ?? hostname(), "id");
+    const log = options.log.child({ "host.id": id });
+    const services = parseServices(options.manifest);
+    const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+    const unlock = lockStateDir(options.stateDir);
+
+    let host: Host | undefined;
+    let api: ApiServer | undefined;
+    try {
+      await handleLeftovers(options, id, graceMs, log);
+      host = new Host({
+        id,
+        stateDir: options.stateDir,
+        backend: options.backend ?? new ProcessBackend(),
+        ports: new PortPool({ range: options.portRange }),
+        log,
+        externalIp: options.externalIp,
+        attributes: options.attributes,
+        graceMs,
+      });
+      api = new ApiServer({ host, log, version: VERSION });
+      const address = await api.listen(options.listenPort, options.listenHost);
+      const hostPart =
+        address.family === "IPv6" ? `[${address.address}]` : address.address;
+      const url = `http://${hostPart}:${address.port}`;
+      log.log({
+        fn: "daemon",
+        at: "listening",
+        url,
+        backend: host.backendName,
+      });
+
+      if (services.length > 0) {
+        await runManifest({
+          host,
+          services,
+          env: options.env ?? stringEnv(process.env),
+          externalIp: options.externalIp ?? "",
+          internalIp: "127.0.0.1",
+          log,
+        });
+      }
+      return new Daemon(host, api, url, unlock, log);
+    } catch (err) {
+      await host?.close();
+      await api?.close();
+      unlock();
+      throw err;
+    }
+  }
+
+  /** Stops every job, closes the API, releases the state dir. Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#log.log({ fn: "daemon", at: "shutdown" });
+      await this.host.close();
+      await this.#api.close();
+      this.#unlock();
+      this.#log.log({ fn: "daemon", at: "stopped" });
+    })();
+    return this.#closed;
+  }
+}
+
+function parseServices(manifest: DaemonOptions["manifest"]): ManifestService[] {
+  if (!manifest) return [];
+  return parseManifest(manifest.text, manifest.source);
+}
+
+async function handleLeftovers(
+  options: DaemonOptions,
+  hostId: string,
+  graceMs: number,
+  log: Context,
+): Promise<void> {
+  const leftovers = findLeftoverJobs(options.stateDir, hostId);
+  if (leftovers.length === 0) return;
+  const ids = leftovers.map((j) => j.id).join(",");
+  if (!options.force) {
+    log.log({
+      fn: "daemon",
+      at: "leftover_jobs",
+      count: leftovers.length,
+      "job.ids": ids,
+      resolution: "left running; restart with --force to stop them",
+    });
+    return;
+  }
+  const timer = log.timer({
+    fn: "daemon",
+    at: "stop_leftovers",
+    "job.ids": ids,
+  });
+  try {
+    await stopLeftoverJobs(options.stateDir, leftovers, graceMs);
+  } catch (err) {
+    log.log({ fn: "daemon", at: "stop_leftovers", err: errorMessage(err) });
+  }
+  timer.finish();
+}
+
+function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}

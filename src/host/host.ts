@@ -1,0 +1,247 @@
+/**
+ * The host supervisor: takes job specs, allocates ports, builds each job's
+ * environment, starts it through a backend, watches it end, and keeps the
+ * job table and event log in step. Everything the API and the manifest
+ * runner do to jobs goes through here.
+ */
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+import { errorMessage } from "../errors.js";
+import type { Context } from "../log/index.js";
+import type { Backend, RunningJob } from "./backend.js";
+import { EventLog } from "./events.js";
+import {
+  isFinal,
+  jobArgv,
+  newJobId,
+  type JobRecord,
+  type JobSpec,
+} from "./job.js";
+import { JobOutput } from "./output.js";
+import type { PortPool } from "./ports.js";
+import { JobTable } from "./state.js";
+
+/** Default time between SIGTERM and SIGKILL when stopping a job. */
+export const DEFAULT_GRACE_MS = 10_000;
+
+const DEFAULT_PATH =
+  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+export interface HostOptions {
+  id: string;
+  stateDir: string;
+  backend: Backend;
+  ports: PortPool;
+  log: Context;
+  /** Passed to every job as EXTERNAL_IP when set. */
+  externalIp?: string;
+  attributes?: Record<string, string>;
+  graceMs?: number;
+  /** PATH given to jobs; default: the daemon's own PATH. */
+  jobPath?: string;
+}
+
+export interface CreateOptions {
+  /** Ports allocated already (the manifest runner renders with them). */
+  ports?: number[];
+}
+
+interface ActiveJob {
+  running: RunningJob | null;
+  output: JobOutput;
+  stopRequested: boolean;
+  /** Settles when the job has reached a final status. */
+  settled: Promise<void>;
+}
+
+/** See the module comment. */
+export class Host {
+  readonly id: string;
+  readonly events = new EventLog();
+  readonly startedAt = new Date().toISOString();
+  readonly attributes: Record<string, string>;
+  readonly externalIp: string | undefined;
+  readonly #jobs: JobTable;
+  readonly #active = new Map<string, ActiveJob>();
+  readonly #outputs = new Map<string, JobOutput>();
+  readonly #options: HostOptions;
+  readonly #graceMs: number;
+  readonly #jobPath: string;
+  readonly #log: Context;
+  #closing = false;
+
+  constructor(options: HostOptions) {
+    this.id = options.id;
+    this.attributes = { ...options.attributes };
+    this.externalIp = options.externalIp;
+    this.#options = options;
+    this.#graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+    this.#jobPath = options.jobPath ?? process.env.PATH ?? DEFAULT_PATH;
+    this.#log = options.log.child({ fn: "host" });
+    this.#jobs = new JobTable(options.id, this.events);
+    mkdirSync(this.jobsDir, { recursive: true });
+  }
+
+  get backendName(): string {
+    return this.#options.backend.name;
+  }
+
+  get graceMs(): number {
+    return this.#graceMs;
+  }
+
+  get jobsDir(): string {
+    return join(this.#options.stateDir, "jobs");
+  }
+
+  get ports(): PortPool {
+    return this.#options.ports;
+  }
+
+  /**
+   * Creates and starts a job. Resolves with its record once it is running,
+   * or has failed to start (status `failed`, with `error`). Rejects only
+   * for requests that never became a job (a duplicate id).
+   */
+  async create(spec: JobSpec, options: CreateOptions = {}): Promise<JobRecord> {
+    const id = spec.id ?? newJobId();
+    const log = this.#log.child({ "job.id": id });
+    if (this.#closing)
+      throw new Error("Cannot create job: host is shutting down");
+
+    const preallocated = options.ports !== undefined;
+    const record = this.#jobs.add(id, spec, options.ports ?? []);
+    const output = new JobOutput(join(this.jobsDir, id));
+    this.#outputs.set(id, output);
+    let settle!: () => void;
+    const active: ActiveJob = {
+      running: null,
+      output,
+      stopRequested: false,
+      settled: new Promise((resolve) => (settle = resolve)),
+    };
+    this.#active.set(id, active);
+    log.log({ at: "create", "job.cmd": jobArgv(spec.config).join(" ") });
+
+    let ports = record.ports;
+    try {
+      if (!preallocated) {
+        ports = await this.ports.allocate(spec.config.tcp_ports ?? 0);
+      }
+      const env = this.#jobEnv(id, spec, ports);
+      active.running = await this.#options.backend.start({
+        job: { ...record, ports },
+        argv: jobArgv(spec.config),
+        env,
+        output,
+        log,
+      });
+    } catch (err) {
+      this.ports.release(ports);
+      output.end();
+      this.#active.delete(id);
+      settle();
+      log.log({ at: "failed", err: errorMessage(err) });
+      return structuredClone(this.#jobs.setFailed(id, errorMessage(err)));
+    }
+
+    const running = active.running;
+    this.#jobs.setPorts(id, ports);
+    const started = this.#jobs.setRunning(id, running.pid);
+    this.#writePid(id, running.pid);
+    log.log({ at: "start", "job.pid": running.pid, "job.ports": ports });
+    if (active.stopRequested) this.#terminate(id, active);
+    void running.exited.then((exit) => {
+      this.ports.release(ports);
+      this.#active.delete(id);
+      this.#removePid(id);
+      const ended = this.#jobs.setExited(id, exit, active.stopRequested);
+      log.log({
+        at: "exit",
+        status: ended.status,
+        exit_status: exit.exitStatus,
+        signal: exit.signal,
+      });
+      settle();
+    });
+    return structuredClone(started);
+  }
+
+  /** One job's record; NotFoundError when unknown. */
+  get(id: string): JobRecord {
+    return this.#jobs.get(id);
+  }
+
+  list(): JobRecord[] {
+    return this.#jobs.list();
+  }
+
+  /** The captured output of a job; NotFoundError when unknown. */
+  output(id: string): JobOutput {
+    this.#jobs.get(id);
+    return this.#outputs.get(id) as JobOutput;
+  }
+
+  /**
+   * Stops a job: SIGTERM to its process group, SIGKILL after the grace
+   * period. Resolves with the final record once the job has ended.
+   * Idempotent: stopping an ended job returns its record.
+   */
+  async stop(id: string): Promise<JobRecord> {
+    const record = this.#jobs.get(id);
+    const active = this.#active.get(id);
+    if (isFinal(record.status) || !active) return record;
+    if (!active.stopRequested) {
+      active.stopRequested = true;
+      this.#log.log({ at: "stop", "job.id": id, grace_ms: this.#graceMs });
+      this.#terminate(id, active);
+    }
+    await active.settled;
+    return this.#jobs.get(id);
+  }
+
+  /** Stops every job, then closes the backend. Idempotent. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    const timer = this.#log.timer({ at: "close", jobs: this.#active.size });
+    await Promise.all([...this.#active.keys()].map((id) => this.stop(id)));
+    await this.#options.backend.close();
+    timer.finish();
+  }
+
+  #terminate(id: string, active: ActiveJob): void {
+    const running = active.running;
+    if (!running) return; // still starting: create() calls us again
+    running.signal("SIGTERM");
+    const kill = setTimeout(() => {
+      this.#log.log({ at: "kill", "job.id": id, reason: "grace_expired" });
+      running.signal("SIGKILL");
+    }, this.#graceMs);
+    void running.exited.then(() => clearTimeout(kill));
+  }
+
+  #jobEnv(id: string, spec: JobSpec, ports: number[]): Record<string, string> {
+    // The job's own env may override PATH, never what the host assigns.
+    const env: Record<string, string> = {
+      PATH: this.#jobPath,
+      ...spec.config.env,
+    };
+    if (ports[0] !== undefined) env.PORT = String(ports[0]);
+    ports.forEach((port, i) => (env[`PORT_${i}`] = String(port)));
+    if (this.externalIp) env.EXTERNAL_IP = this.externalIp;
+    env.LORNE_JOB_ID = id;
+    env.LORNE_HOST_ID = this.id;
+    return env;
+  }
+
+  // The pid file lets `lorne host --force` find jobs a crashed daemon left.
+  #writePid(id: string, pid: number | null): void {
+    if (pid === null) return;
+    writeFileSync(join(this.jobsDir, id, "pid"), `${pid}\n`);
+  }
+
+  #removePid(id: string): void {
+    rmSync(join(this.jobsDir, id, "pid"), { force: true });
+  }
+}

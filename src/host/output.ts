@@ -1,0 +1,116 @@
+/**
+ * One job's captured output. Every chunk a backend reads from the job is
+ * written at once (synchronously, so the files always hold exactly what
+ * was counted) to three files in the job's directory:
+ *
+ *   stdout.log   the job's stdout
+ *   stderr.log   the job's stderr
+ *   output       both, in the order they arrived (no .log suffix, so a
+ *                shipper globbing *.log ships every line once)
+ *
+ * Followers get live chunks; `follow()` pairs the byte offset already on
+ * disk with the live feed so a reader sees every byte exactly once.
+ */
+import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { join } from "node:path";
+
+export type OutputStream = "stdout" | "stderr";
+
+/** Which view of the output to read: one stream, or both interleaved. */
+export type OutputView = OutputStream | "all";
+
+export const OUTPUT_FILES: Record<OutputView, string> = {
+  stdout: "stdout.log",
+  stderr: "stderr.log",
+  all: "output",
+};
+
+export interface OutputFollower {
+  /** Bytes of this view already on disk when following began. */
+  offset: number;
+  /** Stops the live feed. */
+  close(): void;
+}
+
+export interface FollowHandlers {
+  data(chunk: Buffer): void;
+  /** Called once when the job's output has ended. */
+  end(): void;
+}
+
+/** See the module comment. */
+export class JobOutput {
+  readonly dir: string;
+  readonly #fds: Record<OutputView, number>;
+  readonly #offsets: Record<OutputView, number> = {
+    stdout: 0,
+    stderr: 0,
+    all: 0,
+  };
+  readonly #followers = new Set<{ view: OutputView; h: FollowHandlers }>();
+  #ended = false;
+
+  /** Creates the job directory and opens (truncating) its output files. */
+  constructor(dir: string) {
+    this.dir = dir;
+    mkdirSync(dir, { recursive: true });
+    const open = (view: OutputView) =>
+      openSync(join(dir, OUTPUT_FILES[view]), "w", 0o640);
+    this.#fds = { stdout: open("stdout"), stderr: open("stderr"), all: -1 };
+    this.#fds.all = open("all");
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Path of the file holding a view. */
+  path(view: OutputView): string {
+    return join(this.dir, OUTPUT_FILES[view]);
+  }
+
+  /** Records a chunk the job wrote. Ignored after `end()`. */
+  write(stream: OutputStream, chunk: Buffer): void {
+    if (this.#ended || chunk.length === 0) return;
+    writeAll(this.#fds[stream], chunk);
+    writeAll(this.#fds.all, chunk);
+    this.#offsets[stream] += chunk.length;
+    this.#offsets.all += chunk.length;
+    for (const { view, h } of this.#followers) {
+      if (view === "all" || view === stream) h.data(chunk);
+    }
+  }
+
+  /** Marks the output complete: closes the files, ends every follower. */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    for (const fd of Object.values(this.#fds)) closeSync(fd);
+    const followers = [...this.#followers];
+    this.#followers.clear();
+    for (const { h } of followers) h.end();
+  }
+
+  /**
+   * Starts a live feed of a view. The caller reads the file up to the
+   * returned offset for history; `data` then carries every later byte.
+   * When the output has ended already, `end` is called at once.
+   */
+  follow(view: OutputView, h: FollowHandlers): OutputFollower {
+    const offset = this.#offsets[view];
+    if (this.#ended) {
+      queueMicrotask(() => h.end());
+      return { offset, close: () => undefined };
+    }
+    const entry = { view, h };
+    this.#followers.add(entry);
+    return { offset, close: () => this.#followers.delete(entry) };
+  }
+}
+
+function writeAll(fd: number, chunk: Buffer): void {
+  let written = 0;
+  while (written < chunk.length) {
+    written += writeSync(fd, chunk, written, chunk.length - written);
+  }
+}

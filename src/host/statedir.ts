@@ -1,0 +1,125 @@
+/**
+ * The daemon's state directory: a lock so two daemons never share one, and
+ * the pid files that let a new daemon find jobs an earlier one left
+ * running (`--force` stops them).
+ *
+ *   <state>/host.pid          the running daemon's pid
+ *   <state>/jobs/<id>/pid     a running job's pid (its process group id)
+ */
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+
+import { ConflictError, errorMessage, ValidationError } from "../errors.js";
+
+export interface LeftoverJob {
+  id: string;
+  pid: number;
+}
+
+/** Creates the directory if needed and takes the lock; see module comment. */
+export function lockStateDir(dir: string): () => void {
+  try {
+    mkdirSync(join(dir, "jobs"), { recursive: true, mode: 0o750 });
+  } catch (err) {
+    throw new ValidationError(
+      `Cannot use state dir "${dir}": ${errorMessage(err)}`,
+      "state",
+      { cause: err },
+    );
+  }
+  const lock = join(dir, "host.pid");
+  const holder = readPid(lock);
+  if (holder !== null && holder !== process.pid && isAlive(holder)) {
+    throw new ConflictError(
+      `Cannot use state dir "${dir}": lorne host pid ${holder} is using it`,
+    );
+  }
+  writeFileSync(lock, `${process.pid}\n`);
+  return () => {
+    if (readPid(lock) === process.pid) rmSync(lock, { force: true });
+  };
+}
+
+/**
+ * Jobs whose pid file is still there and whose process still runs with
+ * this host's job id in its environment (so a reused pid is never taken
+ * for one of ours).
+ */
+export function findLeftoverJobs(dir: string, hostId: string): LeftoverJob[] {
+  const jobsDir = join(dir, "jobs");
+  if (!existsSync(jobsDir)) return [];
+  const found: LeftoverJob[] = [];
+  for (const id of readdirSync(jobsDir)) {
+    const pidFile = join(jobsDir, id, "pid");
+    const pid = readPid(pidFile);
+    if (pid === null) continue;
+    if (isOurJob(pid, hostId, id)) found.push({ id, pid });
+    else rmSync(pidFile, { force: true });
+  }
+  return found;
+}
+
+/**
+ * Stops leftover jobs: SIGTERM to each process group, SIGKILL to those
+ * still alive after `graceMs`. Removes their pid files.
+ */
+export async function stopLeftoverJobs(
+  dir: string,
+  jobs: LeftoverJob[],
+  graceMs: number,
+): Promise<void> {
+  for (const job of jobs) signalGroup(job.pid, "SIGTERM");
+  const deadline = Date.now() + graceMs;
+  while (jobs.some((j) => isAlive(j.pid)) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  for (const job of jobs) {
+    if (isAlive(job.pid)) signalGroup(job.pid, "SIGKILL");
+    rmSync(join(dir, "jobs", job.id, "pid"), { force: true });
+  }
+}
+
+function isOurJob(pid: number, hostId: string, jobId: string): boolean {
+  try {
+    const environ = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+    return (
+      environ.includes(`LORNE_JOB_ID=${jobId}`) &&
+      environ.includes(`LORNE_HOST_ID=${hostId}`)
+    );
+  } catch {
+    return false;
+  }
+}
+
+function readPid(file: string): number | null {
+  try {
+    const pid = Number(readFileSync(file, "utf8").trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Gone already.
+  }
+}

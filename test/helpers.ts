@@ -1,0 +1,151 @@
+/**
+ * Shared test helpers: temp dirs, polling with a deadline, and a real
+ * `lorne host` daemon started from the built binary on a free port.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+
+export const ROOT = new URL("..", import.meta.url).pathname;
+export const LORNE = join(ROOT, "bin", "lorne");
+
+/** A fresh temp dir, removed by the returned cleanup. */
+export function tempDir(prefix = "lorne-test-"): {
+  path: string;
+  remove: () => void;
+} {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+type Truthy<T> = Exclude<T, false | 0 | "" | null | undefined>;
+
+/** Polls `check` until it returns a truthy value or the deadline passes. */
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<Truthy<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value as Truthy<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      const why = last instanceof Error ? `: ${last.message}` : "";
+      throw new Error(`Timed out waiting for ${what}${why}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+export interface DaemonProcess {
+  child: ChildProcess;
+  url: string;
+  stateDir: string;
+  /** Every line the daemon printed so far (its logfmt log). */
+  lines: string[];
+  /** Resolves with the exit code once the daemon has exited. */
+  exited: Promise<number | null>;
+  /** SIGTERM, wait for exit; returns the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Starts `lorne host` on 127.0.0.1:0 with the given extra args and waits for
+ * its `at=listening` line (or its exit, which rejects).
+ */
+export async function startDaemon(
+  args: string[] = [],
+  options: { stateDir?: string; env?: NodeJS.ProcessEnv; stdin?: string } = {},
+): Promise<DaemonProcess> {
+  const stateDir = options.stateDir ?? tempDir().path;
+  const child = spawn(
+    process.execPath,
+    [
+      LORNE,
+      "host",
+      "--listen",
+      "127.0.0.1:0",
+      "--state",
+      stateDir,
+      "--id",
+      "test-host",
+      ...args,
+    ],
+    {
+      cwd: ROOT,
+      env: options.env ?? process.env,
+      stdio: ["pipe", "pipe", "pipe"],
+    },
+  );
+  if (options.stdin !== undefined) child.stdin.end(options.stdin);
+  else child.stdin.end();
+  const lines: string[] = [];
+  const stderr: string[] = [];
+  child.stderr.on("data", (d: Buffer) => stderr.push(d.toString()));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => resolve(code)),
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout });
+    rl.on("line", (line) => {
+      lines.push(line);
+      const match = /at=listening url=(\S+)/.exec(line);
+      if (match) resolve(match[1] as string);
+    });
+    void exited.then((code) =>
+      reject(
+        new Error(
+          `lorne host exited ${code}: ${stderr.join("")}${lines.join("\n")}`,
+        ),
+      ),
+    );
+  });
+  return {
+    child,
+    url,
+    stateDir,
+    lines,
+    exited,
+    stop: async () => {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
+
+/** Runs `lorne ARGS` to completion; resolves stdout, stderr and the exit code. */
+export function runLorne(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; input?: string } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [LORNE, ...args], {
+      cwd: ROOT,
+      env: options.env ?? process.env,
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stdin.end(options.input ?? "");
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Whether a process with this pid exists. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
