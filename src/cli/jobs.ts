@@ -64,7 +64,8 @@ export function register(program: Command): void {
     .description(
       "run a job; in the foreground, print its output and exit with its status",
     )
-    .argument("<cmd...>", "command and arguments (put them after --)")
+    .argument("<cmd...>", "command and its arguments")
+    .passThroughOptions()
     .option("-d, --detach", "print the job id and return at once")
     .option("-e, --env <k=v>", "environment variable (repeatable)", collect, [])
     .option("-p, --ports <n>", "TCP ports to allocate", "0")

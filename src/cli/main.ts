@@ -17,6 +17,8 @@ export function buildProgram(): Command {
       "Run jobs on a host, log them as logfmt, and ship their logs over Lumberjack",
     )
     .showHelpAfterError()
+    // Lets `lorne run ls -la` pass -la to the job rather than parse it.
+    .enablePositionalOptions()
     .configureHelp({ sortSubcommands: false });
   registerHost(program);
   registerJobs(program);

@@ -99,7 +99,7 @@ test("api: a command that does not exist fails with the reason", async () => {
   assert.equal(job.exit_status, null);
   assert.match(
     job.error ?? "",
-    /Cannot start "\/no\/such\/lorne-binary": command or working directory not found/,
+    /Cannot start "\/no\/such\/lorne-binary": command not found/,
   );
 });
 

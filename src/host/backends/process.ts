@@ -5,6 +5,7 @@
  * group is killed, as a container's processes die with its init.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { statSync } from "node:fs";
 
 import { errorMessage } from "../../errors.js";
 import type { Backend, RunningJob, StartRequest } from "../backend.js";
@@ -24,9 +25,16 @@ export class ProcessBackend implements Backend {
       return Promise.reject(new Error("Cannot start job: no command given"));
     }
 
+    const cwd = job.config.working_dir;
+    if (cwd !== undefined && !isDirectory(cwd)) {
+      return Promise.reject(
+        new Error(`Cannot start job: working directory "${cwd}" not found`),
+      );
+    }
+
     const child = spawn(file, args, {
       env,
-      cwd: job.config.working_dir,
+      cwd,
       detached: true,
       stdio: [job.config.stdin ? "pipe" : "ignore", "pipe", "pipe"],
     });
@@ -101,9 +109,15 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 
 function describeSpawnError(file: string, err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === "ENOENT") {
-    return `Cannot start "${file}": command or working directory not found`;
-  }
+  if (code === "ENOENT") return `Cannot start "${file}": command not found`;
   if (code === "EACCES") return `Cannot start "${file}": permission denied`;
   return `Cannot start "${file}": ${errorMessage(err)}`;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
