@@ -1,0 +1,168 @@
+/**
+ * Record -> one logfmt line. `format` is the public entry; sinks build a
+ * `LineFormatter` once (mode and time precision resolved at construction)
+ * and a `TimeText` that formats `now=` at most once per second.
+ */
+import type { Data, FormatMode } from "./types.js";
+
+import { encodeKey, quoteGrohl, quoteSafe } from "./quote.js";
+import {
+  Float,
+  describeOther,
+  errorText,
+  fixed3,
+  formatNumber,
+  formatTime,
+  safeJson,
+} from "./value.js";
+
+/** Options of `format`. */
+export interface FormatOptions {
+  /** Quoting rules; default "safe". */
+  mode?: FormatMode;
+  /** When a Date, the line starts with `now=` (a `now` key is dropped). */
+  time?: Date | false;
+  /** Times (`now=` and Date values) with milliseconds; default false. */
+  timeMs?: boolean;
+}
+
+/** Formats records and values for one mode and time precision. */
+export interface LineFormatter {
+  /** One line, no newline; `now` (already text) goes first when given. */
+  line(record: Data, now?: string): string;
+  /** One value as it appears after `key=`. */
+  value(value: unknown): string;
+}
+
+const formatters = new Map<string, LineFormatter>();
+
+/**
+ * Formats a record as one logfmt line without a newline. Never throws:
+ * values that cannot be read print a placeholder such as "[Throws]".
+ */
+export function format(record: Data, options?: FormatOptions): string {
+  const formatter = lineFormatter(options?.mode, options?.timeMs);
+  const time = options?.time;
+  if (time instanceof Date)
+    return formatter.line(record, formatter.value(time));
+  return formatter.line(record);
+}
+
+/** The shared formatter for a mode and precision (defaults: safe, no ms). */
+export function lineFormatter(
+  mode: FormatMode = "safe",
+  timeMs = false,
+): LineFormatter {
+  const id = mode + (timeMs ? ":ms" : ":s");
+  let formatter = formatters.get(id);
+  if (formatter === undefined) {
+    formatter = createFormatter(mode, timeMs);
+    formatters.set(id, formatter);
+  }
+  return formatter;
+}
+
+/** `now=` text for the current time, recomputed once per second. */
+export class TimeText {
+  readonly #withMs: boolean;
+  #second = NaN;
+  #text = "";
+
+  constructor(withMs: boolean) {
+    this.#withMs = withMs;
+  }
+
+  at(ms: number): string {
+    const second = Math.floor(ms / 1000);
+    if (second !== this.#second) {
+      this.#second = second;
+      this.#text = formatTime(second * 1000, false).slice(0, -5);
+    }
+    if (!this.#withMs) return this.#text + "+0000";
+    const fraction = ms - second * 1000;
+    const digits = fraction < 10 ? "00" : fraction < 100 ? "0" : "";
+    return this.#text + "." + digits + Math.floor(fraction) + "+0000";
+  }
+}
+
+function createFormatter(mode: FormatMode, timeMs: boolean): LineFormatter {
+  const safe = mode === "safe";
+  const quote = safe ? quoteSafe : quoteGrohl;
+  const key = safe ? encodeKey : (k: string) => k;
+
+  function value(v: unknown): string {
+    switch (typeof v) {
+      case "string":
+        return quote(v);
+      case "number":
+        return formatNumber(v);
+      case "boolean":
+        return v ? "true" : "false";
+      case "undefined":
+        return "nil";
+      case "bigint":
+        return v.toString();
+      case "object":
+        return v === null ? "nil" : objectValue(v);
+      default:
+        return quote(describeOther(v));
+    }
+  }
+
+  function objectValue(v: object): string {
+    try {
+      if (v instanceof Float) return fixed3(v.value);
+      if (v instanceof Date) return quote(formatTime(v.getTime(), timeMs));
+      if (v instanceof Error) return quote(errorText(v));
+      if (v instanceof String || v instanceof Number || v instanceof Boolean) {
+        return value(v.valueOf());
+      }
+      const toJSON: unknown = (v as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === "function") {
+        const json: unknown = toJSON.call(v);
+        if (typeof json !== "object") return value(json);
+        return quote(safeJson(json));
+      }
+      return quote(safeJson(v));
+    } catch {
+      return quote("[Throws]");
+    }
+  }
+
+  function line(record: Data, now?: string): string {
+    try {
+      let out = now === undefined ? "" : "now=" + now;
+      for (const k in record) {
+        if (now !== undefined && k === "now") continue;
+        const pair = key(k) + "=" + value(record[k]);
+        out = out.length === 0 ? pair : out + " " + pair;
+      }
+      return out;
+    } catch {
+      return slowLine(record, now); // a getter on the record threw
+    }
+  }
+
+  function slowLine(record: Data, now?: string): string {
+    const pairs = now === undefined ? [] : ["now=" + now];
+    let keys: string[] = [];
+    try {
+      keys = Object.keys(record);
+    } catch {
+      // A hostile proxy: nothing more can be read.
+    }
+    for (const k of keys) {
+      if (now !== undefined && k === "now") continue;
+      let text: string;
+      try {
+        text = value(record[k]);
+      } catch {
+        text = quote("[Throws]");
+      }
+      pairs.push(key(k) + "=" + text);
+    }
+    return pairs.join(" ");
+  }
+
+  return { line, value };
+}
