@@ -18,3 +18,15 @@ export { parse, tryParse } from "./parse.js";
 export type { ParsedRecord } from "./parse.js";
 export { quoteSafe, quoteGrohl, encodeKey } from "./quote.js";
 export { Float, float, formatNumber, formatTime, safeJson } from "./value.js";
+
+export { Context } from "./context.js";
+export type { ContextOptions } from "./context.js";
+export { Timer } from "./timer.js";
+export { reportRecords, isReportable } from "./report.js";
+export { joinBucket } from "./statter.js";
+
+export { StreamLogger, stdoutLogger } from "./stream.js";
+export type { StreamLoggerOptions } from "./stream.js";
+export { MemoryLogger } from "./memory.js";
+export type { MemoryLoggerOptions } from "./memory.js";
+export type { SinkOptions } from "./sink.js";

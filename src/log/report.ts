@@ -1,0 +1,135 @@
+/**
+ * Error reports as records. The first record reads `at=exception
+ * class=<constructor name> message=<text>` over the merged data (context,
+ * the error's own `data` object, call data); then one record per stack
+ * frame with `site=<frame>`. Each error in the `cause` chain follows with
+ * the same pairs plus `cause=<depth>` (1 for the direct cause), its own
+ * class, message and sites. An error whose `reportable` property is
+ * `false` is not reported at all.
+ */
+import type { Data } from "./types.js";
+
+import { errorText, safeJson } from "./value.js";
+
+/** Causes followed at most; deeper ones are left out. */
+const MAX_CAUSE_DEPTH = 8;
+
+/** False when `err` carries `reportable: false`. */
+export function isReportable(err: unknown): boolean {
+  if (typeof err !== "object" || err === null) return true;
+  try {
+    return (err as { reportable?: unknown }).reportable !== false;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * The records reporting `err`: first the summary line, then sites, then
+ * each cause with its sites. `context` is never changed.
+ */
+export function reportRecords(
+  context: Data,
+  err: unknown,
+  data: Data | undefined,
+): Data[] {
+  const records: Data[] = [];
+  const seen = new Set<unknown>();
+  let base: Data = { ...context };
+  let current: unknown = err;
+
+  for (let depth = 0; depth <= MAX_CAUSE_DEPTH; depth++) {
+    seen.add(current);
+    base = { ...base, ...ownData(current) };
+    const head: Data = { ...base, ...data, at: "exception" };
+    if (depth > 0) head.cause = depth;
+    head.class = className(current);
+    head.message = messageOf(current);
+    records.push(head);
+    for (const site of stackSites(current)) records.push({ ...head, site });
+
+    const cause = causeOf(current);
+    if (cause === undefined || cause === null || seen.has(cause)) break;
+    current = cause;
+  }
+  return records;
+}
+
+/** The constructor's name: `TypeError`, `String` for a thrown string. */
+export function className(err: unknown): string {
+  if (err === null) return "null";
+  if (err === undefined) return "undefined";
+  try {
+    const ctor: unknown = (Object(err) as { constructor?: unknown })
+      .constructor;
+    if (typeof ctor === "function" && ctor.name) return ctor.name;
+  } catch {
+    // A hostile object: fall through to its type.
+  }
+  return typeof err === "object" ? "Object" : typeof err;
+}
+
+/** The message of an Error, the text of a string, JSON of other objects. */
+export function messageOf(err: unknown): string {
+  if (err instanceof Error) return errorText(err);
+  if (typeof err === "string") return err;
+  if (typeof err === "object" && err !== null) {
+    try {
+      const message: unknown = (err as { message?: unknown }).message;
+      if (typeof message === "string") return message;
+    } catch {
+      // Fall back to JSON below.
+    }
+    return safeJson(err);
+  }
+  return String(err);
+}
+
+/** Frames of a V8 stack, without the leading `at `. */
+export function stackSites(err: unknown): string[] {
+  if (typeof err !== "object" || err === null) return [];
+  let stack: unknown;
+  try {
+    stack = (err as { stack?: unknown }).stack;
+  } catch {
+    return [];
+  }
+  if (typeof stack !== "string") return [];
+  let header = "";
+  try {
+    if (err instanceof Error) header = String(err);
+  } catch {
+    // Error.prototype.toString read a throwing getter: scan every line.
+  }
+
+  // Skip the `Name: message` header so message lines never read as frames.
+  const frames = stack.startsWith(header) ? stack.slice(header.length) : stack;
+  const sites: string[] = [];
+  for (const line of frames.split("\n")) {
+    const trimmed = line.trim();
+    if (trimmed.startsWith("at ")) sites.push(trimmed.slice(3));
+  }
+  return sites;
+}
+
+function ownData(err: unknown): Data | undefined {
+  if (typeof err !== "object" || err === null) return undefined;
+  try {
+    const data: unknown = (err as { data?: unknown }).data;
+    if (typeof data !== "object" || data === null || Array.isArray(data)) {
+      return undefined;
+    }
+    return { ...(data as Data) };
+  } catch {
+    return undefined;
+  }
+}
+
+function causeOf(err: unknown): unknown {
+  if (typeof err !== "object" || err === null) return undefined;
+  try {
+    return "cause" in err ? (err as { cause?: unknown }).cause : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * What the line-writing sinks share: their options (resolved and checked
+ * once, at construction) and a synchronous write that survives partial
+ * writes and non-blocking descriptors.
+ */
+import { writeSync } from "node:fs";
+
+import type { FormatMode } from "./types.js";
+
+import { ValidationError } from "../errors.js";
+import { TimeText, lineFormatter, type LineFormatter } from "./format.js";
+
+/** How long a write may wait on a full non-blocking descriptor. */
+const MAX_BLOCK_MS = 10_000;
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+/** Options common to sinks that write lines. */
+export interface SinkOptions {
+  /** Start each line with `now=`; default true. */
+  time?: boolean;
+  /** `now=` and Date values with milliseconds; default false. */
+  timeMs?: boolean;
+  /** Quoting rules; default "safe". */
+  mode?: FormatMode;
+  /** Wall clock in milliseconds since the epoch; default Date.now. */
+  clock?: () => number;
+}
+
+/** Turns records into newline-terminated lines for a sink. */
+export class LineWriter {
+  readonly #formatter: LineFormatter;
+  readonly #timeText: TimeText | undefined;
+  readonly #clock: () => number;
+
+  constructor(options: SinkOptions, timeByDefault: boolean) {
+    const mode = resolveMode(options.mode);
+    const timeMs = options.timeMs ?? false;
+    this.#formatter = lineFormatter(mode, timeMs);
+    this.#timeText =
+      (options.time ?? timeByDefault) ? new TimeText(timeMs) : undefined;
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  /** The record as one line ending in a newline. */
+  line(record: Record<string, unknown>): string {
+    const time = this.#timeText;
+    if (time === undefined) return this.#formatter.line(record) + "\n";
+    return this.#formatter.line(record, time.at(this.#clock())) + "\n";
+  }
+}
+
+/** Checks a `mode` option; undefined means "safe". */
+export function resolveMode(mode: unknown): FormatMode {
+  if (mode === undefined) return "safe";
+  if (mode === "safe" || mode === "grohl") return mode;
+  throw new ValidationError(
+    `Invalid log mode ${JSON.stringify(mode) ?? typeof mode}: ` +
+      'expected "safe" or "grohl"',
+    "mode",
+  );
+}
+
+/**
+ * Writes all of `text` to `fd`, resuming after partial writes and waiting
+ * (at most MAX_BLOCK_MS) while a non-blocking descriptor is full. Throws
+ * the write error otherwise.
+ */
+export function writeFully(fd: number, text: string): void {
+  const bytes = Buffer.from(text, "utf8");
+  let offset = 0;
+  let waitedMs = 0;
+  while (offset < bytes.length) {
+    try {
+      offset += writeSync(fd, bytes, offset, bytes.length - offset);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
+      if (waitedMs >= MAX_BLOCK_MS) throw err;
+      Atomics.wait(sleepCell, 0, 0, 1);
+      waitedMs += 1;
+    }
+  }
+}
