@@ -29,4 +29,26 @@ export { StreamLogger, stdoutLogger } from "./stream.js";
 export type { StreamLoggerOptions } from "./stream.js";
 export { MemoryLogger } from "./memory.js";
 export type { MemoryLoggerOptions } from "./memory.js";
+export { BufferedLogger } from "./buffered.js";
+export type { BufferedLoggerOptions } from "./buffered.js";
+export { StatsdStatter } from "./statsd.js";
+export type { StatsdStatterOptions } from "./statsd.js";
 export type { SinkOptions } from "./sink.js";
+
+export {
+  addContext,
+  counter,
+  defaultContext,
+  deleteContext,
+  gauge,
+  log,
+  newContext,
+  newTimer,
+  report,
+  resetDefaultContext,
+  setErrorReporter,
+  setLogger,
+  setStatter,
+  setTimeUnit,
+  timing,
+} from "./default.js";
