@@ -3,8 +3,6 @@
  * loop, and the real binary (`node bin/lorne logfmt`, built by
  * `npm run build`, which `npm test` runs first).
  */
-// node:test tracks the promise that test() returns; nothing to await.
-/* eslint-disable @typescript-eslint/no-floating-promises */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";

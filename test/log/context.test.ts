@@ -2,8 +2,6 @@
  * Context: key order, children, merge, add/delete, option checks, and the
  * timer (grohl.md's example included).
  */
-// node:test tracks the promise that test() returns; nothing to await.
-/* eslint-disable @typescript-eslint/no-floating-promises */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 

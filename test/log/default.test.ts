@@ -2,8 +2,6 @@
  * The package-level context: snapshot semantics of newContext, the
  * setters, and its default of stdout with `now=` (in a child process).
  */
-// node:test tracks the promise that test() returns; nothing to await.
-/* eslint-disable @typescript-eslint/no-floating-promises */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { afterEach, beforeEach, test } from "node:test";

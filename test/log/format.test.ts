@@ -2,8 +2,6 @@
  * format in safe mode: a table of tricky values and keys, every value type
  * grohl.md lists, the `now=` prefix and the never-throws guarantee.
  */
-// node:test tracks the promise that test() returns; nothing to await.
-/* eslint-disable @typescript-eslint/no-floating-promises */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 

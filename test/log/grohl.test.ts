@@ -2,8 +2,6 @@
  * grohl mode: byte-for-byte grohl quoting, with every example from
  * grohl.md and grohl's own format tests, and the defects it keeps.
  */
-// node:test tracks the promise that test() returns; nothing to await.
-/* eslint-disable @typescript-eslint/no-floating-promises */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 

@@ -2,8 +2,6 @@
  * parse and tryParse: a table of lines, grohl's quoted forms, and
  * fast-check properties that format -> parse gives back every value.
  */
-// node:test tracks the promise that test() returns; nothing to await.
-/* eslint-disable @typescript-eslint/no-floating-promises */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 

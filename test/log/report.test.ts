@@ -2,8 +2,6 @@
  * Context.report: grohl.md's example, stack sites, the error's own data,
  * the cause chain, the not-reportable flag and the ErrorReporter seam.
  */
-// node:test tracks the promise that test() returns; nothing to await.
-/* eslint-disable @typescript-eslint/no-floating-promises */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 

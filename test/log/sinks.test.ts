@@ -3,8 +3,6 @@
  * BufferedLogger against real temp files, including its flush on
  * process exit in a child process.
  */
-// node:test tracks the promise that test() returns; nothing to await.
-/* eslint-disable @typescript-eslint/no-floating-promises */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import {

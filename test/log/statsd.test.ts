@@ -2,8 +2,6 @@
  * StatsdStatter against a real UDP socket on 127.0.0.1: the exact
  * datagrams for each metric type, sampling, prefixes, and timers.
  */
-// node:test tracks the promise that test() returns; nothing to await.
-/* eslint-disable @typescript-eslint/no-floating-promises */
 import assert from "node:assert/strict";
 import { createSocket, type Socket } from "node:dgram";
 import { once } from "node:events";

@@ -2,8 +2,6 @@
  * Metrics through a Context: `metric=` lines when no statter is set,
  * sampling, bucket joining, and forwarding to a real statter.
  */
-// node:test tracks the promise that test() returns; nothing to await.
-/* eslint-disable @typescript-eslint/no-floating-promises */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
