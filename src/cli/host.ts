@@ -9,7 +9,11 @@ import { readFileSync } from "node:fs";
 import { Option, type Command } from "commander";
 
 import { errorMessage, ValidationError } from "../errors.js";
-import { Daemon } from "../host/daemon.js";
+import type { Daemon, DaemonOptions } from "../host/daemon.js";
+import {
+  DEFAULT_DOCKER_SOCKET,
+  DEFAULT_PULL_TIMEOUT_MS,
+} from "../host/backends/docker/defaults.js";
 import { DEFAULT_GRACE_MS } from "../host/host.js";
 import { DEFAULT_PORT_RANGE, parsePortRange } from "../host/ports.js";
 import { BufferedLogger, Context } from "../log/index.js";
@@ -30,6 +34,10 @@ interface HostFlags {
   ports?: string;
   force?: boolean;
   graceMs?: string;
+  dockerSocket?: string;
+  bind?: string;
+  keepContainers?: boolean;
+  pullTimeoutMs?: string;
 }
 
 interface HostConfigFile {
@@ -42,6 +50,10 @@ interface HostConfigFile {
   attributes?: Record<string, string>;
   ports?: string;
   grace_ms?: number;
+  docker_socket?: string;
+  bind?: string;
+  keep_containers?: boolean;
+  pull_timeout_ms?: number;
 }
 
 export function register(program: Command): void {
@@ -55,7 +67,7 @@ export function register(program: Command): void {
     .option("--state <dir>", `state directory (default: ${DEFAULT_STATE})`)
     .addOption(
       new Option("--backend <name>", "how jobs run (default: process)").choices(
-        ["process"],
+        ["process", "docker"],
       ),
     )
     .option("--manifest <file>", "boot manifest to run at start; - for stdin")
@@ -72,6 +84,19 @@ export function register(program: Command): void {
       "--grace-ms <ms>",
       `time between SIGTERM and SIGKILL on stop (default: ${DEFAULT_GRACE_MS})`,
     )
+    .option(
+      "--docker-socket <path>",
+      `Docker engine socket (default: ${DEFAULT_DOCKER_SOCKET})`,
+    )
+    .option(
+      "--bind <ip>",
+      "address published container ports bind to (default: 127.0.0.1)",
+    )
+    .option("--keep-containers", "keep containers after their jobs end")
+    .option(
+      "--pull-timeout-ms <ms>",
+      `deadline for an image pull (default: ${DEFAULT_PULL_TIMEOUT_MS})`,
+    )
     .action(async (flags: HostFlags) => {
       await runHost(flags);
     });
@@ -82,6 +107,8 @@ async function runHost(flags: HostFlags): Promise<void> {
   const log = new Context({ data: { app: "lorne" }, logger });
   let daemon: Daemon;
   try {
+    // Loaded here so client commands do not pay for the engine client.
+    const { Daemon } = await import("../host/daemon.js");
     daemon = await Daemon.start({ ...resolveOptions(flags), log });
   } catch (err) {
     log.log({
@@ -112,17 +139,21 @@ async function runHost(flags: HostFlags): Promise<void> {
   process.on("SIGINT", shutdown);
 }
 
-function resolveOptions(flags: HostFlags) {
+function resolveOptions(flags: HostFlags): Omit<DaemonOptions, "log"> {
   const file = flags.config ? readConfig(flags.config) : {};
   const listen = parseListen(flags.listen ?? file.listen ?? DEFAULT_LISTEN);
   const manifestPath = flags.manifest ?? file.manifest;
   const backend = flags.backend ?? file.backend ?? "process";
-  if (backend !== "process") {
+  if (backend !== "process" && backend !== "docker") {
     throw new ValidationError(
-      `Invalid backend "${backend}": expected process`,
+      `Invalid backend "${backend}": expected process or docker`,
       "backend",
     );
   }
+  const pullTimeoutMs =
+    flags.pullTimeoutMs !== undefined
+      ? parseMs(flags.pullTimeoutMs, "--pull-timeout-ms")
+      : file.pull_timeout_ms;
   return {
     id: flags.id ?? file.id,
     stateDir: flags.state ?? file.state ?? DEFAULT_STATE,
@@ -137,11 +168,25 @@ function resolveOptions(flags: HostFlags) {
       flags.graceMs !== undefined
         ? parseMs(flags.graceMs, "--grace-ms")
         : file.grace_ms,
+    backend,
+    docker: {
+      socketPath: flags.dockerSocket ?? file.docker_socket,
+      bindIp: flags.bind ?? file.bind,
+      keepContainers: flags.keepContainers ?? file.keep_containers,
+      pullTimeoutMs,
+    },
   };
 }
 
+const EXPECTED = {
+  boolean: "true or false",
+  string: "a string",
+  map: "an object of strings",
+  ms: "a whole number of milliseconds",
+};
+
 // Each config key and the type it must have.
-const CONFIG_FIELDS: Record<keyof HostConfigFile, "string" | "map" | "ms"> = {
+const CONFIG_FIELDS: Record<keyof HostConfigFile, keyof typeof EXPECTED> = {
   id: "string",
   listen: "string",
   state: "string",
@@ -151,12 +196,10 @@ const CONFIG_FIELDS: Record<keyof HostConfigFile, "string" | "map" | "ms"> = {
   attributes: "map",
   ports: "string",
   grace_ms: "ms",
-};
-
-const EXPECTED = {
-  string: "a string",
-  map: "an object of strings",
-  ms: "a whole number of milliseconds",
+  docker_socket: "string",
+  bind: "string",
+  keep_containers: "boolean",
+  pull_timeout_ms: "ms",
 };
 
 function readConfig(path: string): HostConfigFile {
@@ -190,7 +233,7 @@ function readConfig(path: string): HostConfigFile {
         ? isStringMap(value)
         : kind === "ms"
           ? Number.isInteger(value) && (value as number) >= 0
-          : typeof value === "string";
+          : typeof value === (kind === "boolean" ? "boolean" : "string");
     if (!ok) {
       throw new ValidationError(
         `Invalid config "${path}": field "${key}" must be ${EXPECTED[kind]}`,

@@ -71,6 +71,7 @@ export function register(program: Command): void {
     .option("-p, --ports <n>", "TCP ports to allocate", "0")
     .option("--id <id>", "job id (default: generated)")
     .option("-w, --workdir <dir>", "working directory")
+    .option("-i, --image <ref>", "container image (docker backend)")
     .action(async (cmd: string[], flags: RunFlags) => {
       process.exitCode = await run(cmd, flags);
     });
@@ -156,6 +157,7 @@ interface RunFlags extends HostFlag {
   ports: string;
   id?: string;
   workdir?: string;
+  image?: string;
 }
 
 async function run(cmd: string[], flags: RunFlags): Promise<number> {
@@ -169,6 +171,7 @@ async function run(cmd: string[], flags: RunFlags): Promise<number> {
     },
   };
   if (flags.workdir) spec.config.working_dir = flags.workdir;
+  if (flags.image) spec.config.image = flags.image;
   const job = await host.createJob(spec);
   if (job.status === "failed") {
     process.stderr.write(`lorne run: ${job.error ?? "job failed to start"}\n`);

@@ -6,7 +6,7 @@
  * every implementation.
  */
 import type { Context } from "../log/index.js";
-import type { JobRecord } from "./job.js";
+import type { JobConfig, JobRecord } from "./job.js";
 import type { JobOutput } from "./output.js";
 import type { ExitInfo } from "./state.js";
 
@@ -25,21 +25,42 @@ export interface StartRequest {
 export interface RunningJob {
   pid: number | null;
   /**
+   * For backends that learn the pid after the start (a container's pid is
+   * looked up off the start's critical path): resolves with it.
+   */
+  pidLater?: Promise<number | null>;
+  /**
    * Settles once the job has ended and its output is complete (the
    * backend calls `output.end()` before resolving). Never rejects.
    */
   exited: Promise<ExitInfo>;
   /** Sends a signal to the job (its whole process group); never throws. */
   signal(signal: NodeJS.Signals): void;
+  /** The signal that asks this job to stop; default SIGTERM. */
+  stopSignal?: NodeJS.Signals;
+}
+
+/** Whether the backend can run jobs right now, for `GET /host`. */
+export interface BackendStatus {
+  ok: boolean;
+  /** Why not, when not ok. */
+  error?: string;
 }
 
 export interface Backend {
   readonly name: string;
   /**
+   * Rejects a job config this backend cannot run (a ValidationError naming
+   * the field), before the job is recorded.
+   */
+  validate(config: JobConfig): void;
+  /**
    * Starts a job. Rejects when it cannot start (command not found, bad
    * working directory); the error message becomes the job's `error`.
    */
   start(request: StartRequest): Promise<RunningJob>;
+  /** Current health; a backend with nothing to report is always ok. */
+  status(): BackendStatus;
   /** Releases the backend's own resources; jobs are stopped by the host. */
   close(): Promise<void>;
 }

@@ -3,7 +3,7 @@
  * Errors from the host come back as the same error classes the host threw
  * (by their `code`), so callers branch on classes, not text.
  */
-import { Agent, request, type Dispatcher } from "undici";
+import { request, type IncomingMessage } from "node:http";
 
 import {
   ConflictError,
@@ -19,14 +19,16 @@ import type { OutputView } from "./output.js";
 
 export const DEFAULT_HOST_URL = "http://127.0.0.1:1113";
 
-// Followed logs and event streams may be quiet for hours, and a stop waits
-// out the job's grace period: no body or header timeouts.
-const agent = new Agent({ bodyTimeout: 0, headersTimeout: 0 });
+// Plain node:http keeps the CLI quick to start. No timeouts are set:
+// followed logs and event streams may be quiet for hours, and a stop waits
+// out the job's grace period.
+type Method = "GET" | "POST" | "PUT" | "DELETE";
 
 export interface HostInfo {
   id: string;
   version: string;
   backend: string;
+  backend_status: { ok: boolean; error?: string };
   attributes: Record<string, string>;
   external_ip: string | null;
   started_at: string;
@@ -88,7 +90,7 @@ export class HostClient {
     if (options.follow) query.set("follow", "1");
     const path = `/jobs/${encodeURIComponent(id)}/logs?${query.toString()}`;
     const res = await this.#request("GET", path, undefined, options.signal);
-    for await (const chunk of res.body) yield chunk as Buffer;
+    for await (const chunk of res) yield chunk as Buffer;
   }
 
   /** The host's events, parsed from the SSE stream, until aborted. */
@@ -106,7 +108,7 @@ export class HostClient {
     );
     const decoder = new TextDecoder();
     let buffer = "";
-    for await (const chunk of res.body) {
+    for await (const chunk of res) {
       buffer += decoder.decode(chunk as Buffer, { stream: true });
       let end: number;
       while ((end = buffer.indexOf("\n\n")) >= 0) {
@@ -122,49 +124,63 @@ export class HostClient {
     }
   }
 
-  async #json<T>(
-    method: Dispatcher.HttpMethod,
-    path: string,
-    body?: unknown,
-  ): Promise<T> {
+  async #json<T>(method: Method, path: string, body?: unknown): Promise<T> {
     const res = await this.#request(method, path, body);
-    return (await res.body.json()) as T;
+    return JSON.parse(await readAll(res)) as T;
   }
 
-  async #request(
-    method: Dispatcher.HttpMethod,
+  #request(
+    method: Method,
     path: string,
     body?: unknown,
     signal?: AbortSignal,
-  ): Promise<Dispatcher.ResponseData> {
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await request(this.baseUrl + path, {
-        method,
-        dispatcher: agent,
-        signal,
-        headers:
-          body === undefined ? {} : { "content-type": "application/json" },
-        body: body === undefined ? null : JSON.stringify(body),
-      });
-    } catch (err) {
-      if ((err as Error).name === "AbortError") throw err;
-      throw new UnavailableError(
-        `Cannot reach lorne host at ${this.baseUrl}: ${causeText(err)}`,
-        { cause: err },
+  ): Promise<IncomingMessage> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = request(
+        this.baseUrl + path,
+        {
+          method,
+          signal,
+          headers:
+            payload === undefined
+              ? {}
+              : {
+                  "content-type": "application/json",
+                  "content-length": Buffer.byteLength(payload),
+                },
+        },
+        (res) => {
+          if ((res.statusCode ?? 500) < 400) return resolve(res);
+          toError(res).then(reject, reject);
+        },
       );
-    }
-    if (res.statusCode >= 400) throw await toError(res);
-    return res;
+      req.once("error", (err) => {
+        if (err.name === "AbortError") return reject(err);
+        reject(
+          new UnavailableError(
+            `Cannot reach lorne host at ${this.baseUrl}: ${err.message}`,
+            { cause: err },
+          ),
+        );
+      });
+      req.end(payload);
+    });
   }
 }
 
-async function toError(res: Dispatcher.ResponseData): Promise<LorneError> {
+async function readAll(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+async function toError(res: IncomingMessage): Promise<LorneError> {
   let code: ErrorCode = "internal";
   let message = `Host answered HTTP ${res.statusCode}`;
   let field: string | undefined;
   try {
-    const body = (await res.body.json()) as {
+    const body = JSON.parse(await readAll(res)) as {
       code?: ErrorCode;
       message?: string;
       field?: string;
@@ -187,9 +203,4 @@ async function toError(res: Dispatcher.ResponseData): Promise<LorneError> {
     default:
       return new LorneError(code, message);
   }
-}
-
-function causeText(err: unknown): string {
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (err as Error).message;
 }

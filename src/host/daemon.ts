@@ -11,6 +11,7 @@ import type { Context } from "../log/index.js";
 import { VERSION } from "../version.js";
 import { ApiServer } from "./api/server.js";
 import type { Backend } from "./backend.js";
+import { DockerBackend } from "./backends/docker/backend.js";
 import { ProcessBackend } from "./backends/process.js";
 import { runManifest } from "./boot.js";
 import { DEFAULT_GRACE_MS, Host } from "./host.js";
@@ -40,7 +41,17 @@ export interface DaemonOptions {
   log: Context;
   /** The environment templates see as `.Env`; default process.env. */
   env?: Record<string, string>;
-  backend?: Backend;
+  /** How jobs run; default process. */
+  backend?: "process" | "docker";
+  docker?: DockerSettings;
+}
+
+/** Settings of the docker backend, from the command line or config. */
+export interface DockerSettings {
+  socketPath?: string;
+  bindIp?: string;
+  keepContainers?: boolean;
+  pullTimeoutMs?: number;
 }
 
 /** A running daemon. */
@@ -76,12 +87,14 @@ export class Daemon {
 
     let host: Host | undefined;
     let api: ApiServer | undefined;
+    let backend: Backend | undefined;
     try {
       await handleLeftovers(options, id, graceMs, log);
+      backend = await openBackend(options, id, log);
       host = new Host({
         id,
         stateDir: options.stateDir,
-        backend: options.backend ?? new ProcessBackend(),
+        backend,
         ports: new PortPool({ range: options.portRange }),
         log,
         externalIp: options.externalIp,
@@ -112,7 +125,8 @@ export class Daemon {
       }
       return new Daemon(host, api, url, unlock, log);
     } catch (err) {
-      await host?.close();
+      if (host) await host.close();
+      else await backend?.close();
       await api?.close();
       unlock();
       throw err;
@@ -130,6 +144,18 @@ export class Daemon {
     })();
     return this.#closed;
   }
+}
+
+async function openBackend(
+  options: DaemonOptions,
+  hostId: string,
+  log: Context,
+): Promise<Backend> {
+  if ((options.backend ?? "process") === "process") return new ProcessBackend();
+  const docker = new DockerBackend({ ...options.docker, hostId, log });
+  await docker.open();
+  await docker.cleanup(options.force ?? false);
+  return docker;
 }
 
 function parseServices(manifest: DaemonOptions["manifest"]): ManifestService[] {

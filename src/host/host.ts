@@ -7,9 +7,9 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { errorMessage } from "../errors.js";
+import { errorMessage, UnavailableError } from "../errors.js";
 import type { Context } from "../log/index.js";
-import type { Backend, RunningJob } from "./backend.js";
+import type { Backend, BackendStatus, RunningJob } from "./backend.js";
 import { EventLog } from "./events.js";
 import {
   isFinal,
@@ -25,9 +25,6 @@ import { JobTable } from "./state.js";
 /** Default time between SIGTERM and SIGKILL when stopping a job. */
 export const DEFAULT_GRACE_MS = 10_000;
 
-const DEFAULT_PATH =
-  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 export interface HostOptions {
   id: string;
   stateDir: string;
@@ -38,8 +35,6 @@ export interface HostOptions {
   externalIp?: string;
   attributes?: Record<string, string>;
   graceMs?: number;
-  /** PATH given to jobs; default: the daemon's own PATH. */
-  jobPath?: string;
 }
 
 export interface CreateOptions {
@@ -67,7 +62,6 @@ export class Host {
   readonly #outputs = new Map<string, JobOutput>();
   readonly #options: HostOptions;
   readonly #graceMs: number;
-  readonly #jobPath: string;
   readonly #log: Context;
   #closing = false;
 
@@ -77,7 +71,6 @@ export class Host {
     this.externalIp = options.externalIp;
     this.#options = options;
     this.#graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
-    this.#jobPath = options.jobPath ?? process.env.PATH ?? DEFAULT_PATH;
     this.#log = options.log.child({ fn: "host" });
     this.#jobs = new JobTable(options.id, this.events);
     mkdirSync(this.jobsDir, { recursive: true });
@@ -85,6 +78,10 @@ export class Host {
 
   get backendName(): string {
     return this.#options.backend.name;
+  }
+
+  get backendStatus(): BackendStatus {
+    return this.#options.backend.status();
   }
 
   get graceMs(): number {
@@ -107,8 +104,10 @@ export class Host {
   async create(spec: JobSpec, options: CreateOptions = {}): Promise<JobRecord> {
     const id = spec.id ?? newJobId();
     const log = this.#log.child({ "job.id": id });
-    if (this.#closing)
-      throw new Error("Cannot create job: host is shutting down");
+    if (this.#closing) {
+      throw new UnavailableError("Cannot create job: host is shutting down");
+    }
+    this.#options.backend.validate(spec.config);
 
     const preallocated = options.ports !== undefined;
     const record = this.#jobs.add(id, spec, options.ports ?? []);
@@ -152,6 +151,9 @@ export class Host {
     this.#writePid(id, running.pid);
     log.log({ at: "start", "job.pid": running.pid, "job.ports": ports });
     if (active.stopRequested) this.#terminate(id, active);
+    void running.pidLater?.then((pid) => {
+      if (pid !== null && this.#jobs.isActive(id)) this.#jobs.setPid(id, pid);
+    });
     void running.exited.then((exit) => {
       this.ports.release(ports);
       this.#active.delete(id);
@@ -213,7 +215,7 @@ export class Host {
   #terminate(id: string, active: ActiveJob): void {
     const running = active.running;
     if (!running) return; // still starting: create() calls us again
-    running.signal("SIGTERM");
+    running.signal(running.stopSignal ?? "SIGTERM");
     const kill = setTimeout(() => {
       this.#log.log({ at: "kill", "job.id": id, reason: "grace_expired" });
       running.signal("SIGKILL");
@@ -222,11 +224,8 @@ export class Host {
   }
 
   #jobEnv(id: string, spec: JobSpec, ports: number[]): Record<string, string> {
-    // The job's own env may override PATH, never what the host assigns.
-    const env: Record<string, string> = {
-      PATH: this.#jobPath,
-      ...spec.config.env,
-    };
+    // The job's own env never overrides what the host assigns.
+    const env: Record<string, string> = { ...spec.config.env };
     if (ports[0] !== undefined) env.PORT = String(ports[0]);
     ports.forEach((port, i) => (env[`PORT_${i}`] = String(port)));
     if (this.externalIp) env.EXTERNAL_IP = this.externalIp;

@@ -10,6 +10,9 @@ import { ValidationError } from "../errors.js";
 /** Upper bound on `config.tcp_ports` for one job. */
 export const MAX_TCP_PORTS = 64;
 
+/** Smallest memory limit accepted (the engine refuses less than 6 MiB). */
+export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
+
 const ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
 const ENV_NAME_PATTERN = /^[^=\0]+$/;
 
@@ -23,8 +26,12 @@ export interface JobConfig {
   /** How many TCP ports to allocate from the host's range. */
   tcp_ports?: number;
   stdin?: boolean;
-  /** Container image; used by the docker backend. */
+  /** Container image; required by the docker backend. */
   image?: string;
+  /** Allocate a TTY (docker backend). */
+  tty?: boolean;
+  /** Memory limit in bytes (docker backend). */
+  memory_bytes?: number;
 }
 
 /** A job as submitted through the API, the CLI or the manifest. */
@@ -50,6 +57,8 @@ export interface JobRecord {
   exit_status: number | null;
   /** Name of the signal that ended the job, e.g. "SIGKILL". */
   signal: string | null;
+  /** The kernel killed the job for using too much memory. */
+  oom_killed: boolean;
   error: string | null;
   created_at: string;
   started_at: string | null;
@@ -113,7 +122,17 @@ export function validateJobSpec(body: unknown): JobSpec {
   const config = expectObject(spec.config, "config");
   rejectUnknown(
     config,
-    ["cmd", "entrypoint", "env", "working_dir", "tcp_ports", "stdin", "image"],
+    [
+      "cmd",
+      "entrypoint",
+      "env",
+      "working_dir",
+      "tcp_ports",
+      "stdin",
+      "image",
+      "tty",
+      "memory_bytes",
+    ],
     "config.",
   );
 
@@ -163,11 +182,28 @@ export function validateJobSpec(body: unknown): JobSpec {
   if (config.tcp_ports !== undefined) {
     out.config.tcp_ports = expectPortCount(config.tcp_ports);
   }
-  if (config.stdin !== undefined) {
-    if (typeof config.stdin !== "boolean") {
-      throw typeError("config.stdin", "a boolean", config.stdin);
+  for (const flag of ["stdin", "tty"] as const) {
+    const value = config[flag];
+    if (value === undefined) continue;
+    if (typeof value !== "boolean") {
+      throw typeError(`config.${flag}`, "a boolean", value);
     }
-    out.config.stdin = config.stdin;
+    out.config[flag] = value;
+  }
+  if (config.memory_bytes !== undefined) {
+    const bytes = config.memory_bytes;
+    if (
+      typeof bytes !== "number" ||
+      !Number.isSafeInteger(bytes) ||
+      bytes < MIN_MEMORY_BYTES
+    ) {
+      throw typeError(
+        "config.memory_bytes",
+        `a whole number of bytes, at least ${MIN_MEMORY_BYTES}`,
+        bytes,
+      );
+    }
+    out.config.memory_bytes = bytes;
   }
   return out;
 }

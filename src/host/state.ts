@@ -17,6 +17,10 @@ export interface ExitInfo {
   /** Exit code; null when the job was killed by a signal or is unknown. */
   exitStatus: number | null;
   signal: string | null;
+  /** The kernel killed the job for using too much memory. */
+  oomKilled?: boolean;
+  /** Why the exit is unknown or odd (the container vanished). */
+  error?: string;
 }
 
 /** See the module comment. */
@@ -45,6 +49,7 @@ export class JobTable {
       ports,
       exit_status: null,
       signal: null,
+      oom_killed: false,
       error: null,
       created_at: new Date().toISOString(),
       started_at: null,
@@ -72,6 +77,11 @@ export class JobTable {
   /** Records the ports a starting job was given. */
   setPorts(id: string, ports: number[]): void {
     this.#live(id).ports = [...ports];
+  }
+
+  /** Records a pid learned after the start; no event. */
+  setPid(id: string, pid: number): void {
+    this.#live(id).pid = pid;
   }
 
   /** `starting` -> `running`; emits `start`. */
@@ -105,6 +115,8 @@ export class JobTable {
     const job = this.#transition(id, status);
     job.exit_status = exit.exitStatus;
     job.signal = exit.signal;
+    job.oom_killed = exit.oomKilled ?? false;
+    if (exit.error !== undefined) job.error = exit.error;
     job.ended_at = new Date().toISOString();
     this.#events.emit("stop", job);
     return job;

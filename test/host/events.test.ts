@@ -15,6 +15,7 @@ function job(id: string): JobRecord {
     ports: [],
     exit_status: null,
     signal: null,
+    oom_killed: false,
     error: null,
     created_at: "",
     started_at: null,

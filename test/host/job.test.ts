@@ -77,7 +77,7 @@ const bad: [string, unknown, string, string][] = [
     "unknown config",
     { config: { cmd: ["ls"], ports: 1 } },
     "config.ports",
-    "Unknown field config.ports: expected one of config.cmd, config.entrypoint, config.env, config.working_dir, config.tcp_ports, config.stdin, config.image",
+    "Unknown field config.ports: expected one of config.cmd, config.entrypoint, config.env, config.working_dir, config.tcp_ports, config.stdin, config.image, config.tty, config.memory_bytes",
   ],
   [
     "negative ports",

@@ -143,6 +143,7 @@ function describeHost(host: Host, version: string) {
     id: host.id,
     version,
     backend: host.backendName,
+    backend_status: host.backendStatus,
     attributes: host.attributes,
     external_ip: host.externalIp ?? null,
     started_at: host.startedAt,

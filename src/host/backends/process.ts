@@ -7,19 +7,55 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { statSync } from "node:fs";
 
-import { errorMessage } from "../../errors.js";
-import type { Backend, RunningJob, StartRequest } from "../backend.js";
+import { errorMessage, ValidationError } from "../../errors.js";
+import type {
+  Backend,
+  BackendStatus,
+  RunningJob,
+  StartRequest,
+} from "../backend.js";
+import type { JobConfig } from "../job.js";
 import type { ExitInfo } from "../state.js";
 
 /** How long to wait for the pipes to drain after the job exits. */
 const DRAIN_MS = 2000;
 
+const DEFAULT_PATH =
+  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+export interface ProcessBackendOptions {
+  /** PATH given to jobs that set none; default: the daemon's own PATH. */
+  jobPath?: string;
+}
+
 /** See the module comment. */
 export class ProcessBackend implements Backend {
   readonly name = "process";
+  readonly #jobPath: string;
+
+  constructor(options: ProcessBackendOptions = {}) {
+    this.#jobPath = options.jobPath ?? process.env.PATH ?? DEFAULT_PATH;
+  }
+
+  validate(config: JobConfig): void {
+    // Options only a container can honour are refused, not ignored.
+    for (const field of ["tty", "memory_bytes"] as const) {
+      if (config[field] !== undefined && config[field] !== false) {
+        throw new ValidationError(
+          `Invalid config.${field}: not supported by the process backend`,
+          `config.${field}`,
+        );
+      }
+    }
+  }
+
+  status(): BackendStatus {
+    return { ok: true };
+  }
 
   start(request: StartRequest): Promise<RunningJob> {
-    const { argv, env, job, output } = request;
+    const { argv, job, output } = request;
+    const env = { PATH: this.#jobPath, ...request.env };
     const [file, ...args] = argv;
     if (file === undefined) {
       return Promise.reject(new Error("Cannot start job: no command given"));

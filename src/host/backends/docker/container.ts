@@ -1,0 +1,171 @@
+/**
+ * One job's container, from attach to removal. The output stream is
+ * attached before the container starts, so no byte is missed, and
+ * demultiplexed into the job's output files. The exit is learned from
+ * whichever comes first: the engine's wait call (retried while the engine
+ * is away), a `die` event, or a reconcile after the event stream came
+ * back. Once known, the rest of the output is drained, the files are
+ * closed, the exit is reported, and then the container is removed (unless
+ * kept); the backend waits for removals before it closes.
+ */
+import { Writable } from "node:stream";
+
+import type Docker from "dockerode";
+
+import { errorMessage } from "../../../errors.js";
+import type { Context } from "../../../log/index.js";
+import type { JobOutput, OutputStream } from "../../output.js";
+import type { ExitInfo } from "../../state.js";
+import { exitFromCode, exitFromState, isRunning } from "./exit.js";
+
+/** How long to wait for the output stream to end after the exit. */
+const DRAIN_MS = 2_000;
+const WAIT_RETRY_MS = 500;
+const SIGKILL_EXIT = 128 + 9;
+
+export interface ContainerJobOptions {
+  docker: Docker;
+  container: Docker.Container;
+  output: JobOutput;
+  tty: boolean;
+  keep: boolean;
+  log: Context;
+}
+
+/** See the module comment. */
+export class ContainerJob {
+  readonly id: string;
+  readonly exited: Promise<ExitInfo>;
+  /** Settles once the container is removed after its exit. */
+  removed: Promise<void> = Promise.resolve();
+  readonly #options: ContainerJobOptions;
+  #resolveExit!: (exit: ExitInfo) => void;
+  #streamEnded: Promise<void> = Promise.resolve();
+  #finishing = false;
+  #started = false;
+
+  constructor(options: ContainerJobOptions) {
+    this.#options = options;
+    this.id = options.container.id;
+    this.exited = new Promise((resolve) => (this.#resolveExit = resolve));
+  }
+
+  /** Attaches the output stream; call before starting the container. */
+  async attach(): Promise<void> {
+    const { container, docker, output, tty } = this.#options;
+    const stream = (await container.attach({
+      stream: true,
+      stdout: true,
+      stderr: true,
+    })) as NodeJS.ReadableStream;
+    const sink = (name: OutputStream) =>
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          output.write(name, chunk);
+          done();
+        },
+      });
+    if (tty) stream.pipe(sink("stdout"));
+    else docker.modem.demuxStream(stream, sink("stdout"), sink("stderr"));
+    this.#streamEnded = new Promise((resolve) => {
+      stream.once("end", resolve);
+      stream.once("close", resolve);
+      stream.once("error", () => resolve());
+    });
+  }
+
+  /** Starts the container and begins watching for its exit. */
+  async start(): Promise<void> {
+    await this.#options.container.start();
+    this.#started = true;
+    void this.#watchWait();
+  }
+
+  /** Sends a signal; errors (already gone, engine away) are only logged. */
+  signal(signal: NodeJS.Signals): void {
+    this.#options.container.kill({ signal }).catch((err: unknown) => {
+      this.#options.log.log({ at: "signal", signal, err: errorMessage(err) });
+    });
+  }
+
+  /**
+   * Inspects the container and finishes the job if it is no longer
+   * running. Safe to call any number of times, from any trigger.
+   */
+  async reconcile(): Promise<void> {
+    if (this.#finishing || !this.#started) return;
+    try {
+      const info = await this.#options.container.inspect();
+      if (!isRunning(info.State)) await this.#finish(exitFromState(info.State));
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) {
+        await this.#finish({
+          exitStatus: null,
+          signal: null,
+          error: "Container vanished: removed outside lorne",
+        });
+      }
+      // Otherwise the engine is away; the watcher will reconcile again.
+    }
+  }
+
+  /** Removes a container that never started (its start failed). */
+  async discard(): Promise<void> {
+    this.#options.output.end();
+    await this.#remove();
+  }
+
+  // The wait call is the fastest way to learn the exit; if the engine goes
+  // away mid-wait it is retried, and events or a reconcile may win instead.
+  async #watchWait(): Promise<void> {
+    while (!this.#finishing) {
+      try {
+        const result = (await this.#options.container.wait()) as {
+          StatusCode?: number;
+        };
+        await this.#reconcileWith(result.StatusCode ?? null);
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, WAIT_RETRY_MS));
+      }
+    }
+  }
+
+  // The wait result lacks the OOM flag; an OOM kill is a SIGKILL (137), so
+  // only then inspect for it, falling back to the code alone on failure.
+  async #reconcileWith(code: number | null): Promise<void> {
+    if (this.#finishing) return;
+    if (code !== SIGKILL_EXIT) return this.#finish(exitFromCode(code));
+    try {
+      const info = await this.#options.container.inspect();
+      await this.#finish(exitFromState(info.State));
+    } catch {
+      await this.#finish(exitFromCode(code));
+    }
+  }
+
+  async #finish(exit: ExitInfo): Promise<void> {
+    if (this.#finishing) return;
+    this.#finishing = true;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#streamEnded,
+      new Promise((resolve) => (timer = setTimeout(resolve, DRAIN_MS))),
+    ]);
+    clearTimeout(timer);
+    this.#options.output.end();
+    this.#resolveExit(exit);
+    this.removed = this.#remove();
+  }
+
+  async #remove(): Promise<void> {
+    if (this.#options.keep) return;
+    try {
+      await this.#options.container.remove({ force: true });
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) {
+        this.#options.log.log({ at: "remove", err: errorMessage(err) });
+      }
+    }
+  }
+}
