@@ -14,10 +14,17 @@ import {
   DEFAULT_DOCKER_SOCKET,
   DEFAULT_PULL_TIMEOUT_MS,
 } from "../host/backends/docker/defaults.js";
+import { DEFAULT_EVENT_HISTORY } from "../host/events.js";
 import { DEFAULT_GRACE_MS } from "../host/host.js";
 import { DEFAULT_PORT_RANGE, parsePortRange } from "../host/ports.js";
 import { BufferedLogger, Context } from "../log/index.js";
-import { collect, parseEnvPairs, parseListen, parseMs } from "./options.js";
+import {
+  collect,
+  parseCount,
+  parseEnvPairs,
+  parseListen,
+  parseMs,
+} from "./options.js";
 
 const DEFAULT_LISTEN = "127.0.0.1:1113";
 const DEFAULT_STATE = "/var/lib/lorne";
@@ -34,6 +41,7 @@ interface HostFlags {
   ports?: string;
   force?: boolean;
   graceMs?: string;
+  eventHistory?: string;
   dockerSocket?: string;
   bind?: string;
   keepContainers?: boolean;
@@ -50,6 +58,7 @@ interface HostConfigFile {
   attributes?: Record<string, string>;
   ports?: string;
   grace_ms?: number;
+  event_history?: number;
   docker_socket?: string;
   bind?: string;
   keep_containers?: boolean;
@@ -83,6 +92,10 @@ export function register(program: Command): void {
     .option(
       "--grace-ms <ms>",
       `time between SIGTERM and SIGKILL on stop (default: ${DEFAULT_GRACE_MS})`,
+    )
+    .option(
+      "--event-history <n>",
+      `events kept for resuming (default: ${DEFAULT_EVENT_HISTORY})`,
     )
     .option(
       "--docker-socket <path>",
@@ -168,6 +181,10 @@ function resolveOptions(flags: HostFlags): Omit<DaemonOptions, "log"> {
       flags.graceMs !== undefined
         ? parseMs(flags.graceMs, "--grace-ms")
         : file.grace_ms,
+    eventHistory:
+      flags.eventHistory !== undefined
+        ? parseCount(flags.eventHistory, "--event-history", 10_000_000, 1)
+        : file.event_history,
     backend,
     docker: {
       socketPath: flags.dockerSocket ?? file.docker_socket,
@@ -180,6 +197,7 @@ function resolveOptions(flags: HostFlags): Omit<DaemonOptions, "log"> {
 
 const EXPECTED = {
   boolean: "true or false",
+  count: "a whole number from 1",
   string: "a string",
   map: "an object of strings",
   ms: "a whole number of milliseconds",
@@ -196,6 +214,7 @@ const CONFIG_FIELDS: Record<keyof HostConfigFile, keyof typeof EXPECTED> = {
   attributes: "map",
   ports: "string",
   grace_ms: "ms",
+  event_history: "count",
   docker_socket: "string",
   bind: "string",
   keep_containers: "boolean",
@@ -231,8 +250,9 @@ function readConfig(path: string): HostConfigFile {
     const ok =
       kind === "map"
         ? isStringMap(value)
-        : kind === "ms"
-          ? Number.isInteger(value) && (value as number) >= 0
+        : kind === "ms" || kind === "count"
+          ? Number.isInteger(value) &&
+            (value as number) >= (kind === "ms" ? 0 : 1)
           : typeof value === (kind === "boolean" ? "boolean" : "string");
     if (!ok) {
       throw new ValidationError(

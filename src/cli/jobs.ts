@@ -125,15 +125,26 @@ export function register(program: Command): void {
       process.stdout.write(`${job.id} ${job.status}\n`);
     });
 
+  withHost(program.command("signal"))
+    .description("send a signal to a running job, e.g. HUP or SIGUSR1")
+    .argument("<id>")
+    .argument("<signal>")
+    .action(async (id: string, signal: string, flags: HostFlag) => {
+      await client(flags).signalJob(id, signal);
+    });
+
   withHost(program.command("events"))
     .description("print the host's events as they happen, one logfmt line each")
     .option("--job <id>", "only this job's events")
     .option("--json", "print JSON lines")
     .action(async (flags: HostFlag & { job?: string; json?: boolean }) => {
-      for await (const event of client(flags).events({
+      const events = client(flags).events({
         job: flags.job,
         after: 0,
-      })) {
+        onNotice: (notice) =>
+          process.stderr.write(`lorne events: ${notice.message}\n`),
+      });
+      for await (const event of events) {
         const line = flags.json
           ? JSON.stringify(event)
           : format({

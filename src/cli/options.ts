@@ -34,12 +34,17 @@ export function parseMs(text: string, flag: string): number {
   return Number(text);
 }
 
-/** A count from 0 to max. */
-export function parseCount(text: string, flag: string, max: number): number {
+/** A count from min (default 0) to max. */
+export function parseCount(
+  text: string,
+  flag: string,
+  max: number,
+  min = 0,
+): number {
   const n = Number(text);
-  if (!/^\d+$/.test(text) || n > max) {
+  if (!/^\d+$/.test(text) || n > max || n < min) {
     throw new ValidationError(
-      `Invalid ${flag} "${text}": expected a whole number from 0 to ${max}`,
+      `Invalid ${flag} "${text}": expected a whole number from ${min} to ${max}`,
       flag.replace(/^-+/, ""),
     );
   }

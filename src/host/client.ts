@@ -42,8 +42,16 @@ export interface LogsOptions {
   signal?: AbortSignal;
 }
 
+/** A message from the host about the event stream itself. */
+export interface HostNotice {
+  code: "lagging" | "events_lost";
+  message: string;
+}
+
 export interface EventsOptions {
   job?: string;
+  /** Called with host notices about the stream. */
+  onNotice?: (notice: HostNotice) => void;
   /** Resume after this event id. */
   after?: number;
   signal?: AbortSignal;
@@ -80,6 +88,13 @@ export class HostClient {
     return this.#json("DELETE", `/jobs/${encodeURIComponent(id)}`);
   }
 
+  /** Sends a signal (e.g. "SIGHUP") to a running job. */
+  signalJob(id: string, signal: string): Promise<JobRecord> {
+    return this.#json("POST", `/jobs/${encodeURIComponent(id)}/signal`, {
+      signal,
+    });
+  }
+
   /** A job's output as a stream of byte chunks. */
   async *logs(
     id: string,
@@ -93,13 +108,39 @@ export class HostClient {
     for await (const chunk of res) yield chunk as Buffer;
   }
 
-  /** The host's events, parsed from the SSE stream, until aborted. */
+  /**
+   * The host's events, parsed from the SSE stream, until aborted. When the
+   * host cuts the stream off because this reader fell behind, it
+   * reconnects after the last event seen, so the sequence has no gaps while
+   * the host still keeps the events; host notices (`lagging`,
+   * `events_lost`) go to `onNotice`.
+   */
   async *events(options: EventsOptions = {}): AsyncGenerator<JobEvent> {
+    let after = options.after;
+    for (;;) {
+      let lagging = false;
+      for await (const frame of this.#sse(options, after)) {
+        if (frame.id === undefined) {
+          const notice = JSON.parse(frame.data) as HostNotice;
+          options.onNotice?.(notice);
+          if (notice.code === "lagging") lagging = true;
+          continue;
+        }
+        const event = JSON.parse(frame.data) as JobEvent;
+        after = event.id;
+        yield event;
+      }
+      if (!lagging) return;
+    }
+  }
+
+  async *#sse(
+    options: EventsOptions,
+    after: number | undefined,
+  ): AsyncGenerator<{ id?: string; data: string }> {
     const query = new URLSearchParams();
     if (options.job) query.set("job", options.job);
-    if (options.after !== undefined) {
-      query.set("last_event_id", String(options.after));
-    }
+    if (after !== undefined) query.set("last_event_id", String(after));
     const res = await this.#request(
       "GET",
       `/events?${query.toString()}`,
@@ -112,14 +153,12 @@ export class HostClient {
       buffer += decoder.decode(chunk as Buffer, { stream: true });
       let end: number;
       while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const frame = buffer.slice(0, end);
+        const lines = buffer.slice(0, end).split("\n");
         buffer = buffer.slice(end + 2);
-        const data = frame
-          .split("\n")
-          .filter((line) => line.startsWith("data: "))
-          .map((line) => line.slice(6))
-          .join("\n");
-        if (data !== "") yield JSON.parse(data) as JobEvent;
+        const field = (name: string) =>
+          lines.find((l) => l.startsWith(`${name}: `))?.slice(name.length + 2);
+        const data = field("data");
+        if (data !== undefined) yield { id: field("id"), data };
       }
     }
   }

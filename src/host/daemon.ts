@@ -38,6 +38,8 @@ export interface DaemonOptions {
   manifest?: { text: string; source: string };
   force?: boolean;
   graceMs?: number;
+  /** Events kept for resuming with Last-Event-ID. */
+  eventHistory?: number;
   log: Context;
   /** The environment templates see as `.Env`; default process.env. */
   env?: Record<string, string>;
@@ -100,6 +102,7 @@ export class Daemon {
         externalIp: options.externalIp,
         attributes: options.attributes,
         graceMs,
+        eventHistory: options.eventHistory,
       });
       api = new ApiServer({ host, log, version: VERSION });
       const address = await api.listen(options.listenPort, options.listenHost);

@@ -7,7 +7,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { errorMessage, UnavailableError } from "../errors.js";
+import { ConflictError, errorMessage, UnavailableError } from "../errors.js";
 import type { Context } from "../log/index.js";
 import type { Backend, BackendStatus, RunningJob } from "./backend.js";
 import { EventLog } from "./events.js";
@@ -35,6 +35,8 @@ export interface HostOptions {
   externalIp?: string;
   attributes?: Record<string, string>;
   graceMs?: number;
+  /** Events kept for resuming; default DEFAULT_EVENT_HISTORY. */
+  eventHistory?: number;
 }
 
 export interface CreateOptions {
@@ -53,7 +55,7 @@ interface ActiveJob {
 /** See the module comment. */
 export class Host {
   readonly id: string;
-  readonly events = new EventLog();
+  readonly events: EventLog;
   readonly startedAt = new Date().toISOString();
   readonly attributes: Record<string, string>;
   readonly externalIp: string | undefined;
@@ -71,6 +73,7 @@ export class Host {
     this.externalIp = options.externalIp;
     this.#options = options;
     this.#graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+    this.events = new EventLog({ history: options.eventHistory });
     this.#log = options.log.child({ fn: "host" });
     this.#jobs = new JobTable(options.id, this.events);
     mkdirSync(this.jobsDir, { recursive: true });
@@ -201,6 +204,23 @@ export class Host {
     }
     await active.settled;
     return this.#jobs.get(id);
+  }
+
+  /**
+   * Sends a signal to a running job. ConflictError when the job is not
+   * running; the signal name must be one this system knows.
+   */
+  signal(id: string, signal: NodeJS.Signals): JobRecord {
+    const record = this.#jobs.get(id);
+    const running = this.#active.get(id)?.running;
+    if (record.status !== "running" || !running) {
+      throw new ConflictError(
+        `Cannot signal job "${id}": it is ${record.status}, not running`,
+      );
+    }
+    this.#log.log({ at: "signal", "job.id": id, signal });
+    running.signal(signal);
+    return record;
   }
 
   /** Stops every job, then closes the backend. Idempotent. */

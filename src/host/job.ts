@@ -4,6 +4,7 @@
  * so the API, the manifest and the CLI share one set of rules and messages.
  */
 import { randomUUID } from "node:crypto";
+import { constants as osConstants } from "node:os";
 
 import { ValidationError } from "../errors.js";
 
@@ -206,6 +207,26 @@ export function validateJobSpec(body: unknown): JobSpec {
     out.config.memory_bytes = bytes;
   }
   return out;
+}
+
+/**
+ * Validates a signal request body `{ "signal": "SIGHUP" }`; the name may
+ * leave out the SIG prefix. Returns the full name.
+ */
+export function parseSignal(body: unknown): NodeJS.Signals {
+  const object = expectObject(body, "body");
+  rejectUnknown(object, ["signal"], "");
+  const value = object.signal;
+  if (typeof value !== "string") throw typeError("signal", "a string", value);
+  const upper = value.toUpperCase();
+  const name = upper.startsWith("SIG") ? upper : `SIG${upper}`;
+  if (!(name in osConstants.signals)) {
+    throw new ValidationError(
+      `Invalid signal ${JSON.stringify(value)}: not a signal this system knows`,
+      "signal",
+    );
+  }
+  return name as NodeJS.Signals;
 }
 
 /** The argv a job runs: entrypoint, then cmd. */

@@ -2,8 +2,14 @@
  * GET /events — the host's event log as server-sent events. Each frame has
  * `id:` (the sequence number), `event:` (create, start, stop, error) and
  * `data:` (the event as JSON). `?job=ID` filters; a client resumes after
- * the id in `Last-Event-ID` (or `?last_event_id=`). A client that stops
- * reading is disconnected once too much is queued for it; it can resume.
+ * the id in `Last-Event-ID` (or `?last_event_id=`).
+ *
+ * Every subscriber has a bounded buffer. One that falls behind (a client
+ * that stops reading) gets a final frame `event: error` with data
+ * `{"code":"lagging",...}` and is cut off, so it never slows the host or
+ * other subscribers; it can reconnect and resume. A resume from an id the
+ * host no longer keeps starts with `event: error`, `{"code":"events_lost"}`
+ * naming the missing range. Neither frame has an `id:`.
  */
 import { ValidationError } from "../../errors.js";
 import type { JobEvent } from "../events.js";
@@ -11,8 +17,13 @@ import type { Host } from "../host.js";
 import type { RouteContext } from "./router.js";
 
 const KEEPALIVE_MS = 15_000;
-/** Queued bytes after which a client that does not read is dropped. */
-const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+/** Bytes queued for one subscriber before it is cut off. */
+export const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+/** How long a cut-off subscriber gets to read its final frame. */
+const CLOSE_GRACE_MS = 5_000;
+
+// One frame per event, shared by every subscriber.
+const frames = new WeakMap<JobEvent, string>();
 
 /** The route handler. */
 export function getEvents(host: Host, ctx: RouteContext): void {
@@ -28,19 +39,32 @@ export function getEvents(host: Host, ctx: RouteContext): void {
     connection: "keep-alive",
   });
   res.write(": lorne events\n\n");
+  const oldest = host.events.oldestId;
+  if (after !== undefined && after + 1 < oldest) {
+    res.write(
+      notice(
+        "events_lost",
+        `Events ${after + 1}-${oldest - 1} are no longer kept`,
+      ),
+    );
+  }
 
+  let unsubscribe = () => undefined as unknown;
+  const cutOff = () => {
+    unsubscribe();
+    const message = `Subscriber fell behind by more than ${MAX_QUEUED_BYTES} bytes; reconnect to resume`;
+    res.end(notice("lagging", message));
+    setTimeout(() => res.destroy(), CLOSE_GRACE_MS).unref();
+  };
   const send = (event: JobEvent) => {
-    if (res.writableLength > MAX_QUEUED_BYTES) {
-      res.destroy();
-      return;
-    }
+    if (res.writableEnded) return;
+    if (res.writableLength > MAX_QUEUED_BYTES) return cutOff();
     res.write(formatEvent(event));
   };
-  const unsubscribe = host.events.subscribe(send, { jobId }, after);
-  const keepalive = setInterval(
-    () => res.write(": keepalive\n\n"),
-    KEEPALIVE_MS,
-  );
+  unsubscribe = host.events.subscribe(send, { jobId }, after);
+  const keepalive = setInterval(() => {
+    if (!res.writableEnded) res.write(": keepalive\n\n");
+  }, KEEPALIVE_MS);
   res.once("close", () => {
     clearInterval(keepalive);
     unsubscribe();
@@ -49,7 +73,16 @@ export function getEvents(host: Host, ctx: RouteContext): void {
 
 /** One SSE frame for an event. */
 export function formatEvent(event: JobEvent): string {
-  return `id: ${event.id}\nevent: ${event.event}\ndata: ${JSON.stringify(event)}\n\n`;
+  let frame = frames.get(event);
+  if (frame === undefined) {
+    frame = `id: ${event.id}\nevent: ${event.event}\ndata: ${JSON.stringify(event)}\n\n`;
+    frames.set(event, frame);
+  }
+  return frame;
+}
+
+function notice(code: string, message: string): string {
+  return `event: error\ndata: ${JSON.stringify({ code, message })}\n\n`;
 }
 
 function parseEventId(

@@ -8,6 +8,7 @@
  *   PUT    /jobs/:id              create a job with this id (409 if taken)
  *   GET    /jobs/:id              one job
  *   DELETE /jobs/:id              stop a job; answers once it has ended
+ *   POST   /jobs/:id/signal       send a signal: {"signal": "SIGHUP"}
  *   GET    /jobs/:id/logs         output (?stream=stdout|stderr, ?follow=1)
  *   GET    /events                server-sent events (?job=ID, Last-Event-ID)
  */
@@ -22,7 +23,7 @@ import type { AddressInfo } from "node:net";
 import { ValidationError } from "../../errors.js";
 import type { Context } from "../../log/index.js";
 import type { Host } from "../host.js";
-import { validateJobId, validateJobSpec } from "../job.js";
+import { parseSignal, validateJobId, validateJobSpec } from "../job.js";
 import { readJson } from "./body.js";
 import { sendError, sendJson } from "./errors.js";
 import { getEvents } from "./events.js";
@@ -130,6 +131,10 @@ function routes(host: Host, version: string): Router {
     })
     .on("DELETE", "/jobs/:id", async ({ res, params }) => {
       sendJson(res, 200, await host.stop(params.id as string));
+    })
+    .on("POST", "/jobs/:id/signal", async ({ req, res, params }) => {
+      const signal = parseSignal(await readJson(req));
+      sendJson(res, 200, host.signal(params.id as string, signal));
     })
     .on("GET", "/jobs/:id/logs", (ctx) => getLogs(host, ctx))
     .on("GET", "/events", (ctx) => getEvents(host, ctx));

@@ -69,14 +69,14 @@ export class EngineWatcher {
   async #connect(reconnecting: boolean): Promise<void> {
     const { docker, hostId, log } = this.#options;
     try {
-      const stream = (await docker.getEvents({
+      const stream = await docker.getEvents({
         since: this.#sinceSeconds,
         filters: JSON.stringify({
           type: ["container"],
           event: ["die", "oom"],
           label: [`lorne.host.id=${hostId}`],
         }),
-      }));
+      });
       if (this.#closed) {
         (stream as { destroy?: () => void }).destroy?.();
         return;

@@ -1,0 +1,168 @@
+/**
+ * End to end: signals to running jobs, and an event stream that never
+ * stalls: a subscriber that stops reading is cut off with a final notice
+ * while the others get every event.
+ */
+import assert from "node:assert/strict";
+import { connect } from "node:net";
+import { after, before, test } from "node:test";
+
+import { ConflictError, ValidationError } from "../../src/errors.js";
+import { HostClient } from "../../src/host/client.js";
+import type { JobEvent } from "../../src/host/events.js";
+import { startDaemon, waitFor, type DaemonProcess } from "../helpers.js";
+
+let daemon: DaemonProcess;
+let client: HostClient;
+
+before(async () => {
+  daemon = await startDaemon(["--grace-ms", "500"]);
+  client = new HostClient(daemon.url);
+});
+
+after(async () => {
+  assert.equal(await daemon.stop(), 0);
+});
+
+async function output(id: string): Promise<string> {
+  let out = "";
+  for await (const c of client.logs(id)) out += Buffer.from(c).toString();
+  return out;
+}
+
+test("signal: a running job gets the signal it is sent", async () => {
+  const job = await client.createJob({
+    config: {
+      cmd: [
+        "sh",
+        "-c",
+        "trap 'echo got HUP; exit 0' HUP; echo ready; while :; do sleep 0.05; done",
+      ],
+    },
+  });
+  await waitFor(async () => (await output(job.id)) === "ready\n", "trap set");
+  await client.signalJob(job.id, "HUP");
+  const ended = await waitFor(async () => {
+    const j = await client.getJob(job.id);
+    return j.status === "done" && j;
+  }, "job to end");
+  assert.equal(ended.exit_status, 0);
+  // The whole process group gets it: the shell's sleep may report dying.
+  assert.match(await output(job.id), /^ready\n(Hangup\n)?got HUP\n$/);
+
+  await assert.rejects(client.signalJob(job.id, "SIGHUP"), (err: unknown) => {
+    assert.ok(err instanceof ConflictError);
+    assert.equal(
+      err.message,
+      `Cannot signal job "${job.id}": it is done, not running`,
+    );
+    return true;
+  });
+});
+
+test("signal: an unknown signal name is a validation error naming it", async () => {
+  const job = await client.createJob({ config: { cmd: ["sleep", "60"] } });
+  try {
+    await assert.rejects(
+      client.signalJob(job.id, "SIGNOPE"),
+      (err: unknown) => {
+        assert.ok(err instanceof ValidationError);
+        assert.equal(err.field, "signal");
+        assert.equal(
+          err.message,
+          'Invalid signal "SIGNOPE": not a signal this system knows',
+        );
+        return true;
+      },
+    );
+    const res = await fetch(`${daemon.url}/jobs/${job.id}/signal`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ signal: "TERM", extra: 1 }),
+    });
+    assert.equal(res.status, 400);
+  } finally {
+    await client.stopJob(job.id);
+  }
+});
+
+test("events: a subscriber that never reads is cut off and does not delay the others", async () => {
+  // A raw client that asks for events and then never reads a byte.
+  const stalled = connect(
+    new URL(daemon.url).port ? Number(new URL(daemon.url).port) : 80,
+    "127.0.0.1",
+  );
+  await new Promise<void>((resolve) => stalled.once("connect", resolve));
+  stalled.write("GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+  stalled.pause();
+
+  const first = (await client.host()).jobs.total;
+  const seen: JobEvent[] = [];
+  const controller = new AbortController();
+  const reading = (async () => {
+    for await (const e of client.events({ signal: controller.signal })) {
+      seen.push(e);
+    }
+  })().catch(() => undefined);
+
+  // Failing jobs with big metadata: two events each, ~200 KB per job.
+  const big = "x".repeat(100_000);
+  const count = 60;
+  for (let i = 0; i < count; i++) {
+    const job = await client.createJob({
+      metadata: { big },
+      config: { cmd: ["/no/such/lorne-cmd"] },
+    });
+    assert.equal(job.status, "failed");
+  }
+  await waitFor(
+    () => seen.filter((e) => e.event === "error").length === count,
+    "all error events",
+    20_000,
+  );
+  assert.equal(seen.length, count * 2);
+  assert.equal((await client.host()).jobs.total, first + count);
+  controller.abort();
+  await reading;
+
+  // Now drain the stalled client: its stream ends with the lagging notice.
+  let raw = "";
+  stalled.setEncoding("utf8");
+  stalled.on("data", (d: string) => (raw += d));
+  stalled.resume();
+  await waitFor(
+    () => stalled.readableEnded || stalled.destroyed,
+    "stalled stream to end",
+    20_000,
+  );
+  assert.match(
+    raw,
+    /event: error\r?\ndata: \{"code":"lagging","message":"Subscriber fell behind by more than \d+ bytes; reconnect to resume"\}/,
+  );
+  stalled.destroy();
+});
+
+test("events: resuming from an id the host no longer keeps is announced", async () => {
+  const small = await startDaemon(["--event-history", "3"]);
+  try {
+    const c = new HostClient(small.url);
+    await c.createJob({ config: { cmd: ["/no/such/cmd"] } }); // events 1, 2
+    await c.createJob({ config: { cmd: ["/no/such/cmd"] } }); // events 3, 4
+    const notices: string[] = [];
+    const controller = new AbortController();
+    const seen: number[] = [];
+    for await (const e of c.events({
+      after: 0,
+      signal: controller.signal,
+      onNotice: (n) => notices.push(`${n.code}: ${n.message}`),
+    })) {
+      seen.push(e.id);
+      if (e.id === 4) break;
+    }
+    controller.abort();
+    assert.deepEqual(notices, ["events_lost: Events 1-1 are no longer kept"]);
+    assert.deepEqual(seen, [2, 3, 4]);
+  } finally {
+    await small.stop();
+  }
+});
