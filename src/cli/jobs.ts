@@ -3,39 +3,23 @@
  * `events`. Each talks to a host over HTTP (`--host URL`, else LORNE_HOST,
  * else http://127.0.0.1:1113).
  */
-import { constants as osConstants } from "node:os";
 import type { Writable } from "node:stream";
 
 import type { Command } from "commander";
 
 import { NotFoundError } from "../errors.js";
 import { HostClient } from "../host/client.js";
-import {
-  isFinal,
-  MAX_TCP_PORTS,
-  newJobId,
-  type JobRecord,
-  type JobSpec,
-} from "../host/job.js";
+import { isFinal, MAX_TCP_PORTS } from "../host/job.js";
 import type { OutputView } from "../host/output.js";
 import { format } from "../log/index.js";
-import { collect, hostUrl, parseCount, parseEnvPairs } from "./options.js";
+import { hostUrl, parseCount } from "./options.js";
 import { printTable } from "./table.js";
 
-/** Exit status of `lorne run` when the job could not start. */
-const EXIT_NOT_STARTED = 127;
-
-interface HostFlag {
+export interface HostFlag {
   host?: string;
 }
 
 export function register(program: Command): void {
-  const withHost = (cmd: Command) =>
-    cmd.option(
-      "--host <url>",
-      "host API URL (default: $LORNE_HOST or http://127.0.0.1:1113)",
-    );
-
   withHost(program.command("ps"))
     .description("list jobs (running ones unless --all)")
     .option("-a, --all", "include jobs that have ended")
@@ -58,22 +42,6 @@ export function register(program: Command): void {
           [...(j.config.entrypoint ?? []), ...j.config.cmd].join(" "),
         ]),
       );
-    });
-
-  withHost(program.command("run"))
-    .description(
-      "run a job; in the foreground, print its output and exit with its status",
-    )
-    .argument("<cmd...>", "command and its arguments")
-    .passThroughOptions()
-    .option("-d, --detach", "print the job id and return at once")
-    .option("-e, --env <k=v>", "environment variable (repeatable)", collect, [])
-    .option("-p, --ports <n>", "TCP ports to allocate", "0")
-    .option("--id <id>", "job id (default: generated)")
-    .option("-w, --workdir <dir>", "working directory")
-    .option("-i, --image <ref>", "container image (docker backend)")
-    .action(async (cmd: string[], flags: RunFlags) => {
-      process.exitCode = await run(cmd, flags);
     });
 
   withHost(program.command("inspect"))
@@ -162,76 +130,16 @@ export function register(program: Command): void {
     });
 }
 
-interface RunFlags extends HostFlag {
-  detach?: boolean;
-  env: string[];
-  ports: string;
-  id?: string;
-  workdir?: string;
-  image?: string;
+/** Adds the `--host` option every client command takes. */
+export function withHost(cmd: Command): Command {
+  return cmd.option(
+    "--host <url>",
+    "host API URL (default: $LORNE_HOST or http://127.0.0.1:1113)",
+  );
 }
 
-async function run(cmd: string[], flags: RunFlags): Promise<number> {
-  const host = client(flags);
-  const spec: JobSpec = {
-    id: flags.id ?? newJobId(),
-    config: {
-      cmd,
-      env: parseEnvPairs(flags.env, "--env"),
-      tcp_ports: parseCount(flags.ports, "--ports", MAX_TCP_PORTS),
-    },
-  };
-  if (flags.workdir) spec.config.working_dir = flags.workdir;
-  if (flags.image) spec.config.image = flags.image;
-  const job = await host.createJob(spec);
-  if (job.status === "failed") {
-    process.stderr.write(`lorne run: ${job.error ?? "job failed to start"}\n`);
-    return EXIT_NOT_STARTED;
-  }
-  if (flags.detach) {
-    process.stdout.write(`${job.id}\n`);
-    return 0;
-  }
-
-  // Ctrl-C stops the job; its status still decides ours.
-  const stop = () => void host.stopJob(job.id).catch(() => undefined);
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
-  const pump = async (stream: OutputView, out: Writable) => {
-    for await (const chunk of host.logs(job.id, { stream, follow: true })) {
-      await write(out, chunk);
-    }
-  };
-  await Promise.all([
-    pump("stdout", process.stdout),
-    pump("stderr", process.stderr),
-  ]);
-  const ended = await waitForEnd(host, job.id);
-  process.off("SIGINT", stop);
-  process.off("SIGTERM", stop);
-  return exitCode(ended);
-}
-
-// The output ends a moment before the host records the exit.
-async function waitForEnd(host: HostClient, id: string): Promise<JobRecord> {
-  for (;;) {
-    const job = await host.getJob(id);
-    if (isFinal(job.status)) return job;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-/** The shell convention: the exit code, or 128 + signal number. */
-export function exitCode(job: JobRecord): number {
-  if (job.exit_status !== null) return job.exit_status;
-  const signals = osConstants.signals as Record<string, number>;
-  if (job.signal !== null && signals[job.signal] !== undefined) {
-    return 128 + (signals[job.signal] as number);
-  }
-  return job.status === "done" ? 0 : 1;
-}
-
-function client(flags: HostFlag): HostClient {
+/** A client for the host that `--host` (or LORNE_HOST) names. */
+export function client(flags: HostFlag): HostClient {
   return new HostClient(hostUrl(flags.host));
 }
 

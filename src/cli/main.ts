@@ -9,6 +9,7 @@ import { errorMessage } from "../errors.js";
 import { register as registerHost } from "./host.js";
 import { register as registerLogfmt } from "./logfmt.js";
 import { register as registerJobs } from "./jobs.js";
+import { register as registerRun } from "./run.js";
 
 /** Builds the program; exported so tests can parse without exiting. */
 export function buildProgram(): Command {
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .configureHelp({ sortSubcommands: false });
   registerHost(program);
+  registerRun(program);
   registerJobs(program);
   registerLogfmt(program);
   return program;

@@ -18,7 +18,21 @@ export interface StartRequest {
   env: Record<string, string>;
   /** Where the job's stdout and stderr go. */
   output: JobOutput;
+  /** Terminal size for a TTY job (a resize sent before the start). */
+  ttySize?: TtySize;
   log: Context;
+}
+
+export interface TtySize {
+  rows: number;
+  cols: number;
+}
+
+/** A job's standard input, when its config asks for one. */
+export interface JobStdin {
+  write(chunk: Buffer): void;
+  /** Closes the job's stdin (a TTY job gets end-of-file, ^D). */
+  end(): void;
 }
 
 /** One started job. */
@@ -38,6 +52,10 @@ export interface RunningJob {
   signal(signal: NodeJS.Signals): void;
   /** The signal that asks this job to stop; default SIGTERM. */
   stopSignal?: NodeJS.Signals;
+  /** Present when the job was started with `config.stdin`. */
+  stdin?: JobStdin;
+  /** Present for TTY jobs: changes the terminal size. */
+  resize?(size: TtySize): void;
 }
 
 /** Whether the backend can run jobs right now, for `GET /host`. */

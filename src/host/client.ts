@@ -214,7 +214,8 @@ async function readAll(res: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-async function toError(res: IncomingMessage): Promise<LorneError> {
+/** The error a host response stands for, from its JSON `{code, message}`. */
+export async function toError(res: IncomingMessage): Promise<LorneError> {
   let code: ErrorCode = "internal";
   let message = `Host answered HTTP ${res.statusCode}`;
   let field: string | undefined;

@@ -9,7 +9,8 @@ import { join } from "node:path";
 
 import { ConflictError, errorMessage, UnavailableError } from "../errors.js";
 import type { Context } from "../log/index.js";
-import type { Backend, BackendStatus, RunningJob } from "./backend.js";
+import { AttachWaiters } from "./attach/waiters.js";
+import type { Backend, BackendStatus, RunningJob, TtySize } from "./backend.js";
 import { EventLog } from "./events.js";
 import {
   isFinal,
@@ -48,6 +49,10 @@ interface ActiveJob {
   running: RunningJob | null;
   output: JobOutput;
   stopRequested: boolean;
+  /** The last terminal size asked for (TTY jobs). */
+  ttySize?: TtySize;
+  /** Settles once the backend's start has succeeded or failed. */
+  started: Promise<void>;
   /** Settles when the job has reached a final status. */
   settled: Promise<void>;
 }
@@ -56,6 +61,7 @@ interface ActiveJob {
 export class Host {
   readonly id: string;
   readonly events: EventLog;
+  readonly attachWaiters = new AttachWaiters();
   readonly startedAt = new Date().toISOString();
   readonly attributes: Record<string, string>;
   readonly externalIp: string | undefined;
@@ -117,13 +123,17 @@ export class Host {
     const output = new JobOutput(join(this.jobsDir, id));
     this.#outputs.set(id, output);
     let settle!: () => void;
+    let markStarted!: () => void;
     const active: ActiveJob = {
       running: null,
       output,
       stopRequested: false,
+      started: new Promise((resolve) => (markStarted = resolve)),
       settled: new Promise((resolve) => (settle = resolve)),
     };
     this.#active.set(id, active);
+    // Attachers waiting for this id subscribe now, before any output.
+    this.attachWaiters.created(id);
     log.log({ at: "create", "job.cmd": jobArgv(spec.config).join(" ") });
 
     let ports = record.ports;
@@ -132,23 +142,31 @@ export class Host {
         ports = await this.ports.allocate(spec.config.tcp_ports ?? 0);
       }
       const env = this.#jobEnv(id, spec, ports);
+      const ttySize = active.ttySize;
       active.running = await this.#options.backend.start({
         job: { ...record, ports },
         argv: jobArgv(spec.config),
         env,
         output,
+        ttySize,
         log,
       });
+      // A resize that came in while the backend was starting the job.
+      if (active.ttySize !== ttySize && active.ttySize) {
+        active.running.resize?.(active.ttySize);
+      }
     } catch (err) {
       this.ports.release(ports);
       output.end();
       this.#active.delete(id);
+      markStarted();
       settle();
       log.log({ at: "failed", err: errorMessage(err) });
       return structuredClone(this.#jobs.setFailed(id, errorMessage(err)));
     }
 
     const running = active.running;
+    markStarted();
     this.#jobs.setPorts(id, ports);
     const started = this.#jobs.setRunning(id, running.pid);
     this.#writePid(id, running.pid);
@@ -171,6 +189,47 @@ export class Host {
       settle();
     });
     return structuredClone(started);
+  }
+
+  /**
+   * The running job's handle once its start has been decided: null when it
+   * failed or has ended. NotFoundError when unknown.
+   */
+  async running(id: string): Promise<RunningJob | null> {
+    this.#jobs.get(id);
+    const active = this.#active.get(id);
+    if (!active) return null;
+    await active.started;
+    return this.#active.get(id)?.running ?? null;
+  }
+
+  /** Resolves with the job's final record once it has ended. */
+  async ended(id: string): Promise<JobRecord> {
+    this.#jobs.get(id);
+    await this.#active.get(id)?.settled;
+    return this.#jobs.get(id);
+  }
+
+  /**
+   * Sets a TTY job's terminal size: at once when it runs, at its start
+   * when it is still starting. Ignored for other jobs.
+   */
+  resize(id: string, size: TtySize): void {
+    this.#jobs.get(id);
+    const active = this.#active.get(id);
+    if (!active) return;
+    active.ttySize = size;
+    active.running?.resize?.(size);
+  }
+
+  /** Whether a job with this id exists (in any status). */
+  has(id: string): boolean {
+    return this.#jobs.has(id);
+  }
+
+  /** Whether the job exists and has not ended. */
+  isActive(id: string): boolean {
+    return this.#jobs.isActive(id);
   }
 
   /** One job's record; NotFoundError when unknown. */

@@ -7,6 +7,9 @@
  *   stderr.log   the job's stderr
  *   output       both, in the order they arrived (no .log suffix, so a
  *                shipper globbing *.log ships every line once)
+ *   output.idx   one record per chunk of `output`, so readers can tell the
+ *                streams apart: u8 stream (1 stdout, 2 stderr), u32 BE
+ *                length
  *
  * Followers get live chunks; `follow()` pairs the byte offset already on
  * disk with the live feed so a reader sees every byte exactly once.
@@ -25,15 +28,22 @@ export const OUTPUT_FILES: Record<OutputView, string> = {
   all: "output",
 };
 
+export const INDEX_FILE = "output.idx";
+export const INDEX_RECORD_BYTES = 5;
+export const STREAM_IDS: Record<OutputStream, number> = {
+  stdout: 1,
+  stderr: 2,
+};
+
 export interface OutputFollower {
   /** Bytes of this view already on disk when following began. */
   offset: number;
   /** Stops the live feed. */
-  close(): void;
+  close: () => void;
 }
 
 export interface FollowHandlers {
-  data(chunk: Buffer): void;
+  data(chunk: Buffer, stream: OutputStream): void;
   /** Called once when the job's output has ended. */
   end(): void;
 }
@@ -48,6 +58,9 @@ export class JobOutput {
     all: 0,
   };
   readonly #followers = new Set<{ view: OutputView; h: FollowHandlers }>();
+  readonly #indexFd: number;
+  readonly #record = Buffer.alloc(INDEX_RECORD_BYTES);
+  #indexBytes = 0;
   #ended = false;
 
   /** Creates the job directory and opens (truncating) its output files. */
@@ -58,6 +71,7 @@ export class JobOutput {
       openSync(join(dir, OUTPUT_FILES[view]), "w", 0o640);
     this.#fds = { stdout: open("stdout"), stderr: open("stderr"), all: -1 };
     this.#fds.all = open("all");
+    this.#indexFd = openSync(join(dir, INDEX_FILE), "w", 0o640);
   }
 
   get ended(): boolean {
@@ -69,15 +83,29 @@ export class JobOutput {
     return join(this.dir, OUTPUT_FILES[view]);
   }
 
+  /** Path of the chunk index of the `output` file. */
+  get indexPath(): string {
+    return join(this.dir, INDEX_FILE);
+  }
+
+  /** Bytes on disk now: the `output` file and its index. */
+  position(): { data: number; index: number } {
+    return { data: this.#offsets.all, index: this.#indexBytes };
+  }
+
   /** Records a chunk the job wrote. Ignored after `end()`. */
   write(stream: OutputStream, chunk: Buffer): void {
     if (this.#ended || chunk.length === 0) return;
     writeAll(this.#fds[stream], chunk);
     writeAll(this.#fds.all, chunk);
+    this.#record.writeUInt8(STREAM_IDS[stream], 0);
+    this.#record.writeUInt32BE(chunk.length, 1);
+    writeAll(this.#indexFd, this.#record);
     this.#offsets[stream] += chunk.length;
     this.#offsets.all += chunk.length;
+    this.#indexBytes += INDEX_RECORD_BYTES;
     for (const { view, h } of this.#followers) {
-      if (view === "all" || view === stream) h.data(chunk);
+      if (view === "all" || view === stream) h.data(chunk, stream);
     }
   }
 
@@ -86,6 +114,7 @@ export class JobOutput {
     if (this.#ended) return;
     this.#ended = true;
     for (const fd of Object.values(this.#fds)) closeSync(fd);
+    closeSync(this.#indexFd);
     const followers = [...this.#followers];
     this.#followers.clear();
     for (const { h } of followers) h.end();

@@ -10,6 +10,7 @@
  *   DELETE /jobs/:id              stop a job; answers once it has ended
  *   POST   /jobs/:id/signal       send a signal: {"signal": "SIGHUP"}
  *   GET    /jobs/:id/logs         output (?stream=stdout|stderr, ?follow=1)
+ *   GET    /jobs/:id/attach       WebSocket attach (see api/attach.ts)
  *   GET    /events                server-sent events (?job=ID, Last-Event-ID)
  */
 import {
@@ -24,6 +25,7 @@ import { ValidationError } from "../../errors.js";
 import type { Context } from "../../log/index.js";
 import type { Host } from "../host.js";
 import { parseSignal, validateJobId, validateJobSpec } from "../job.js";
+import { AttachEndpoint } from "./attach.js";
 import { readJson } from "./body.js";
 import { sendError, sendJson } from "./errors.js";
 import { getEvents } from "./events.js";
@@ -40,6 +42,7 @@ export interface ApiServerOptions {
 export class ApiServer {
   readonly #server: Server;
   readonly #router: Router;
+  readonly #attach: AttachEndpoint;
   readonly #log: Context;
   #closed: Promise<void> | null = null;
 
@@ -47,6 +50,10 @@ export class ApiServer {
     this.#log = options.log.child({ fn: "api" });
     this.#router = routes(options.host, options.version);
     this.#server = createServer((req, res) => void this.#handle(req, res));
+    this.#attach = new AttachEndpoint(options.host, this.#log);
+    this.#server.on("upgrade", (req, socket, head) =>
+      this.#attach.upgrade(req, socket, head),
+    );
     // DELETE waits for the job's grace period; never time that out.
     this.#server.requestTimeout = 0;
     this.#server.keepAliveTimeout = 5_000;
@@ -66,6 +73,7 @@ export class ApiServer {
   /** Stops accepting, ends open streams and connections. Idempotent. */
   close(): Promise<void> {
     this.#closed ??= new Promise((resolve) => {
+      this.#attach.close();
       this.#server.close(() => resolve());
       this.#server.closeAllConnections();
     });
@@ -137,6 +145,12 @@ function routes(host: Host, version: string): Router {
       sendJson(res, 200, host.signal(params.id as string, signal));
     })
     .on("GET", "/jobs/:id/logs", (ctx) => getLogs(host, ctx))
+    .on("GET", "/jobs/:id/attach", () => {
+      throw new ValidationError(
+        "Attach needs a WebSocket upgrade (Upgrade: websocket)",
+        "upgrade",
+      );
+    })
     .on("GET", "/events", (ctx) => getEvents(host, ctx));
 }
 

@@ -1,21 +1,25 @@
 /**
  * The process backend: each job is a child process in a process group of
  * its own, with stdout and stderr read through pipes into the job's output
- * files. When the job's main process exits, whatever it left behind in its
+ * files (TTY jobs run on a pseudo-terminal instead, see pty.ts). When the job's main process exits, whatever it left behind in its
  * group is killed, as a container's processes die with its init.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { statSync } from "node:fs";
 
 import { errorMessage, ValidationError } from "../../errors.js";
+import type { Writable } from "node:stream";
+
 import type {
   Backend,
   BackendStatus,
+  JobStdin,
   RunningJob,
   StartRequest,
 } from "../backend.js";
 import type { JobConfig } from "../job.js";
 import type { ExitInfo } from "../state.js";
+import { startOnPty } from "./pty.js";
 
 /** How long to wait for the pipes to drain after the job exits. */
 const DRAIN_MS = 2000;
@@ -38,14 +42,12 @@ export class ProcessBackend implements Backend {
   }
 
   validate(config: JobConfig): void {
-    // Options only a container can honour are refused, not ignored.
-    for (const field of ["tty", "memory_bytes"] as const) {
-      if (config[field] !== undefined && config[field] !== false) {
-        throw new ValidationError(
-          `Invalid config.${field}: not supported by the process backend`,
-          `config.${field}`,
-        );
-      }
+    // An option only a container can honour is refused, not ignored.
+    if (config.memory_bytes !== undefined) {
+      throw new ValidationError(
+        "Invalid config.memory_bytes: not supported by the process backend",
+        "config.memory_bytes",
+      );
     }
   }
 
@@ -68,6 +70,8 @@ export class ProcessBackend implements Backend {
       );
     }
 
+    if (job.config.tty) return startOnPty(request, file, args, env, cwd);
+
     const child = spawn(file, args, {
       env,
       cwd,
@@ -87,6 +91,7 @@ export class ProcessBackend implements Backend {
           pid: child.pid ?? null,
           exited: waitForExit(child, () => output.end()),
           signal: (signal) => signalGroup(child, signal),
+          stdin: child.stdin ? pipeStdin(child.stdin) : undefined,
         });
       });
     });
@@ -95,6 +100,17 @@ export class ProcessBackend implements Backend {
   close(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+function pipeStdin(pipe: Writable): JobStdin {
+  // The job may exit or close its stdin first: EPIPE is not our error.
+  pipe.on("error", () => undefined);
+  return {
+    write: (chunk) => {
+      if (!pipe.writableEnded) pipe.write(chunk);
+    },
+    end: () => pipe.end(),
+  };
 }
 
 function waitForExit(child: ChildProcess, end: () => void): Promise<ExitInfo> {

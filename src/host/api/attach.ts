@@ -1,0 +1,133 @@
+/**
+ * GET /jobs/:id/attach — upgrades to a WebSocket carrying the attach
+ * protocol (host/attach/protocol.ts, docs/attach.md). Query flags:
+ * `stdin`, `stdout`, `stderr` (default 1), `logs` (replay past output),
+ * `stream` (live output, default 1), `height` and `width` (TTY size),
+ * `wait_ms` (how long to wait for a job that does not exist yet, default
+ * 30000). Bad flags are answered with a plain JSON 400 before upgrading.
+ */
+import { STATUS_CODES, type IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+
+import { WebSocketServer } from "ws";
+
+import { ValidationError } from "../../errors.js";
+import type { Context } from "../../log/index.js";
+import {
+  DEFAULT_ATTACH_WAIT_MS,
+  runAttachSession,
+  type AttachFlags,
+} from "../attach/session.js";
+import type { Host } from "../host.js";
+import { validateJobId } from "../job.js";
+import { errorResponse } from "./errors.js";
+import { parseFlag } from "./logs.js";
+
+const PATH = /^\/jobs\/([^/]+)\/attach$/;
+/** Largest client frame (stdin chunk) accepted. */
+const MAX_FRAME_BYTES = 1024 * 1024;
+const MAX_WAIT_MS = 10 * 60_000;
+
+/** Handles HTTP upgrades for attach; other upgrade paths are refused. */
+export class AttachEndpoint {
+  readonly #wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_FRAME_BYTES,
+    perMessageDeflate: false,
+  });
+  readonly #host: Host;
+  readonly #log: Context;
+
+  constructor(host: Host, log: Context) {
+    this.#host = host;
+    this.#log = log;
+  }
+
+  /** The `upgrade` listener for the API's HTTP server. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on("error", () => undefined);
+    let id: string;
+    let flags: AttachFlags;
+    try {
+      const url = new URL(req.url ?? "/", "http://host");
+      const match = PATH.exec(url.pathname);
+      if (!match || req.method !== "GET") {
+        throw new ValidationError(
+          `No WebSocket endpoint at ${url.pathname}`,
+          "path",
+        );
+      }
+      id = validateJobId(decodeURIComponent(match[1] as string));
+      flags = parseAttachFlags(url.searchParams);
+    } catch (err) {
+      refuse(socket, err);
+      return;
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      void runAttachSession(this.#host, ws, id, flags, this.#log);
+    });
+  }
+
+  /** Closes every attach connection. */
+  close(): void {
+    for (const ws of this.#wss.clients) ws.terminate();
+    this.#wss.close();
+  }
+}
+
+/** Parses the attach query flags; ValidationError names a bad one. */
+export function parseAttachFlags(query: URLSearchParams): AttachFlags {
+  const flag = (name: string, fallback: boolean) =>
+    query.has(name) ? parseFlag(query.get(name), name) : fallback;
+  const flags: AttachFlags = {
+    stdin: flag("stdin", false),
+    stdout: flag("stdout", true),
+    stderr: flag("stderr", true),
+    logs: flag("logs", false),
+    stream: flag("stream", true),
+    waitMs: number(query, "wait_ms", 0, MAX_WAIT_MS) ?? DEFAULT_ATTACH_WAIT_MS,
+  };
+  const rows = number(query, "height", 1, 65535);
+  const cols = number(query, "width", 1, 65535);
+  if ((rows === undefined) !== (cols === undefined)) {
+    throw new ValidationError(
+      "Invalid size: give both height and width",
+      "height",
+    );
+  }
+  if (rows !== undefined && cols !== undefined) {
+    flags.rows = rows;
+    flags.cols = cols;
+  }
+  return flags;
+}
+
+function number(
+  query: URLSearchParams,
+  name: string,
+  min: number,
+  max: number,
+): number | undefined {
+  const text = query.get(name);
+  if (text === null) return undefined;
+  const value = Number(text);
+  if (!/^\d{1,10}$/.test(text) || value < min || value > max) {
+    throw new ValidationError(
+      `Invalid ${name} ${JSON.stringify(text)}: expected a whole number from ${min} to ${max}`,
+      name,
+    );
+  }
+  return value;
+}
+
+function refuse(socket: Duplex, err: unknown): void {
+  const { status, body } = errorResponse(err);
+  const text = JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\n` +
+      "content-type: application/json; charset=utf-8\r\n" +
+      `content-length: ${Buffer.byteLength(text)}\r\n` +
+      "connection: close\r\n\r\n" +
+      text,
+  );
+}

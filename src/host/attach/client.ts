@@ -1,0 +1,169 @@
+/**
+ * The client side of attach: opens the WebSocket, reports `waiting`,
+ * resolves once the host says `success` (or rejects with the host's
+ * error), hands output to the caller, and carries stdin, signals and
+ * resizes the other way. Used by `lorne run`, `lorne attach` and tests.
+ */
+import { WebSocket } from "ws";
+
+import {
+  errorMessage,
+  LorneError,
+  ProtocolError,
+  UnavailableError,
+} from "../../errors.js";
+import { toError } from "../client.js";
+import type { OutputStream } from "../output.js";
+import { decodeServer, encodeClient, type ExitPayload } from "./protocol.js";
+
+export interface AttachOptions {
+  stdin?: boolean;
+  stdout?: boolean;
+  stderr?: boolean;
+  /** Replay the output written before attaching. */
+  logs?: boolean;
+  /** Follow live output (default true). */
+  stream?: boolean;
+  rows?: number;
+  cols?: number;
+  /** How long the host waits for a job that does not exist yet. */
+  waitMs?: number;
+  /** Called when the host says the job does not exist yet. */
+  onWaiting?: () => void;
+  /** Output; called in order. */
+  onData?: (stream: OutputStream, data: Buffer) => void;
+  onEof?: (stream: OutputStream) => void;
+}
+
+/** See the module comment. */
+export class AttachConnection {
+  /** How the job ended; null if the connection closed without telling. */
+  readonly exit: Promise<ExitPayload | null>;
+  readonly #ws: WebSocket;
+
+  private constructor(ws: WebSocket, exit: Promise<ExitPayload | null>) {
+    this.#ws = ws;
+    this.exit = exit;
+  }
+
+  /** Attaches to job `id` on the host at `baseUrl`. */
+  static open(
+    baseUrl: string,
+    id: string,
+    options: AttachOptions = {},
+  ): Promise<AttachConnection> {
+    const url = new URL(
+      `/jobs/${encodeURIComponent(id)}/attach`,
+      baseUrl.replace(/^http/, "ws"),
+    );
+    const flags: [string, boolean | number | undefined][] = [
+      ["stdin", options.stdin],
+      ["stdout", options.stdout],
+      ["stderr", options.stderr],
+      ["logs", options.logs],
+      ["stream", options.stream],
+      ["height", options.rows],
+      ["width", options.cols],
+      ["wait_ms", options.waitMs],
+    ];
+    for (const [name, value] of flags) {
+      if (value === undefined) continue;
+      url.searchParams.set(
+        name,
+        typeof value === "boolean" ? (value ? "1" : "0") : String(value),
+      );
+    }
+    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 0 });
+
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      let resolveExit!: (exit: ExitPayload | null) => void;
+      const exit = new Promise<ExitPayload | null>((r) => (resolveExit = r));
+      const fail = (err: LorneError) => {
+        if (!settled) {
+          settled = true;
+          reject(err);
+        }
+        resolveExit(null);
+        ws.terminate();
+      };
+      ws.on(
+        "unexpected-response",
+        (_req, res) => void toError(res).then(fail, fail),
+      );
+      ws.on("error", (err) => {
+        fail(
+          new UnavailableError(
+            `Cannot attach at ${baseUrl}: ${errorMessage(err)}`,
+            { cause: err },
+          ),
+        );
+      });
+      ws.on("close", () => {
+        if (!settled) {
+          settled = true;
+          reject(
+            new UnavailableError(
+              "Attach connection closed before the host answered",
+            ),
+          );
+        }
+        resolveExit(null);
+      });
+      ws.on("message", (message: Buffer) => {
+        let frame;
+        try {
+          frame = decodeServer(message);
+        } catch (err) {
+          return fail(
+            err instanceof LorneError
+              ? err
+              : new ProtocolError(errorMessage(err)),
+          );
+        }
+        switch (frame.type) {
+          case "waiting":
+            return options.onWaiting?.();
+          case "success":
+            settled = true;
+            return resolve(new AttachConnection(ws, exit));
+          case "error":
+            return fail(new LorneError("unavailable", frame.message));
+          case "data":
+            return options.onData?.(frame.stream, frame.data);
+          case "eof":
+            return options.onEof?.(frame.stream);
+          case "exit":
+            return resolveExit(frame.exit);
+        }
+      });
+    });
+  }
+
+  /** Writes to the job's stdin. */
+  write(data: Buffer): void {
+    this.#send(encodeClient({ type: "stdin", data }));
+  }
+
+  /** Closes the job's stdin. */
+  closeStdin(): void {
+    this.#send(encodeClient({ type: "stdin_close" }));
+  }
+
+  signal(signal: string): void {
+    this.#send(encodeClient({ type: "signal", signal }));
+  }
+
+  resize(rows: number, cols: number): void {
+    this.#send(encodeClient({ type: "resize", rows, cols }));
+  }
+
+  /** Detaches; the job goes on. */
+  close(): void {
+    this.#ws.close(1000, "detach");
+  }
+
+  #send(frame: Buffer): void {
+    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(frame);
+  }
+}
