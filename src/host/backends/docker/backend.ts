@@ -124,6 +124,7 @@ export class DockerBackend implements Backend {
       container,
       output: request.output,
       tty: job.config.tty ?? false,
+      stdin: job.config.stdin ?? false,
       keep: this.#options.keepContainers ?? false,
       log,
     });
@@ -132,6 +133,7 @@ export class DockerBackend implements Backend {
         await handle.attach();
         await handle.start();
       });
+      if (request.ttySize && job.config.tty) handle.resize(request.ttySize);
     } catch (err) {
       await handle.discard();
       throw new Error(`Cannot start container: ${engineMessage(err)}`);
@@ -153,6 +155,8 @@ export class DockerBackend implements Backend {
       ),
       exited: handle.exited,
       signal: (signal) => handle.signal(signal),
+      stdin: handle.stdin,
+      resize: job.config.tty ? (size) => handle.resize(size) : undefined,
       stopSignal: await this.#stopSignal(image),
     };
   }
@@ -264,6 +268,7 @@ function containerSpec(
     Labels: { [HOST_LABEL]: options.hostId, [JOB_LABEL]: job.id },
     Tty: config.tty ?? false,
     OpenStdin: config.stdin ?? false,
+    StdinOnce: config.stdin ?? false,
     AttachStdin: config.stdin ?? false,
     AttachStdout: true,
     AttachStderr: true,

@@ -14,6 +14,7 @@ import type Docker from "dockerode";
 
 import { errorMessage } from "../../../errors.js";
 import type { Context } from "../../../log/index.js";
+import type { JobStdin, TtySize } from "../../backend.js";
 import type { JobOutput, OutputStream } from "../../output.js";
 import type { ExitInfo } from "../../state.js";
 import { exitFromCode, exitFromState, isRunning } from "./exit.js";
@@ -28,6 +29,7 @@ export interface ContainerJobOptions {
   container: Docker.Container;
   output: JobOutput;
   tty: boolean;
+  stdin: boolean;
   keep: boolean;
   log: Context;
 }
@@ -38,6 +40,8 @@ export class ContainerJob {
   readonly exited: Promise<ExitInfo>;
   /** Settles once the container is removed after its exit. */
   removed: Promise<void> = Promise.resolve();
+  /** The container's stdin, when it was created with one. */
+  stdin: JobStdin | undefined;
   readonly #options: ContainerJobOptions;
   #resolveExit!: (exit: ExitInfo) => void;
   #streamEnded: Promise<void> = Promise.resolve();
@@ -52,12 +56,24 @@ export class ContainerJob {
 
   /** Attaches the output stream; call before starting the container. */
   async attach(): Promise<void> {
-    const { container, docker, output, tty } = this.#options;
+    const { container, docker, output, tty, stdin } = this.#options;
+    // With stdin the connection is hijacked: one duplex for both ways.
     const stream = (await container.attach({
       stream: true,
       stdout: true,
       stderr: true,
-    })) as NodeJS.ReadableStream;
+      stdin,
+      hijack: stdin,
+    }));
+    if (stdin) {
+      stream.on("error", () => undefined);
+      this.stdin = {
+        write: (chunk) => void stream.write(chunk),
+        // Half-closing the hijacked connection closes the container's
+        // stdin (the container is created with StdinOnce).
+        end: () => void stream.end(),
+      };
+    }
     const sink = (name: OutputStream) =>
       new Writable({
         write(chunk: Buffer, _encoding, done) {
@@ -79,6 +95,15 @@ export class ContainerJob {
     await this.#options.container.start();
     this.#started = true;
     void this.#watchWait();
+  }
+
+  /** Changes a TTY container's terminal size; errors are only logged. */
+  resize(size: TtySize): void {
+    this.#options.container
+      .resize({ h: size.rows, w: size.cols })
+      .catch((err: unknown) => {
+        this.#options.log.log({ at: "resize", err: errorMessage(err) });
+      });
   }
 
   /** Sends a signal; errors (already gone, engine away) are only logged. */
