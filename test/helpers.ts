@@ -63,9 +63,15 @@ export interface DaemonProcess {
  */
 export async function startDaemon(
   args: string[] = [],
-  options: { stateDir?: string; env?: NodeJS.ProcessEnv; stdin?: string } = {},
+  options: {
+    stateDir?: string;
+    env?: NodeJS.ProcessEnv;
+    stdin?: string;
+    /** Host id (`--id`); default "test-host". */
+    id?: string;
+  } = {},
 ): Promise<DaemonProcess> {
-  const stateDir = options.stateDir ?? tempDir().path;
+  const stateDir = options.stateDir ?? ownedStateDir();
   const child = spawn(
     process.execPath,
     [
@@ -76,7 +82,7 @@ export async function startDaemon(
       "--state",
       stateDir,
       "--id",
-      "test-host",
+      options.id ?? "test-host",
       ...args,
     ],
     {
@@ -121,6 +127,20 @@ export async function startDaemon(
   };
 }
 
+// State dirs startDaemon made itself. Tests read them after the daemon has
+// stopped (and hand them to the next daemon), so they go when the test
+// process exits.
+const stateDirs: (() => void)[] = [];
+
+function ownedStateDir(): string {
+  const dir = tempDir("lorne-state-");
+  if (stateDirs.length === 0) {
+    process.once("exit", () => stateDirs.forEach((remove) => remove()));
+  }
+  stateDirs.push(dir.remove);
+  return dir.path;
+}
+
 /** Runs `lorne ARGS` to completion; resolves stdout, stderr and the exit code. */
 export function runLorne(
   args: string[],
@@ -138,6 +158,15 @@ export function runLorne(
     child.stdin.end(options.input ?? "");
     child.once("close", (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** Reads a stream of bytes (job logs) to its end as text. */
+export async function readText(
+  chunks: AsyncIterable<Uint8Array>,
+): Promise<string> {
+  let out = "";
+  for await (const chunk of chunks) out += Buffer.from(chunk).toString();
+  return out;
 }
 
 /** Whether a process with this pid exists. */
