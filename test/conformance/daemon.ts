@@ -1,0 +1,197 @@
+/**
+ * Conformance, part two: the daemon's life on every backend (manifest boot,
+ * shutdown, a bad manifest, the state dir lock, leftovers and `--force`,
+ * port exhaustion). Each test runs daemons of its own.
+ */
+import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import { test } from "node:test";
+
+import { HostClient } from "../../src/host/client.js";
+import type { JobRecord } from "../../src/host/job.js";
+import {
+  readText,
+  runLorne,
+  startDaemon,
+  tempDir,
+  waitFor,
+} from "../helpers.js";
+import type { BackendUnderTest } from "./backend.js";
+
+/** Registers the daemon tests for one backend; see the module comment. */
+export function defineDaemonTests(backend: BackendUnderTest): void {
+  const { job, hostId } = backend;
+  const ports = `${backend.firstPort}-${backend.firstPort + 99}`;
+  const args = [...backend.daemonArgs, "--ports", ports];
+
+  test("daemon: boots the manifest; the web service answers and the worker reaches it", async () => {
+    const fixture = backend.manifest;
+    const daemon = await startDaemon([...args, "--manifest", fixture.path], {
+      id: hostId,
+      env: { ...process.env, ...fixture.env },
+    });
+    let jobs: JobRecord[] = [];
+    try {
+      const client = new HostClient(daemon.url);
+      // The daemon listens first, then starts the services in order.
+      jobs = await waitFor(async () => {
+        const list = await client.listJobs();
+        return list.length === 2 && list.every((j) => j.status !== "starting")
+          ? list
+          : null;
+      }, "both services to start");
+      assert.deepEqual(
+        jobs.map((j) => [j.id, j.status]),
+        [
+          ["web", "running"],
+          ["worker", "running"],
+        ],
+      );
+      const web = jobs[0] as JobRecord;
+      const page = await waitFor(async () => {
+        const res = await fetch(`http://127.0.0.1:${web.ports[0]}/`);
+        return res.ok && res.text();
+      }, "web page");
+      for (const pattern of fixture.page(hostId)) assert.match(page, pattern);
+
+      // The worker got web's address through the template and reached it.
+      await waitFor(
+        async () =>
+          fixture.workerReachedWeb.test(await readText(client.logs("worker"))),
+        "worker to reach web",
+      );
+
+      const ps = await runLorne(["ps", "--host", daemon.url]);
+      assert.equal(ps.code, 0);
+      assert.match(
+        ps.stdout,
+        /^ID\s+STATUS\s+PID\s+PORTS\s+CREATED\s+COMMAND$/m,
+      );
+      for (const line of fixture.ps) assert.match(ps.stdout, line);
+    } finally {
+      assert.equal(await daemon.stop(), 0);
+    }
+    for (const j of jobs) assert.equal(await backend.isGone(j, hostId), true);
+  });
+
+  test("daemon: SIGTERM stops every job, logs it, and exits 0 leaving nothing running", async () => {
+    const daemon = await startDaemon(args, { id: hostId });
+    const client = new HostClient(daemon.url);
+    const jobs = await Promise.all(
+      [1, 2, 3].map(() => client.createJob({ config: job(["sleep", "60"]) })),
+    );
+    for (const j of jobs) assert.equal(j.status, "running");
+    assert.equal(await daemon.stop(), 0);
+    for (const j of jobs) assert.equal(await backend.isGone(j, hostId), true);
+    const log = daemon.lines.join("\n");
+    assert.match(log, /fn=daemon at=shutdown/);
+    assert.match(log, /fn=daemon at=stopped/);
+    assert.equal((log.match(/at=exit status=stopped/g) ?? []).length, 3);
+    assert.deepEqual(readdirSync(daemon.stateDir).sort(), ["jobs"]);
+  });
+
+  test("daemon: a bad manifest stops it before anything starts, naming service and field", async () => {
+    const state = tempDir();
+    const bad = JSON.stringify([
+      backend.service({ id: "ok", cmd: ["sleep", "60"] }),
+      backend.service({ id: "broken", cmd: ["echo", "{{ .Nope "] }),
+    ]);
+    try {
+      await assert.rejects(
+        startDaemon([...args, "--manifest", "-"], {
+          stdin: bad,
+          stateDir: state.path,
+          id: hostId,
+        }),
+        (err: Error) => {
+          assert.match(err.message, /exited 1/);
+          assert.match(err.message, /service "broken"/);
+          assert.match(err.message, /cmd\[1\]/);
+          return true;
+        },
+      );
+      assert.deepEqual(readdirSync(state.path), [], "nothing was created");
+    } finally {
+      state.remove();
+    }
+  });
+
+  test("daemon: a second daemon on the same state dir is refused", async () => {
+    const daemon = await startDaemon(args, { id: hostId });
+    try {
+      await assert.rejects(
+        startDaemon(args, { stateDir: daemon.stateDir, id: hostId }),
+        /is using it/,
+      );
+    } finally {
+      assert.equal(await daemon.stop(), 0);
+    }
+  });
+
+  test("daemon: --force stops jobs a killed daemon left running", async () => {
+    const first = await startDaemon(args, { id: hostId });
+    const stateDir = first.stateDir;
+    const daemons = [first];
+    let leftover: JobRecord | undefined;
+    try {
+      leftover = await new HostClient(first.url).createJob({
+        config: job(["sleep", "60"]),
+      });
+      first.child.kill("SIGKILL");
+      await first.exited;
+      assert.equal(
+        await backend.isGone(leftover, hostId),
+        false,
+        "job outlived its daemon",
+      );
+
+      const warned = await startDaemon(args, { stateDir, id: hostId });
+      daemons.push(warned);
+      assert.match(warned.lines.join("\n"), /at=leftover_jobs count=1/);
+      assert.equal(await warned.stop(), 0);
+      assert.equal(await backend.isGone(leftover, hostId), false);
+
+      const forced = await startDaemon(
+        [...args, "--force", "--grace-ms", "2000"],
+        { stateDir, id: hostId },
+      );
+      daemons.push(forced);
+      const left = leftover;
+      await waitFor(
+        () => backend.isGone(left, hostId),
+        "leftover job to be gone",
+      );
+      assert.equal(await forced.stop(), 0);
+    } finally {
+      await Promise.all(daemons.map((d) => d.stop()));
+      if (leftover) await backend.destroy(leftover, hostId);
+    }
+  });
+
+  test("daemon: port exhaustion fails the job with a clear error", async () => {
+    const only = backend.firstPort + 500;
+    const daemon = await startDaemon(
+      [...backend.daemonArgs, "--ports", `${only}-${only}`],
+      { id: hostId },
+    );
+    try {
+      const client = new HostClient(daemon.url);
+      const first = await client.createJob({
+        config: job(["sleep", "60"], { tcp_ports: 1 }),
+      });
+      assert.equal(first.status, "running");
+      assert.deepEqual(first.ports, [only]);
+      const second = await client.createJob({
+        config: job(["sleep", "60"], { tcp_ports: 1 }),
+      });
+      assert.equal(second.status, "failed");
+      assert.equal(
+        second.error,
+        `Cannot allocate a TCP port: all ports in ${only}-${only} are in use`,
+      );
+      assert.equal(await backend.isGone(second, hostId), true);
+    } finally {
+      assert.equal(await daemon.stop(), 0);
+    }
+  });
+}
