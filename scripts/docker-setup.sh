@@ -16,12 +16,15 @@
 #   LORNE_DOCKERD_LOG     dockerd's log when this script starts it
 #                         (default /tmp/lorne-dockerd.log)
 #   LORNE_DOCKERD_WAIT_S  how long to wait for dockerd to answer (default 60)
+#   LORNE_DOCKERD_ARGS    extra dockerd flags, split on spaces (e.g.
+#                         "--iptables=false" where iptables is not allowed)
 set -euo pipefail
 
 IMAGE=lorne-test-busybox:latest
 BUSYBOX=/bin/busybox
 DOCKERD_LOG=${LORNE_DOCKERD_LOG:-/tmp/lorne-dockerd.log}
 DOCKERD_WAIT_S=${LORNE_DOCKERD_WAIT_S:-60}
+read -r -a DOCKERD_ARGS <<<"${LORNE_DOCKERD_ARGS:-}"
 
 force_image=0
 for arg in "$@"; do
@@ -95,7 +98,7 @@ if engine_answers; then
 else
   step "engine: none answers; starting dockerd (log: $DOCKERD_LOG)"
   # setsid: dockerd outlives this script and its process group.
-  as_root setsid dockerd >"$DOCKERD_LOG" 2>&1 </dev/null &
+  as_root setsid dockerd "${DOCKERD_ARGS[@]}" >"$DOCKERD_LOG" 2>&1 </dev/null &
   deadline=$((SECONDS + DOCKERD_WAIT_S))
   until engine_answers; do
     if [ "$SECONDS" -ge "$deadline" ]; then
