@@ -25,6 +25,9 @@ const MAX_ID_LENGTH = 128;
 const ID_CHARS = /^[A-Za-z0-9_.-]*$/;
 const MAX_TCP_PORTS = 64;
 const ID_RULE = 'only A-Z, a-z, 0-9, "_", "." and "-" are allowed';
+// Ids become directory names, where "." and ".." mean something else.
+const ONLY_DOTS = /^\.+$/;
+const ONLY_DOTS_RULE = "ids made only of dots are not allowed";
 const ENV_NAME = /^[^=\0]+$/;
 const ENV_NAME_RULE = 'it must be non-empty, without "=" or NUL';
 const KNOWN_FIELDS = new Set([
@@ -134,6 +137,10 @@ class FieldReader {
     if (!ID_CHARS.test(id)) {
       const quoted = JSON.stringify(id);
       this.fail("id", `invalid id ${quoted}: ${ID_RULE}`);
+    }
+    if (ONLY_DOTS.test(id)) {
+      const quoted = JSON.stringify(id);
+      this.fail("id", `invalid id ${quoted}: ${ONLY_DOTS_RULE}`);
     }
     const first = this.scope.earlier.get(id);
     if (first !== undefined) {

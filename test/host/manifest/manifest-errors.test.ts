@@ -95,6 +95,24 @@ const BAD: readonly [string, string, string, string | undefined][] = [
     "services[0].id",
   ],
   [
+    "an id of one dot",
+    '[{"id": ".", "cmd": ["x"]}]',
+    'Manifest services[0]: field "id": invalid id ".": ids made only of dots are not allowed',
+    "services[0].id",
+  ],
+  [
+    "an id of two dots",
+    '[{"id": "..", "cmd": ["x"]}]',
+    'Manifest services[0]: field "id": invalid id "..": ids made only of dots are not allowed',
+    "services[0].id",
+  ],
+  [
+    "an id of three dots",
+    '[{"id": "...", "cmd": ["x"]}]',
+    'Manifest services[0]: field "id": invalid id "...": ids made only of dots are not allowed',
+    "services[0].id",
+  ],
+  [
     "a duplicate id",
     '[{"id": "web", "cmd": ["x"]}, {"id": "api", "cmd": ["x"]}, {"id": "web", "cmd": ["y"]}]',
     'Manifest services[2]: field "id": duplicate id "web", already used by services[0]',

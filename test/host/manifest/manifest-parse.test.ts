@@ -81,6 +81,15 @@ test("manifest: ids may use every allowed character", () => {
   assert.equal(service?.id, id);
 });
 
+test("manifest: ids with dots and other characters are accepted", () => {
+  const ids = [".a", "a.", "..a", "a..b", "-", "_"];
+  const text = JSON.stringify(ids.map((id) => ({ id, cmd: ["x"] })));
+  assert.deepEqual(
+    parseManifest(text).map((service) => service.id),
+    ids,
+  );
+});
+
 test("manifest: keys such as __proto__ stay data", () => {
   const text =
     '[{"id": "a", "cmd": ["x"], "env": {"__proto__": "1"}, "metadata": {"constructor": "2"}}]';
