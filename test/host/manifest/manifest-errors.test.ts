@@ -257,6 +257,22 @@ const BAD: readonly [string, string, string, string | undefined][] = [
     "services[1].cmd[0]",
   ],
   [
+    "5,000 nested parentheses",
+    one({ cmd: ["run", `{{ ${"(".repeat(5000)}1${")".repeat(5000)} }}`] }),
+    'Manifest service "web": field "cmd[1]" at 1:104: too deeply nested: at most 100 levels of "if" and parentheses are allowed',
+    "services[0].cmd[1]",
+  ],
+  [
+    "20,000 nested ifs",
+    one({
+      env: {
+        X: "{{ if true }}".repeat(20000) + "{{ end }}".repeat(20000),
+      },
+    }),
+    'Manifest service "web": field "env.X" at 1:1301: too deeply nested: at most 100 levels of "if" and parentheses are allowed',
+    "services[0].env.X",
+  ],
+  [
     "env that is not an object",
     one({ env: ["A"] }),
     'Manifest service "web": field "env": expected an object of strings, found an array',

@@ -90,6 +90,18 @@ test("manifest: ids with dots and other characters are accepted", () => {
   );
 });
 
+test("manifest: templates nested 100 levels deep are accepted", () => {
+  const parens = `{{ ${"(".repeat(100)}1${")".repeat(100)} }}`;
+  const ifs = "{{ if true }}".repeat(100) + "x" + "{{ end }}".repeat(100);
+  const [service] = parseManifest(
+    JSON.stringify([{ id: "a", cmd: [parens, ifs] }]),
+  );
+  assert.deepEqual(
+    service?.argv.map((t) => t.source),
+    [parens, ifs],
+  );
+});
+
 test("manifest: keys such as __proto__ stay data", () => {
   const text =
     '[{"id": "a", "cmd": ["x"], "env": {"__proto__": "1"}, "metadata": {"constructor": "2"}}]';

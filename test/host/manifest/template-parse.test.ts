@@ -298,3 +298,65 @@ test("template: else if chains become branches of one if", () => {
   );
   assert.deepEqual(node.otherwise, [{ kind: "text", text: "d" }]);
 });
+
+const TOO_DEEP =
+  'too deeply nested: at most 100 levels of "if" and parentheses are allowed';
+
+// [case, template, position of the level too many]
+const DEEP: readonly [string, string, string][] = [
+  ["101 parentheses", `{{ ${"(".repeat(101)}1${")".repeat(101)} }}`, "1:104"],
+  [
+    "5,000 parentheses",
+    `{{ ${"(".repeat(5000)}1${")".repeat(5000)} }}`,
+    "1:104",
+  ],
+  ["101 ifs", "{{ if true }}".repeat(101) + "{{ end }}".repeat(101), "1:1301"],
+  [
+    "20,000 ifs",
+    "{{ if true }}".repeat(20000) + "{{ end }}".repeat(20000),
+    "1:1301",
+  ],
+  [
+    "ifs and parentheses together",
+    "{{ if true }}".repeat(60) +
+      `{{ ${"(".repeat(41)}1${")".repeat(41)} }}` +
+      "{{ end }}".repeat(60),
+    "1:824",
+  ],
+  [
+    "parentheses in a field receiver",
+    `{{ ${"(".repeat(101)}.${")".repeat(101)}.A }}`,
+    "1:104",
+  ],
+  [
+    "ifs on many lines",
+    "{{ if true }}\n".repeat(101) + "{{ end }}".repeat(101),
+    "101:1",
+  ],
+];
+
+for (const [name, text, where] of DEEP) {
+  test(`template: parsing rejects nesting of ${name}`, () => {
+    assert.throws(() => parseTemplate(text, "cmd[0]"), {
+      name: "TemplateError",
+      message: `Template "cmd[0]" at ${where}: ${TOO_DEEP}`,
+      reason: TOO_DEEP,
+    });
+  });
+}
+
+test("template: 100 levels of ifs and parentheses parse", () => {
+  const text =
+    "{{ if true }}".repeat(50) +
+    `{{ ${"(".repeat(50)}1${")".repeat(50)} }}` +
+    "{{ end }}".repeat(50);
+  assert.equal(parseTemplate(text).source, text);
+});
+
+test("template: else if chains are not nesting", () => {
+  const text =
+    "{{ if false }}" + "{{ else if false }}".repeat(5000) + "x{{ end }}";
+  const [node] = parseTemplate(text).nodes;
+  assert.ok(node?.kind === "if");
+  assert.equal(node.branches.length, 5001);
+});

@@ -4,6 +4,18 @@
  * Positions are offsets into the template source.
  */
 
+/**
+ * The deepest nesting of `if` blocks and parentheses a template may have.
+ * The parser rejects deeper templates, and the checker and the evaluator
+ * refuse deeper hand-built trees, so none of them can overflow the stack.
+ */
+export const MAX_NESTING = 100;
+
+/** The reason given for a template nested deeper than MAX_NESTING. */
+export const TOO_DEEP =
+  `too deeply nested: at most ${MAX_NESTING} levels of ` +
+  '"if" and parentheses are allowed';
+
 /** A parsed template, ready to render any number of times. */
 export interface Template {
   /** Names the template in errors, e.g. the manifest field `args[2]`. */

@@ -6,6 +6,7 @@
  * rendering (an index out of range, a failing method), but not for any
  * reason a shape describes. Messages match those of rendering.
  */
+import { MAX_NESTING, TOO_DEEP } from "./ast.js";
 import type { Node, Operand, Pipeline, Template } from "./ast.js";
 import { TemplateError } from "./errors.js";
 
@@ -39,6 +40,9 @@ export function checkTemplate(template: Template, dot: Shape): void {
 }
 
 class Checker {
+  /** How many `if` blocks and parentheses enclose the current node. */
+  private depth = 0;
+
   constructor(
     private readonly template: Template,
     private readonly dot: Shape,
@@ -48,11 +52,14 @@ class Checker {
     for (const node of nodes) {
       if (node.kind === "action") this.pipeline(node.pipeline);
       if (node.kind !== "if") continue;
-      for (const branch of node.branches) {
-        this.pipeline(branch.condition);
-        this.nodes(branch.body);
-      }
-      if (node.otherwise !== undefined) this.nodes(node.otherwise);
+      const { branches, otherwise } = node;
+      this.nested(node.pos, () => {
+        for (const branch of branches) {
+          this.pipeline(branch.condition);
+          this.nodes(branch.body);
+        }
+        if (otherwise !== undefined) this.nodes(otherwise);
+      });
     }
   }
 
@@ -65,10 +72,14 @@ class Checker {
   }
 
   private operand(operand: Operand, argCount: number): void {
-    if (operand.kind === "paren") this.pipeline(operand.pipeline);
+    if (operand.kind === "paren") {
+      const { pipeline } = operand;
+      this.nested(operand.pos, () => this.pipeline(pipeline));
+    }
     if (operand.kind !== "field") return;
-    if (operand.receiver !== undefined) {
-      this.pipeline(operand.receiver);
+    const receiver = operand.receiver;
+    if (receiver !== undefined) {
+      this.nested(operand.pos, () => this.pipeline(receiver));
       return;
     }
 
@@ -123,6 +134,14 @@ class Checker {
       );
     }
     return field;
+  }
+
+  /** Checks one level deeper; fails at `pos` past MAX_NESTING levels. */
+  private nested(pos: number, check: () => void): void {
+    if (this.depth >= MAX_NESTING) this.fail(TOO_DEEP, pos);
+    this.depth += 1;
+    check();
+    this.depth -= 1;
   }
 
   private fail(reason: string, pos: number): never {

@@ -5,10 +5,13 @@
  * the last argument of the next command, and `if` tests Go's truth.
  *
  * Every failure is a TemplateError at the position of the failing field or
- * command. Rendering has no side effects beyond the methods it calls.
+ * command. Rendering has no side effects beyond the methods it calls. A
+ * hand-built tree nested deeper than MAX_NESTING fails rather than
+ * overflowing the stack (the parser never builds one).
  */
 import { errorMessage } from "../../../errors.js";
 
+import { MAX_NESTING, TOO_DEEP } from "./ast.js";
 import type {
   Command,
   FieldOperand,
@@ -41,6 +44,9 @@ export function renderTemplate(
 }
 
 class Evaluator {
+  /** How many `if` blocks and parentheses enclose the current node. */
+  private depth = 0;
+
   constructor(
     private readonly template: Template,
     private readonly dot: TemplateValue,
@@ -54,11 +60,13 @@ class Evaluator {
         const value = this.pipeline(node.pipeline);
         out.push(this.guard(node.pos, () => printValue(value)));
       } else {
-        const branch = node.branches.find((b) =>
-          isTruthy(this.pipeline(b.condition)),
-        );
-        const body = branch === undefined ? node.otherwise : branch.body;
-        if (body !== undefined) this.walk(body, out);
+        this.nested(node.pos, () => {
+          const branch = node.branches.find((b) =>
+            isTruthy(this.pipeline(b.condition)),
+          );
+          const body = branch === undefined ? node.otherwise : branch.body;
+          if (body !== undefined) this.walk(body, out);
+        });
       }
     }
   }
@@ -106,7 +114,7 @@ class Evaluator {
       case "dot":
         return this.dot;
       case "paren":
-        return this.pipeline(operand.pipeline);
+        return this.nested(operand.pos, () => this.pipeline(operand.pipeline));
       case "field":
         return this.field(operand, []);
       case "function":
@@ -131,10 +139,11 @@ class Evaluator {
     operand: FieldOperand,
     args: readonly TemplateValue[],
   ): TemplateValue {
+    const receiver = operand.receiver;
     let value =
-      operand.receiver === undefined
+      receiver === undefined
         ? this.dot
-        : this.pipeline(operand.receiver);
+        : this.nested(operand.pos, () => this.pipeline(receiver));
     operand.names.forEach(({ name, pos }, i) => {
       const last = i === operand.names.length - 1;
       value = this.fieldOf(value, name, pos, last ? args : []);
@@ -197,6 +206,17 @@ class Evaluator {
         this.template.name,
         { cause: err },
       );
+    }
+  }
+
+  /** Runs `fn` one level deeper; fails at `pos` past MAX_NESTING levels. */
+  private nested<T>(pos: number, fn: () => T): T {
+    if (this.depth >= MAX_NESTING) this.fail(TOO_DEEP, pos);
+    this.depth += 1;
+    try {
+      return fn();
+    } finally {
+      this.depth -= 1;
     }
   }
 

@@ -2,9 +2,10 @@
  * Parses a template into its tree (see ast.ts). Everything that can be known
  * without data is checked here, so a bad template fails when a manifest is
  * loaded rather than when a service starts: syntax, unknown functions,
- * function arity, unclosed or stray `if`/`else`/`end`, and arguments given
- * to values that cannot take them.
+ * function arity, unclosed or stray `if`/`else`/`end`, arguments given
+ * to values that cannot take them, and nesting deeper than MAX_NESTING.
  */
+import { MAX_NESTING, TOO_DEEP } from "./ast.js";
 import type {
   Command,
   FieldName,
@@ -46,6 +47,8 @@ class Parser {
   /** The current action's tokens and the cursor into them. */
   private tokens: readonly Token[] = [];
   private cursor = 0;
+  /** How many `if` blocks and parentheses enclose the current token. */
+  private depth = 0;
 
   constructor(
     private readonly source: string,
@@ -80,7 +83,7 @@ class Parser {
       }
       if (keyword === "if") {
         this.cursor = 1;
-        nodes.push(this.parseIf(segment.pos));
+        nodes.push(this.nested(segment.pos, () => this.parseIf(segment.pos)));
         continue;
       }
       if (first === undefined) this.fail("empty action", segment.pos);
@@ -216,7 +219,7 @@ class Parser {
       this.cursor -= 1;
       return this.fieldNames(undefined, pos);
     } else if (token.kind === "lparen") {
-      const pipeline = this.parsePipeline("paren");
+      const pipeline = this.nested(pos, () => this.parsePipeline("paren"));
       const close = this.tokens[this.cursor];
       if (close?.kind !== "rparen") this.fail("unclosed left paren", pos);
       this.cursor += 1;
@@ -290,6 +293,15 @@ class Parser {
       );
     }
     return value;
+  }
+
+  /** Parses one level deeper; fails at `pos` past MAX_NESTING levels. */
+  private nested<T>(pos: number, parse: () => T): T {
+    if (this.depth >= MAX_NESTING) this.fail(TOO_DEEP, pos);
+    this.depth += 1;
+    const result = parse();
+    this.depth -= 1;
+    return result;
   }
 
   private quote(token: Token): string {

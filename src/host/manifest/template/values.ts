@@ -9,6 +9,9 @@
  */
 import { TemplateFailure } from "./errors.js";
 
+/** Values nested deeper than this (or cyclic ones) do not print. */
+const MAX_PRINT_DEPTH = 100;
+
 export type TemplateValue =
   | string
   | number
@@ -94,22 +97,29 @@ export function isTruthy(value: TemplateValue): boolean {
 
 /**
  * Prints a value as Go's `%v` does: numbers in base 10, arrays as
- * `[a b]`, maps as `map[k:v]` sorted by key, structs as `{v1 v2}`.
+ * `[a b]`, maps as `map[k:v]` sorted by key, structs as `{v1 v2}`. A value
+ * nested deeper than MAX_PRINT_DEPTH levels (a cycle, say) fails.
  */
-export function printValue(value: TemplateValue): string {
+export function printValue(value: TemplateValue, depth = 0): string {
   if (typeof value === "string") return value;
   if (typeof value === "number" || typeof value === "boolean") {
     return String(value);
   }
   if (isMethod(value)) throw new TemplateFailure("cannot print a method");
-  if (isArray(value)) return `[${value.map(printValue).join(" ")}]`;
+  if (depth >= MAX_PRINT_DEPTH) {
+    throw new TemplateFailure(
+      `cannot print a value nested deeper than ${MAX_PRINT_DEPTH} levels`,
+    );
+  }
+  const print = (item: TemplateValue): string => printValue(item, depth + 1);
+  if (isArray(value)) return `[${value.map(print).join(" ")}]`;
   if (value instanceof TemplateMap) {
     const keys = [...value.entries.keys()].sort(compareBytes);
-    const pairs = keys.map((k) => `${k}:${printValue(value.get(k))}`);
+    const pairs = keys.map((k) => `${k}:${print(value.get(k))}`);
     return `map[${pairs.join(" ")}]`;
   }
   const fields = Object.values(value).filter((v) => !isMethod(v));
-  return `{${fields.map(printValue).join(" ")}}`;
+  return `{${fields.map(print).join(" ")}}`;
 }
 
 /** Names a value's kind for error messages: "a string", "an array". */
