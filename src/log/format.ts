@@ -5,6 +5,7 @@
  */
 import type { Data, FormatMode } from "./types.js";
 
+import { ValidationError } from "../errors.js";
 import { encodeKey, quoteGrohl, quoteSafe } from "./quote.js";
 import {
   Float,
@@ -37,8 +38,9 @@ export interface LineFormatter {
 const formatters = new Map<string, LineFormatter>();
 
 /**
- * Formats a record as one logfmt line without a newline. Never throws:
- * values that cannot be read print a placeholder such as "[Throws]".
+ * Formats a record as one logfmt line without a newline. Never throws for
+ * any record: values that cannot be read print a placeholder such as
+ * "[Throws]". An unknown `mode` is a ValidationError.
  */
 export function format(record: Data, options?: FormatOptions): string {
   const formatter = lineFormatter(options?.mode, options?.timeMs);
@@ -48,18 +50,33 @@ export function format(record: Data, options?: FormatOptions): string {
   return formatter.line(record);
 }
 
-/** The shared formatter for a mode and precision (defaults: safe, no ms). */
+/**
+ * The shared formatter for a mode and precision (defaults: safe, no ms).
+ * An unknown mode is a ValidationError.
+ */
 export function lineFormatter(
-  mode: FormatMode = "safe",
+  mode?: FormatMode,
   timeMs = false,
 ): LineFormatter {
-  const id = mode + (timeMs ? ":ms" : ":s");
+  const checked = resolveMode(mode);
+  const id = checked + (timeMs ? ":ms" : ":s");
   let formatter = formatters.get(id);
   if (formatter === undefined) {
-    formatter = createFormatter(mode, timeMs);
+    formatter = createFormatter(checked, timeMs);
     formatters.set(id, formatter);
   }
   return formatter;
+}
+
+/** Checks a `mode` option; undefined means "safe". */
+export function resolveMode(mode: unknown): FormatMode {
+  if (mode === undefined) return "safe";
+  if (mode === "safe" || mode === "grohl") return mode;
+  throw new ValidationError(
+    `Invalid log mode ${JSON.stringify(mode) ?? typeof mode}: ` +
+      'expected "safe" or "grohl"',
+    "mode",
+  );
 }
 
 /** `now=` text for the current time, recomputed once per second. */

@@ -5,7 +5,6 @@
 import type { Data, FormatMode, Logger } from "./types.js";
 
 import { lineFormatter, type LineFormatter } from "./format.js";
-import { resolveMode } from "./sink.js";
 
 /** Options of MemoryLogger. */
 export interface MemoryLoggerOptions {
@@ -20,7 +19,7 @@ export class MemoryLogger implements Logger {
   readonly #formatter: LineFormatter;
 
   constructor(options: MemoryLoggerOptions = {}) {
-    this.#formatter = lineFormatter(resolveMode(options.mode));
+    this.#formatter = lineFormatter(options.mode);
   }
 
   log(data: Data): void {

@@ -7,7 +7,6 @@ import { writeSync } from "node:fs";
 
 import type { FormatMode } from "./types.js";
 
-import { ValidationError } from "../errors.js";
 import { TimeText, lineFormatter, type LineFormatter } from "./format.js";
 
 /** How long a write may wait on a full non-blocking descriptor. */
@@ -34,9 +33,8 @@ export class LineWriter {
   readonly #clock: () => number;
 
   constructor(options: SinkOptions, timeByDefault: boolean) {
-    const mode = resolveMode(options.mode);
     const timeMs = options.timeMs ?? false;
-    this.#formatter = lineFormatter(mode, timeMs);
+    this.#formatter = lineFormatter(options.mode, timeMs); // checks the mode
     this.#timeText =
       (options.time ?? timeByDefault) ? new TimeText(timeMs) : undefined;
     this.#clock = options.clock ?? Date.now;
@@ -48,17 +46,6 @@ export class LineWriter {
     if (time === undefined) return this.#formatter.line(record) + "\n";
     return this.#formatter.line(record, time.at(this.#clock())) + "\n";
   }
-}
-
-/** Checks a `mode` option; undefined means "safe". */
-export function resolveMode(mode: unknown): FormatMode {
-  if (mode === undefined) return "safe";
-  if (mode === "safe" || mode === "grohl") return mode;
-  throw new ValidationError(
-    `Invalid log mode ${JSON.stringify(mode) ?? typeof mode}: ` +
-      'expected "safe" or "grohl"',
-    "mode",
-  );
 }
 
 /**

@@ -5,7 +5,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { float, format } from "../../src/log/index.js";
+import { ValidationError } from "../../src/errors.js";
+import {
+  MemoryLogger,
+  float,
+  format,
+  lineFormatter,
+  type FormatMode,
+} from "../../src/log/index.js";
 
 const when = new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 678));
 
@@ -189,3 +196,25 @@ test("format: an own __proto__ key is written like any other", () => {
   >;
   assert.equal(format(record), "__proto__=x a=1");
 });
+
+// [mode given, as the message shows it]
+const badModes: [unknown, string][] = [
+  ["Safe", '"Safe"'],
+  ["fancy", '"fancy"'],
+  ["", '""'],
+  [null, "null"],
+  [1, "1"],
+];
+
+for (const [mode, shown] of badModes) {
+  test(`format: rejects the mode ${shown} instead of using grohl rules`, () => {
+    const error = new ValidationError(
+      `Invalid log mode ${shown}: expected "safe" or "grohl"`,
+      "mode",
+    );
+    const options = { mode: mode as FormatMode };
+    assert.throws(() => format({ v: "a\nb" }, options), error);
+    assert.throws(() => lineFormatter(mode as FormatMode), error);
+    assert.throws(() => new MemoryLogger(options), error);
+  });
+}
