@@ -3,6 +3,10 @@
  * optional ErrorReporter and metrics settings. Every line a context logs
  * holds its data first, in insertion order, then the call's data; a call key
  * the context already has replaces the context's value in place.
+ *
+ * No method throws for any data: data that is not an object (null, a
+ * string) adds nothing, and values or keys that cannot be read are logged
+ * as "[Throws]" (see data.ts). Only bad options are rejected.
  */
 import type {
   Data,
@@ -13,6 +17,7 @@ import type {
 } from "./types.js";
 
 import { ValidationError } from "../errors.js";
+import { copyData, isObject, keyText, setKey } from "./data.js";
 import { isReportable, reportRecords } from "./report.js";
 import { isSampleRate, joinBucket, sampled, wholeMs } from "./statter.js";
 import { stdoutLogger } from "./stream.js";
@@ -52,16 +57,17 @@ export class Context implements Statter {
   readonly #clock: () => number;
   readonly #random: () => number;
 
-  constructor(options: ContextOptions = {}) {
-    this.#data = options.data === undefined ? {} : copy(options.data);
-    this.#logger = options.logger ?? stdoutLogger();
-    this.#timeUnit = checkTimeUnit(options.timeUnit ?? "s");
-    this.#errorReporter = options.errorReporter;
-    this.#statter = options.statter;
-    this.#sampleRate = checkSampleRate(options.sampleRate ?? 1);
-    this.#bucket = options.bucket ?? "";
-    this.#clock = options.clock ?? (() => performance.now());
-    this.#random = options.random ?? Math.random;
+  constructor(options?: ContextOptions) {
+    const given = options ?? {};
+    this.#data = copyData(given.data);
+    this.#logger = given.logger ?? stdoutLogger();
+    this.#timeUnit = checkTimeUnit(given.timeUnit ?? "s");
+    this.#errorReporter = given.errorReporter;
+    this.#statter = given.statter;
+    this.#sampleRate = checkSampleRate(given.sampleRate ?? 1);
+    this.#bucket = checkBucket(given.bucket ?? "");
+    this.#clock = given.clock ?? (() => performance.now());
+    this.#random = given.random ?? Math.random;
   }
 
   /** Logs the context's data overlaid by `data`. */
@@ -86,14 +92,15 @@ export class Context implements Statter {
 
   /** Sets a key; an existing key keeps its place. */
   add(key: string, value: unknown): void {
-    setKey(this.#data, key, value);
+    setKey(this.#data, keyText(key), value);
   }
 
   /** Removes a key. */
   delete(key: string): void {
-    if (!Object.hasOwn(this.#data, key)) return;
+    const name = keyText(key);
+    if (!Object.hasOwn(this.#data, name)) return;
     // Rebuild rather than `delete`, which slows every later copy.
-    const { [key]: _removed, ...rest } = this.#data;
+    const { [name]: _removed, ...rest } = this.#data;
     this.#data = rest;
   }
 
@@ -101,14 +108,14 @@ export class Context implements Statter {
   merge(data?: Data): Data {
     // Object.assign is many times faster than `{ ...a, ...b }` in V8, but
     // it would hand an own `__proto__` key to the prototype setter.
-    if (!hasProtoKey(this.#data) && !hasProtoKey(data)) {
+    if (assignable(this.#data) && assignable(data)) {
       try {
         return Object.assign({}, this.#data, data);
       } catch {
-        // A getter in `data` threw: copy key by key below.
+        // A getter or a Proxy in `data` threw: copy key by key below.
       }
     }
-    return copy(this.#data, data);
+    return copyData(this.#data, data);
   }
 
   /** Logs `at=start` through a child holding `data`, then starts a Timer. */
@@ -135,7 +142,7 @@ export class Context implements Statter {
 
   /** Counts to the statter, or logs `metric=<bucket> count=<n>` lines. */
   counter(sampleRate: number, bucket: string, ...n: number[]): void {
-    const name = joinBucket(this.#bucket, bucket);
+    const name = joinBucket(this.#bucket, bucketText(bucket));
     if (this.#statter !== undefined) {
       this.#statter.counter(sampleRate, name, ...n);
     } else if (sampled(sampleRate, this.#random)) {
@@ -145,7 +152,7 @@ export class Context implements Statter {
 
   /** Times to the statter, or logs `metric=<bucket> timing=<whole ms>`. */
   timing(sampleRate: number, bucket: string, ...ms: number[]): void {
-    const name = joinBucket(this.#bucket, bucket);
+    const name = joinBucket(this.#bucket, bucketText(bucket));
     if (this.#statter !== undefined) {
       this.#statter.timing(sampleRate, name, ...ms);
     } else if (sampled(sampleRate, this.#random)) {
@@ -155,7 +162,7 @@ export class Context implements Statter {
 
   /** Gauges to the statter, or logs `metric=<bucket> gauge=<value>`. */
   gauge(sampleRate: number, bucket: string, ...value: number[]): void {
-    const name = joinBucket(this.#bucket, bucket);
+    const name = joinBucket(this.#bucket, bucketText(bucket));
     if (this.#statter !== undefined) {
       this.#statter.gauge(sampleRate, name, ...value);
     } else if (sampled(sampleRate, this.#random)) {
@@ -178,8 +185,8 @@ export class Context implements Statter {
   /** Sets (or with undefined, removes) the statter and its settings. */
   setStatter(statter: Statter | undefined, sampleRate = 1, bucket = ""): void {
     this.#sampleRate = checkSampleRate(sampleRate);
+    this.#bucket = checkBucket(bucket);
     this.#statter = statter;
-    this.#bucket = bucket;
   }
 
   /** A copy of the context's own data. */
@@ -228,38 +235,26 @@ function checkSampleRate(rate: unknown): number {
   );
 }
 
-/** Copies records key by key, reading each value once; never throws. */
-function copy(...records: (Data | undefined)[]): Data {
-  const out: Data = {};
-  for (const record of records) {
-    if (record === undefined) continue;
-    for (const key of Object.keys(record)) {
-      let value: unknown;
-      try {
-        value = record[key];
-      } catch {
-        value = "[Throws]";
-      }
-      setKey(out, key, value);
-    }
-  }
-  return out;
+/** A bucket given as any value: nothing when missing, else its text. */
+function bucketText(bucket: unknown): string {
+  return bucket === undefined || bucket === null ? "" : keyText(bucket);
 }
 
-function hasProtoKey(data: Data | undefined): boolean {
-  return data !== undefined && Object.hasOwn(data, "__proto__");
+function checkBucket(bucket: unknown): string {
+  if (typeof bucket === "string") return bucket;
+  throw new ValidationError(
+    `Invalid bucket ${keyText(bucket)}: expected a string`,
+    "bucket",
+  );
 }
 
-/** Assigns without the `__proto__` setter turning the key into a prototype. */
-function setKey(record: Data, key: string, value: unknown): void {
-  if (key === "__proto__") {
-    Object.defineProperty(record, key, {
-      value,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  } else {
-    record[key] = value;
+/** True when Object.assign may copy `data`: no own `__proto__` key. */
+function assignable(data: unknown): boolean {
+  if (data === undefined) return true;
+  if (!isObject(data)) return false; // not data: copyData skips it
+  try {
+    return !Object.hasOwn(data, "__proto__");
+  } catch {
+    return false; // a revoked Proxy: copyData reads what it can
   }
 }

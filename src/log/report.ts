@@ -5,10 +5,12 @@
  * frame with `site=<frame>`. Each error in the `cause` chain follows with
  * the same pairs plus `cause=<depth>` (1 for the direct cause), its own
  * class, message and sites. An error whose `reportable` property is
- * `false` is not reported at all.
+ * `false` is not reported at all. Nothing here throws, whatever is thrown
+ * or passed as data: an unreadable value is described as "[Throws]".
  */
 import type { Data } from "./types.js";
 
+import { THROWS, copyData } from "./data.js";
 import { errorText, safeJson } from "./value.js";
 
 /** Causes followed at most; deeper ones are left out. */
@@ -35,13 +37,14 @@ export function reportRecords(
 ): Data[] {
   const records: Data[] = [];
   const seen = new Set<unknown>();
-  let base: Data = { ...context };
+  let base: Data = copyData(context);
   let current: unknown = err;
 
   for (let depth = 0; depth <= MAX_CAUSE_DEPTH; depth++) {
     seen.add(current);
-    base = { ...base, ...ownData(current) };
-    const head: Data = { ...base, ...data, at: "exception" };
+    base = copyData(base, ownData(current));
+    const head: Data = copyData(base, data);
+    head.at = "exception";
     if (depth > 0) head.cause = depth;
     head.class = className(current);
     head.message = messageOf(current);
@@ -69,10 +72,17 @@ export function className(err: unknown): string {
   return typeof err === "object" ? "Object" : typeof err;
 }
 
-/** The message of an Error, the text of a string, JSON of other objects. */
+/**
+ * The message of an Error, the text of a string, JSON of other objects;
+ * "[Throws]" for a value that cannot be read at all (a revoked Proxy).
+ */
 export function messageOf(err: unknown): string {
-  if (err instanceof Error) return errorText(err);
   if (typeof err === "string") return err;
+  try {
+    if (err instanceof Error) return errorText(err);
+  } catch {
+    return THROWS; // instanceof read the prototype of a hostile Proxy
+  }
   if (typeof err === "object" && err !== null) {
     try {
       const message: unknown = (err as { message?: unknown }).message;
@@ -82,7 +92,11 @@ export function messageOf(err: unknown): string {
     }
     return safeJson(err);
   }
-  return String(err);
+  try {
+    return String(err); // a function's source text may be unreadable
+  } catch {
+    return THROWS;
+  }
 }
 
 /** Frames of a V8 stack, without the leading `at `. */
@@ -112,16 +126,15 @@ export function stackSites(err: unknown): string[] {
   return sites;
 }
 
-function ownData(err: unknown): Data | undefined {
+/** The error's own `data` object, when it has one that is not an array. */
+function ownData(err: unknown): unknown {
   if (typeof err !== "object" || err === null) return undefined;
   try {
     const data: unknown = (err as { data?: unknown }).data;
-    if (typeof data !== "object" || data === null || Array.isArray(data)) {
-      return undefined;
-    }
-    return { ...(data as Data) };
+    if (typeof data !== "object" || data === null) return undefined;
+    return Array.isArray(data) ? undefined : data;
   } catch {
-    return undefined;
+    return undefined; // a getter threw, or Array.isArray met a revoked Proxy
   }
 }
 

@@ -8,6 +8,7 @@
 import type { Context } from "./context.js";
 import type { Data } from "./types.js";
 
+import { copyData } from "./data.js";
 import { float } from "./value.js";
 
 /** A running clock bound to a child context; created by Context.timer. */
@@ -29,7 +30,7 @@ export class Timer {
    */
   log(data?: Data): void {
     const ms = this.#clock() - this.#startedMs;
-    const record: Data = data === undefined ? {} : { ...data };
+    const record: Data = copyData(data); // never throws, whatever data is
     if (!Object.hasOwn(record, "elapsed")) {
       record.elapsed = float(this.#inUnit(ms));
     }

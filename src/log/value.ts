@@ -82,11 +82,15 @@ export function errorText(err: Error): string {
 
 /** Text for a function or symbol: `[Function: name]`, `Symbol(x)`. */
 export function describeOther(value: unknown): string {
-  if (typeof value === "function") {
-    return value.name ? `[Function: ${value.name}]` : "[Function]";
+  try {
+    if (typeof value === "function") {
+      return value.name ? `[Function: ${value.name}]` : "[Function]";
+    }
+    if (typeof value === "symbol") return value.toString();
+    return String(value);
+  } catch {
+    return "[Throws]"; // a getter or a revoked Proxy threw
   }
-  if (typeof value === "symbol") return value.toString();
-  return String(value);
 }
 
 /**
@@ -126,14 +130,14 @@ function writeObject(
   depth: number,
 ): string | undefined {
   if (stack.includes(value)) return '"[Circular]"';
-  if (depth >= MAX_JSON_DEPTH) {
-    return Array.isArray(value) ? '"[Array]"' : '"[Object]"';
-  }
   stack.push(value);
   try {
+    if (depth >= MAX_JSON_DEPTH) {
+      return Array.isArray(value) ? '"[Array]"' : '"[Object]"';
+    }
     return writeContainer(value, stack, depth + 1);
   } catch {
-    return '"[Throws]"';
+    return '"[Throws]"'; // a getter, a toJSON or a revoked Proxy threw
   } finally {
     stack.pop();
   }
