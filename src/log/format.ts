@@ -2,10 +2,14 @@
  * Record -> one logfmt line. `format` is the public entry; sinks build a
  * `LineFormatter` once (mode and time precision resolved at construction)
  * and a `TimeText` that formats `now=` at most once per second.
+ *
+ * A record's own enumerable string keys are written, in order: inherited
+ * keys never are, on the fast path or the careful one.
  */
 import type { Data, FormatMode } from "./types.js";
 
 import { ValidationError } from "../errors.js";
+import { THROWS, ownKeys, readField } from "./data.js";
 import { encodeKey, quoteGrohl, quoteSafe } from "./quote.js";
 import {
   Float,
@@ -149,32 +153,29 @@ function createFormatter(mode: FormatMode, timeMs: boolean): LineFormatter {
   function line(record: Data, now?: string): string {
     try {
       let out = now === undefined ? "" : "now=" + now;
-      for (const k in record) {
+      const keys = Object.keys(record);
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i] as string;
         if (now !== undefined && k === "now") continue;
         const pair = key(k) + "=" + value(record[k]);
         out = out.length === 0 ? pair : out + " " + pair;
       }
       return out;
     } catch {
-      return slowLine(record, now); // a getter on the record threw
+      return carefulLine(record, now); // a getter or a Proxy threw
     }
   }
 
-  function slowLine(record: Data, now?: string): string {
+  /** The slow path: each read guarded. */
+  function carefulLine(record: Data, now?: string): string {
     const pairs = now === undefined ? [] : ["now=" + now];
-    let keys: string[] = [];
-    try {
-      keys = Object.keys(record);
-    } catch {
-      // A hostile proxy: nothing more can be read.
-    }
-    for (const k of keys) {
+    for (const k of ownKeys(record)) {
       if (now !== undefined && k === "now") continue;
       let text: string;
       try {
-        text = value(record[k]);
+        text = value(readField(record, k));
       } catch {
-        text = quote("[Throws]");
+        text = quote(THROWS);
       }
       pairs.push(key(k) + "=" + text);
     }

@@ -218,3 +218,40 @@ for (const [mode, shown] of badModes) {
     assert.throws(() => new MemoryLogger(options), error);
   });
 }
+
+/** A record with the properties of `own` over a prototype `inherited`. */
+function withPrototype(
+  own: object,
+  inherited: object,
+): Record<string, unknown> {
+  const descriptors = Object.getOwnPropertyDescriptors(own);
+  return Object.create(inherited, descriptors) as Record<string, unknown>;
+}
+
+const withThrowingGetter = {
+  a: 1,
+  get t(): never {
+    throw new Error("no");
+  },
+};
+
+// [case, record, expected line]: every path of format drops inherited keys
+const inheritedCases: [string, Record<string, unknown>, string][] = [
+  ["a plain record", withPrototype({ a: 1 }, { up: 2 }), "a=1"],
+  [
+    "a record whose getter throws",
+    withPrototype(withThrowingGetter, { up: 2 }),
+    "a=1 t=[Throws]",
+  ],
+  [
+    "a record with a renamed key",
+    withPrototype({ "a b": 1 }, { up: 2 }),
+    "a_b=1",
+  ],
+];
+
+for (const [name, record, expected] of inheritedCases) {
+  test(`format: writes only own keys of ${name}`, () => {
+    assert.equal(format(record), expected);
+  });
+}
