@@ -3,8 +3,9 @@
  * `LineFormatter` once (mode and time precision resolved at construction)
  * and a `TimeText` that formats `now=` at most once per second.
  *
- * A record's own enumerable string keys are written, in order: inherited
- * keys never are, on the fast path or the careful one.
+ * A record's own enumerable string keys are written, in order. In safe mode
+ * a key that had to be changed gets `_2`, `_3`, ... appended when another
+ * key of the record already has its new name, so no pair is lost.
  */
 import type { Data, FormatMode } from "./types.js";
 
@@ -157,7 +158,9 @@ function createFormatter(mode: FormatMode, timeMs: boolean): LineFormatter {
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i] as string;
         if (now !== undefined && k === "now") continue;
-        const pair = key(k) + "=" + value(record[k]);
+        const name = key(k);
+        if (name !== k) return carefulLine(record, now); // may clash
+        const pair = name + "=" + value(record[k]);
         out = out.length === 0 ? pair : out + " " + pair;
       }
       return out;
@@ -166,21 +169,51 @@ function createFormatter(mode: FormatMode, timeMs: boolean): LineFormatter {
     }
   }
 
-  /** The slow path: each read guarded. */
+  /** The slow path: renamed keys made unique, each read guarded. */
   function carefulLine(record: Data, now?: string): string {
+    const keys = ownKeys(record).filter(
+      (k) => now === undefined || k !== "now",
+    );
+    const names = uniqueNames(keys, key, now === undefined ? [] : ["now"]);
     const pairs = now === undefined ? [] : ["now=" + now];
-    for (const k of ownKeys(record)) {
-      if (now !== undefined && k === "now") continue;
+    keys.forEach((k, i) => {
       let text: string;
       try {
         text = value(readField(record, k));
       } catch {
         text = quote(THROWS);
       }
-      pairs.push(key(k) + "=" + text);
-    }
+      pairs.push(names[i] + "=" + text);
+    });
     return pairs.join(" ");
   }
 
   return { line, value };
+}
+
+/**
+ * The written name of each key. A key that `encode` leaves alone keeps its
+ * name; a changed one gets `_2`, `_3`, ... appended while its new name is
+ * taken by another key (or by one of `reserved`).
+ */
+function uniqueNames(
+  keys: readonly string[],
+  encode: (key: string) => string,
+  reserved: readonly string[],
+): string[] {
+  const encoded = keys.map(encode);
+  const taken = new Set(reserved);
+  encoded.forEach((name, i) => {
+    if (name === keys[i]) taken.add(name);
+  });
+  const nextSuffix = new Map<string, number>();
+  return encoded.map((name, i) => {
+    if (name === keys[i]) return name;
+    let unique = name;
+    let n = nextSuffix.get(name) ?? 2;
+    while (taken.has(unique)) unique = `${name}_${n++}`;
+    nextSuffix.set(name, n);
+    taken.add(unique);
+    return unique;
+  });
 }

@@ -11,6 +11,7 @@ import {
   float,
   format,
   lineFormatter,
+  parse,
   type FormatMode,
 } from "../../src/log/index.js";
 
@@ -255,3 +256,38 @@ for (const [name, record, expected] of inheritedCases) {
     assert.equal(format(record), expected);
   });
 }
+
+// [case, record, expected line]
+const clashes: [string, Record<string, unknown>, string][] = [
+  ["a renamed key and a real one", { "a b": 1, a_b: 2 }, "a_b_2=1 a_b=2"],
+  ["the real key first", { a_b: 2, "a b": 1 }, "a_b=2 a_b_2=1"],
+  ["an empty key and _", { "": 1, _: 2 }, "__2=1 _=2"],
+  ["two renamed keys", { "a b": 1, "a=b": 2 }, "a_b=1 a_b_2=2"],
+  [
+    "a suffix taken by a real key",
+    { "a b": 1, a_b: 2, a_b_2: 3 },
+    "a_b_3=1 a_b=2 a_b_2=3",
+  ],
+  [
+    "a suffixed name that is itself renamed",
+    { "a b": 1, "a=b": 2, "a b_2": 3 },
+    "a_b=1 a_b_2=2 a_b_2_2=3",
+  ],
+];
+
+for (const [name, record, expected] of clashes) {
+  test(`format: keeps every pair when keys clash: ${name}`, () => {
+    const line = format(record);
+    assert.equal(line, expected);
+    assert.equal(Object.keys(parse(line)).length, Object.keys(record).length);
+  });
+}
+
+test("format: a renamed key does not clash with now=", () => {
+  const line = format({ "a b": 1, now: 2, a_b: 3 }, { time: when });
+  assert.equal(line, "now=2026-01-02T03:04:05+0000 a_b_2=1 a_b=3");
+});
+
+test("format: grohl mode writes clashing keys as they are", () => {
+  assert.equal(format({ "a b": 1, a_b: 2 }, { mode: "grohl" }), "a b=1 a_b=2");
+});

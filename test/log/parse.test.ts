@@ -134,3 +134,18 @@ test("parse: reads back whole records of string values", () => {
     { numRuns: 500 },
   );
 });
+
+test("parse: reads back every value of a record whatever its keys", () => {
+  const key = fc.oneof(tricky, fc.constantFrom("_", "a_", "a_2", "now"));
+  fc.assert(
+    fc.property(fc.dictionary(key, fc.string()), (record) => {
+      const parsed = parse(format(record));
+      assert.equal(Object.keys(parsed).length, Object.keys(record).length);
+      assert.deepEqual(
+        Object.values(parsed).sort(),
+        Object.values(record).sort(),
+      );
+    }),
+    { numRuns: 1000 },
+  );
+});
