@@ -6,14 +6,25 @@
  *
  * A line that is not logfmt (no `key=value` pair, an empty key or an
  * unterminated quote) becomes `{"_raw":"<line>"}` with --json and passes
- * through unchanged with --pretty. Blank lines are skipped with --json.
+ * through with --pretty. Blank lines are skipped with --json.
+ *
+ * The lines come from jobs, so they are not trusted: --pretty never lets a
+ * control character (C0, DEL, C1), U+2028/9 or a lone surrogate reach the
+ * terminal raw. Values (`now` included) are requoted as safe logfmt, and
+ * keys and pass-through lines have those characters escaped (`\u001b`),
+ * so every input line is one output line and only our colours are codes.
  */
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 
 import { Option, type Command } from "commander";
 
-import { quoteSafe, tryParse, type ParsedRecord } from "../log/index.js";
+import {
+  escapeControls,
+  quoteSafe,
+  tryParse,
+  type ParsedRecord,
+} from "../log/index.js";
 
 const RESET = "\x1b[0m";
 const DIM = "\x1b[2m";
@@ -79,7 +90,8 @@ export function convertLine(
 ): string | undefined {
   const record = tryParse(line);
   if (options.output === "pretty") {
-    return record === undefined ? line : pretty(record, options.color);
+    if (record === undefined) return escapeControls(line);
+    return pretty(record, options.color);
   }
   if (record !== undefined) return JSON.stringify(record);
   return line.trim().length === 0 ? undefined : JSON.stringify({ _raw: line });
@@ -107,7 +119,7 @@ function pretty(record: ParsedRecord, color: boolean): string {
   const parts: string[] = [];
 
   const now = record.now;
-  if (typeof now === "string") parts.push(paint(DIM, now));
+  if (typeof now === "string") parts.push(paint(DIM, display(now)));
   const at = record.at;
   if (at !== undefined) {
     const code = at === "exception" ? BOLD_RED : BOLD;
@@ -115,7 +127,7 @@ function pretty(record: ParsedRecord, color: boolean): string {
   }
   for (const [key, value] of Object.entries(record)) {
     if (key === "at" || (key === "now" && typeof now === "string")) continue;
-    const name = paint(CYAN, key);
+    const name = paint(CYAN, escapeControls(key));
     parts.push(value === true ? name : name + "=" + display(value));
   }
   return parts.join(" ");

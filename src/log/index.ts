@@ -16,7 +16,7 @@ export { format, lineFormatter, TimeText } from "./format.js";
 export type { FormatOptions, LineFormatter } from "./format.js";
 export { parse, tryParse } from "./parse.js";
 export type { ParsedRecord } from "./parse.js";
-export { quoteSafe, quoteGrohl, encodeKey } from "./quote.js";
+export { quoteSafe, quoteGrohl, encodeKey, escapeControls } from "./quote.js";
 export { Float, float, formatNumber, formatTime, safeJson } from "./value.js";
 
 export { Context } from "./context.js";

@@ -6,6 +6,7 @@
  * lone surrogate. Inside quotes `\` `"` `\n` `\r` `\t` are escaped and the
  * other characters of that list become `\u00XX`/`\uXXXX`, so a record is
  * always one line and `parse` reads every value back exactly.
+ * `escapeControls` applies the same escapes to text shown on a terminal.
  *
  * grohl mode reproduces grohl's quoting byte for byte, defects included.
  */
@@ -44,28 +45,18 @@ export function quoteSafe(s: string): string {
 
 /** `s` in double quotes with the safe-mode escapes applied. */
 export function escapeQuoted(s: string): string {
-  let out = '"';
-  let last = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    let replacement: string;
-    if (c === 0x22) replacement = '\\"';
-    else if (c === 0x5c) replacement = "\\\\";
-    else if (c === 0x0a) replacement = "\\n";
-    else if (c === 0x0d) replacement = "\\r";
-    else if (c === 0x09) replacement = "\\t";
-    else if (needsEscape(c)) replacement = unicodeEscape(c);
-    else if (c >= 0xd800 && c <= 0xdfff) {
-      if (isPairAt(s, i)) {
-        i++;
-        continue;
-      }
-      replacement = unicodeEscape(c);
-    } else continue;
-    out += s.slice(last, i) + replacement;
-    last = i + 1;
-  }
-  return out + s.slice(last) + '"';
+  return '"' + escapeChars(s, true) + '"';
+}
+
+/**
+ * `s` with control characters (C0, DEL, C1), U+2028/U+2029 and lone
+ * surrogates written as `\n` `\r` `\t` `\uXXXX`; every other character,
+ * `\` and `"` included, stays as it is. For showing untrusted text on a
+ * terminal: the result holds nothing a terminal acts on and no line break.
+ * It cannot be read back exactly (a `\n` in `s` looks like an escape).
+ */
+export function escapeControls(s: string): string {
+  return escapeChars(s, false);
 }
 
 /**
@@ -124,6 +115,32 @@ function replaceInKey(key: string): string {
     last = i + 1;
   }
   return last === 0 ? key : out + key.slice(last);
+}
+
+/** Applies the escapes; `quoted` also escapes `"` and `\`. */
+function escapeChars(s: string, quoted: boolean): string {
+  let out = "";
+  let last = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    let replacement: string;
+    if (c === 0x22 && quoted) replacement = '\\"';
+    else if (c === 0x5c && quoted) replacement = "\\\\";
+    else if (c === 0x0a) replacement = "\\n";
+    else if (c === 0x0d) replacement = "\\r";
+    else if (c === 0x09) replacement = "\\t";
+    else if (needsEscape(c)) replacement = unicodeEscape(c);
+    else if (c >= 0xd800 && c <= 0xdfff) {
+      if (isPairAt(s, i)) {
+        i++;
+        continue;
+      }
+      replacement = unicodeEscape(c);
+    } else continue;
+    out += s.slice(last, i) + replacement;
+    last = i + 1;
+  }
+  return last === 0 ? s : out + s.slice(last);
 }
 
 /** C0 controls, DEL, C1 controls and the two Unicode line separators. */

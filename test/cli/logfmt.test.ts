@@ -10,6 +10,8 @@ import { PassThrough, Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
 
+import fc from "fast-check";
+
 import { convertLine, convertStream, useColor } from "../../src/cli/logfmt.js";
 
 const json = { output: "json", color: false } as const;
@@ -53,6 +55,73 @@ for (const [name, line, expected] of prettyCases) {
     assert.equal(convertLine(line, plain), expected);
   });
 }
+
+// [case, input line, --pretty output]: job output is untrusted, so no
+// control character reaches the terminal raw and no record spans two lines
+const hostileCases: [string, string, string][] = [
+  [
+    "a now value forging a line",
+    String.raw`now="\u001b[31mRED\u001b[0m\nFAKE LINE at=exception" a=1`,
+    String.raw`"\u001b[31mRED\u001b[0m\nFAKE LINE at=exception" a=1`,
+  ],
+  ["a key holding DEL", "a\u007fb=1", String.raw`a\u007fb=1`],
+  ["a key holding a C1 CSI", "x\u009b2J=1", String.raw`x\u009b2J=1`],
+  ["a key holding U+2028", "k\u2028=1", String.raw`k\u2028=1`],
+  ["a key holding a lone surrogate", "k\ud800=1", String.raw`k\ud800=1`],
+  [
+    "an at value holding controls",
+    String.raw`at="\u009b2J"`,
+    String.raw`at="\u009b2J"`,
+  ],
+  [
+    "a line that is not logfmt holding escapes",
+    "plain \u001b[2J\ttext \u009b",
+    String.raw`plain \u001b[2J\ttext \u009b`,
+  ],
+  [
+    "a line that is not logfmt holding a CR",
+    "progress\r100%",
+    String.raw`progress\r100%`,
+  ],
+];
+
+for (const [name, line, expected] of hostileCases) {
+  test(`logfmt --pretty: escapes ${name}`, () => {
+    assert.equal(convertLine(line, plain), expected);
+  });
+}
+
+test("logfmt --pretty: shows a hostile time dimmed and escaped", () => {
+  assert.equal(
+    convertLine('now="a\\u001bb" k\u0085=1', colour),
+    '\x1b[2m"a\\u001bb"\x1b[0m \x1b[36mk\\u0085\x1b[0m=1',
+  );
+});
+
+/** A control character (C0, DEL, C1), U+2028/9 or a lone surrogate. */
+const CONTROL = /[\p{Cc}\p{Zl}\p{Zp}\p{Cs}]/u;
+
+/** The colour codes `lorne logfmt` adds itself. */
+const OURS = ["\x1b[0m", "\x1b[2m", "\x1b[1m", "\x1b[1;31m", "\x1b[36m"];
+
+test("logfmt --pretty: no control character ever reaches the output", () => {
+  const unit = fc.oneof(
+    fc.constantFrom(" ", "=", '"', "\\", "a", "now", "at", "\n", "\r"),
+    fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)),
+  );
+  fc.assert(
+    fc.property(fc.string({ unit }), (line) => {
+      const plainText = convertLine(line, plain) ?? "";
+      assert.ok(!CONTROL.test(plainText), JSON.stringify(plainText));
+      const coloured = OURS.reduce(
+        (text, code) => text.replaceAll(code, ""),
+        convertLine(line, colour) ?? "",
+      );
+      assert.ok(!CONTROL.test(coloured), JSON.stringify(coloured));
+    }),
+    { numRuns: 2000 },
+  );
+});
 
 test("logfmt --pretty: dims the time, bolds at= and colours keys", () => {
   const line = "now=2026-01-02T03:04:05+0000 at=start job=j1";
@@ -136,6 +205,25 @@ test(
       FORCE_COLOR: "1",
     });
     assert.equal(result.stdout, "\x1b[1mat=x\x1b[0m\n");
+  },
+);
+
+test(
+  "lorne logfmt --pretty: job output cannot forge a line or send escapes",
+  { skip: needsBuild },
+  () => {
+    const input =
+      String.raw`now="\u001b[31mRED\u001b[0m\nFAKE LINE at=exception"` +
+      " k\u009b=1\nraw \u001b[2J\n";
+    const result = lorne(["logfmt", "--pretty"], input, { FORCE_COLOR: "0" });
+    assert.equal(result.status, 0);
+    assert.equal(
+      result.stdout,
+      String.raw`"\u001b[31mRED\u001b[0m\nFAKE LINE at=exception" k\u009b=1` +
+        "\n" +
+        String.raw`raw \u001b[2J` +
+        "\n",
+    );
   },
 );
 
