@@ -13,6 +13,7 @@ export type ErrorCode =
   | "validation_error"
   | "protocol_error"
   | "unavailable"
+  | "forbidden"
   | "internal";
 
 export interface LorneErrorOptions {
@@ -61,6 +62,13 @@ export class ValidationError extends LorneError {
 export class ProtocolError extends LorneError {
   constructor(message: string, options?: LorneErrorOptions) {
     super("protocol_error", message, options);
+  }
+}
+
+/** The request is refused whoever sends it (a browser's cross-site call). */
+export class ForbiddenError extends LorneError {
+  constructor(message: string, options?: LorneErrorOptions) {
+    super("forbidden", message, options);
   }
 }
 

@@ -17,9 +17,11 @@ import {
 import { DEFAULT_EVENT_HISTORY } from "../host/events.js";
 import { DEFAULT_GRACE_MS } from "../host/host.js";
 import { DEFAULT_PORT_RANGE, parsePortRange } from "../host/ports.js";
+import { parseJson } from "../host/manifest/json.js";
 import { BufferedLogger, Context } from "../log/index.js";
 import {
   collect,
+  MAX_MS,
   parseCount,
   parseEnvPairs,
   parseListen,
@@ -154,7 +156,10 @@ async function runHost(flags: HostFlags): Promise<void> {
 
 function resolveOptions(flags: HostFlags): Omit<DaemonOptions, "log"> {
   const file = flags.config ? readConfig(flags.config) : {};
-  const listen = parseListen(flags.listen ?? file.listen ?? DEFAULT_LISTEN);
+  const listen =
+    flags.listen !== undefined
+      ? parseListen(flags.listen)
+      : parseListen(file.listen ?? DEFAULT_LISTEN, `config listen`);
   const manifestPath = flags.manifest ?? file.manifest;
   const backend = flags.backend ?? file.backend ?? "process";
   if (backend !== "process" && backend !== "docker") {
@@ -197,10 +202,10 @@ function resolveOptions(flags: HostFlags): Omit<DaemonOptions, "log"> {
 
 const EXPECTED = {
   boolean: "true or false",
-  count: "a whole number from 1",
+  count: `a whole number from 1 to ${MAX_MS}`,
   string: "a string",
   map: "an object of strings",
-  ms: "a whole number of milliseconds",
+  ms: `a whole number of milliseconds up to ${MAX_MS}`,
 };
 
 // Each config key and the type it must have.
@@ -224,7 +229,8 @@ const CONFIG_FIELDS: Record<keyof HostConfigFile, keyof typeof EXPECTED> = {
 function readConfig(path: string): HostConfigFile {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(path, "utf8"));
+    // The manifest's strict parser: positions in errors, no duplicate keys.
+    parsed = parseJson(readFileSync(path, "utf8"));
   } catch (err) {
     throw new ValidationError(
       `Cannot read config "${path}": ${errorMessage(err)}`,
@@ -238,8 +244,9 @@ function readConfig(path: string): HostConfigFile {
     );
   }
   for (const [key, value] of Object.entries(parsed)) {
-    const kind = CONFIG_FIELDS[key as keyof HostConfigFile] as
-      keyof typeof EXPECTED | undefined;
+    const kind = Object.hasOwn(CONFIG_FIELDS, key)
+      ? CONFIG_FIELDS[key as keyof HostConfigFile]
+      : undefined;
     if (kind === undefined) {
       throw new ValidationError(
         `Invalid config "${path}": unknown field "${key}"; expected one of ` +
@@ -252,7 +259,8 @@ function readConfig(path: string): HostConfigFile {
         ? isStringMap(value)
         : kind === "ms" || kind === "count"
           ? Number.isInteger(value) &&
-            (value as number) >= (kind === "ms" ? 0 : 1)
+            (value as number) >= (kind === "ms" ? 0 : 1) &&
+            (value as number) <= MAX_MS
           : typeof value === (kind === "boolean" ? "boolean" : "string");
     if (!ok) {
       throw new ValidationError(

@@ -102,32 +102,43 @@ export function register(program: Command): void {
     });
 
   withHost(program.command("events"))
-    .description("print the host's events as they happen, one logfmt line each")
+    .description(
+      "print the host's kept events, then new ones as they happen, one logfmt line each",
+    )
     .option("--job <id>", "only this job's events")
+    .option(
+      "--since <n>",
+      "only events after event number N (default: 0, all kept)",
+      "0",
+    )
     .option("--json", "print JSON lines")
-    .action(async (flags: HostFlag & { job?: string; json?: boolean }) => {
-      const events = client(flags).events({
-        job: flags.job,
-        after: 0,
-        onNotice: (notice) =>
-          process.stderr.write(`lorne events: ${notice.message}\n`),
-      });
-      for await (const event of events) {
-        const line = flags.json
-          ? JSON.stringify(event)
-          : format({
-              id: event.id,
-              time: event.time,
-              event: event.event,
-              "job.id": event.job_id,
-              status: event.job.status,
-              exit_status: event.job.exit_status,
-              signal: event.job.signal,
-              error: event.job.error,
-            });
-        await write(process.stdout, `${line}\n`);
-      }
-    });
+    .action(
+      async (
+        flags: HostFlag & { job?: string; json?: boolean; since: string },
+      ) => {
+        const events = client(flags).events({
+          job: flags.job,
+          after: parseCount(flags.since, "--since", Number.MAX_SAFE_INTEGER),
+          onNotice: (notice) =>
+            process.stderr.write(`lorne events: ${notice.message}\n`),
+        });
+        for await (const event of events) {
+          const line = flags.json
+            ? JSON.stringify(event)
+            : format({
+                id: event.id,
+                time: event.time,
+                event: event.event,
+                "job.id": event.job_id,
+                status: event.job.status,
+                exit_status: event.job.exit_status,
+                signal: event.job.signal,
+                error: event.job.error,
+              });
+          await write(process.stdout, `${line}\n`);
+        }
+      },
+    );
 }
 
 /** Adds the `--host` option every client command takes. */

@@ -2,6 +2,8 @@
  * Parsers for command-line values shared by the commands. Each throws a
  * ValidationError naming the flag.
  */
+import { isIP } from "node:net";
+
 import { ValidationError } from "../errors.js";
 import { DEFAULT_HOST_URL } from "../host/client.js";
 
@@ -10,24 +12,35 @@ export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-/** `host:port`, `[v6]:port` or `:port` (loopback). */
-export function parseListen(text: string): { host: string; port: number } {
+/**
+ * `ip:port`, `[v6]:port`, `localhost:port` or `:port` (loopback). Names
+ * other than localhost are refused rather than looked up.
+ */
+export function parseListen(
+  text: string,
+  source = "--listen",
+): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
   const port = Number(match?.[3]);
-  if (!match || port > 65535) {
+  const host = match?.[1] ?? (match?.[2] || "127.0.0.1");
+  if (!match || port > 65535 || (host !== "localhost" && isIP(host) === 0)) {
     throw new ValidationError(
-      `Invalid --listen "${text}": expected host:port, e.g. 127.0.0.1:1113`,
+      `Invalid ${source} "${text}": expected ip:port, e.g. 127.0.0.1:1113`,
       "listen",
     );
   }
-  return { host: match[1] ?? (match[2] || "127.0.0.1"), port };
+  return { host, port };
 }
 
-/** A non-negative whole number of milliseconds. */
+/** Longest delay a timer can hold (2^31 - 1 ms, about 24.8 days). */
+export const MAX_MS = 2_147_483_647;
+
+/** A whole number of milliseconds from 0 to MAX_MS. */
 export function parseMs(text: string, flag: string): number {
-  if (!/^\d{1,10}$/.test(text)) {
+  if (!/^\d{1,10}$/.test(text) || Number(text) > MAX_MS) {
     throw new ValidationError(
-      `Invalid ${flag} "${text}": expected a whole number of milliseconds`,
+      `Invalid ${flag} "${text}": expected a whole number of milliseconds ` +
+        `from 0 to ${MAX_MS}`,
       flag.replace(/^-+/, ""),
     );
   }
@@ -72,6 +85,22 @@ export function parseEnvPairs(
 
 /** The host API URL: --host, then LORNE_HOST, then the default. */
 export function hostUrl(flag: string | undefined): string {
-  const url = flag ?? process.env.LORNE_HOST ?? DEFAULT_HOST_URL;
-  return /^https?:\/\//.test(url) ? url : `http://${url}`;
+  const source = flag !== undefined ? "--host" : "LORNE_HOST";
+  const text = flag ?? process.env.LORNE_HOST ?? DEFAULT_HOST_URL;
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text)
+    ? text
+    : `http://${text}`;
+  let url: URL | undefined;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    url = undefined;
+  }
+  if (!url || url.protocol !== "http:" || url.hostname === "") {
+    throw new ValidationError(
+      `Invalid ${source} "${text}": expected an http URL such as http://127.0.0.1:1113`,
+      "host",
+    );
+  }
+  return url.origin;
 }

@@ -8,6 +8,7 @@ import { constants as osConstants } from "node:os";
 
 import { AttachConnection, type AttachOptions } from "../host/attach/client.js";
 import type { ExitPayload } from "../host/attach/protocol.js";
+import { onBrokenPipe } from "./pipe.js";
 
 export interface TerminalAttachOptions {
   baseUrl: string;
@@ -67,6 +68,14 @@ export async function attachTerminal(
         cleanups.push(() => process.off(signal, forward));
       }
     }
+    // Our reader left: the job gets SIGPIPE, as it would in a real pipe.
+    let piped = false;
+    cleanups.push(
+      onBrokenPipe(() => {
+        if (!piped) conn.signal("SIGPIPE");
+        piped = true;
+      }),
+    );
     if (options.stdin) {
       const onData = (chunk: Buffer) => conn.write(chunk);
       const onEnd = () => conn.closeStdin();

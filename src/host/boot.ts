@@ -4,7 +4,7 @@
  * `running` before the next one starts. The manifest was validated in full
  * before this runs, so failures here are runtime ones (a port, a command).
  */
-import { LorneError } from "../errors.js";
+import { errorMessage, LorneError } from "../errors.js";
 import type { Context } from "../log/index.js";
 import type { Host } from "./host.js";
 import type { JobRecord, JobSpec } from "./job.js";
@@ -41,7 +41,13 @@ export async function runManifest(options: BootOptions): Promise<JobRecord[]> {
   for (const service of options.services) {
     const timer = log.timer({ fn: "boot", "service.id": service.id });
     const allocated: number[] = [];
-    const ports = await host.ports.allocate(service.tcpPorts);
+    const ports = await host.ports
+      .allocate(service.tcpPorts)
+      .catch((err: unknown) => {
+        throw new BootError(
+          `Manifest service "${service.id}": ${errorMessage(err)}`,
+        );
+      });
     allocated.push(...ports);
     const rendered = (() => {
       try {

@@ -14,7 +14,7 @@ import {
   type ErrorCode,
 } from "../errors.js";
 import type { JobEvent } from "./events.js";
-import type { JobRecord, JobSpec } from "./job.js";
+import { validateJobId, type JobRecord, type JobSpec } from "./job.js";
 import type { OutputView } from "./output.js";
 
 export const DEFAULT_HOST_URL = "http://127.0.0.1:1113";
@@ -65,32 +65,32 @@ export class HostClient {
     this.baseUrl = baseUrl.replace(/\/+$/, "");
   }
 
-  host(): Promise<HostInfo> {
+  async host(): Promise<HostInfo> {
     return this.#json("GET", "/host");
   }
 
-  listJobs(): Promise<JobRecord[]> {
+  async listJobs(): Promise<JobRecord[]> {
     return this.#json("GET", "/jobs");
   }
 
-  getJob(id: string): Promise<JobRecord> {
-    return this.#json("GET", `/jobs/${encodeURIComponent(id)}`);
+  async getJob(id: string): Promise<JobRecord> {
+    return this.#json("GET", jobPath(id));
   }
 
   /** Creates a job; with `spec.id` set, PUTs it under that id. */
-  createJob(spec: JobSpec): Promise<JobRecord> {
+  async createJob(spec: JobSpec): Promise<JobRecord> {
     if (spec.id === undefined) return this.#json("POST", "/jobs", spec);
-    return this.#json("PUT", `/jobs/${encodeURIComponent(spec.id)}`, spec);
+    return this.#json("PUT", jobPath(spec.id), spec);
   }
 
   /** Stops a job; resolves with its final record. */
-  stopJob(id: string): Promise<JobRecord> {
-    return this.#json("DELETE", `/jobs/${encodeURIComponent(id)}`);
+  async stopJob(id: string): Promise<JobRecord> {
+    return this.#json("DELETE", jobPath(id));
   }
 
   /** Sends a signal (e.g. "SIGHUP") to a running job. */
-  signalJob(id: string, signal: string): Promise<JobRecord> {
-    return this.#json("POST", `/jobs/${encodeURIComponent(id)}/signal`, {
+  async signalJob(id: string, signal: string): Promise<JobRecord> {
+    return this.#json("POST", jobPath(id, "/signal"), {
       signal,
     });
   }
@@ -103,7 +103,7 @@ export class HostClient {
     const query = new URLSearchParams();
     if (options.stream) query.set("stream", options.stream);
     if (options.follow) query.set("follow", "1");
-    const path = `/jobs/${encodeURIComponent(id)}/logs?${query.toString()}`;
+    const path = `${jobPath(id, "/logs")}?${query.toString()}`;
     const res = await this.#request("GET", path, undefined, options.signal);
     for await (const chunk of res) yield chunk as Buffer;
   }
@@ -212,6 +212,14 @@ async function readAll(res: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of res) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString("utf8");
+}
+
+/**
+ * The API path of a job. The id is checked first: ids such as "." or ".."
+ * would otherwise be folded away by URL rules and reach another route.
+ */
+export function jobPath(id: string, suffix = ""): string {
+  return `/jobs/${encodeURIComponent(validateJobId(id))}${suffix}`;
 }
 
 /** The error a host response stands for, from its JSON `{code, message}`. */

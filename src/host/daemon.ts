@@ -81,7 +81,7 @@ export class Daemon {
 
   /** Starts a daemon; rejects (having cleaned up) if any step fails. */
   static async start(options: DaemonOptions): Promise<Daemon> {
-    const id = validateJobId(options.id ?? hostname(), "id");
+    const id = validateJobId(options.id ?? hostname(), "id", "host id");
     const log = options.log.child({ "host.id": id });
     const services = parseServices(options.manifest);
     const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
@@ -91,7 +91,7 @@ export class Daemon {
     let api: ApiServer | undefined;
     let backend: Backend | undefined;
     try {
-      await handleLeftovers(options, id, graceMs, log);
+      const leftoverIds = await handleLeftovers(options, graceMs, log);
       backend = await openBackend(options, id, log);
       host = new Host({
         id,
@@ -102,6 +102,7 @@ export class Daemon {
         externalIp: options.externalIp,
         attributes: options.attributes,
         graceMs,
+        leftoverIds,
         eventHistory: options.eventHistory,
       });
       api = new ApiServer({ host, log, version: VERSION });
@@ -166,36 +167,43 @@ function parseServices(manifest: DaemonOptions["manifest"]): ManifestService[] {
   return parseManifest(manifest.text, manifest.source);
 }
 
+/**
+ * Deals with jobs an earlier daemon left running on this state dir: stops
+ * them with `force`, else reports them and returns their ids, which new
+ * jobs may not take (their output files would be overwritten).
+ */
 async function handleLeftovers(
   options: DaemonOptions,
-  hostId: string,
   graceMs: number,
   log: Context,
-): Promise<void> {
-  const leftovers = findLeftoverJobs(options.stateDir, hostId);
-  if (leftovers.length === 0) return;
+): Promise<string[]> {
+  const leftovers = findLeftoverJobs(options.stateDir);
+  if (leftovers.length === 0) return [];
   const ids = leftovers.map((j) => j.id).join(",");
+  const hosts = [...new Set(leftovers.map((j) => j.hostId))].join(",");
   if (!options.force) {
     log.log({
       fn: "daemon",
       at: "leftover_jobs",
       count: leftovers.length,
       "job.ids": ids,
+      "host.ids": hosts,
       resolution: "left running; restart with --force to stop them",
     });
-    return;
+    return leftovers.map((j) => j.id);
   }
   const timer = log.timer({
-    fn: "daemon",
-    at: "stop_leftovers",
+    fn: "stop_leftovers",
     "job.ids": ids,
+    "host.ids": hosts,
   });
   try {
     await stopLeftoverJobs(options.stateDir, leftovers, graceMs);
   } catch (err) {
-    log.log({ fn: "daemon", at: "stop_leftovers", err: errorMessage(err) });
+    log.log({ fn: "stop_leftovers", at: "error", err: errorMessage(err) });
   }
   timer.finish();
+  return [];
 }
 
 function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {

@@ -7,7 +7,12 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { ConflictError, errorMessage, UnavailableError } from "../errors.js";
+import {
+  ConflictError,
+  errorMessage,
+  NotFoundError,
+  UnavailableError,
+} from "../errors.js";
 import type { Context } from "../log/index.js";
 import { AttachWaiters } from "./attach/waiters.js";
 import type { Backend, BackendStatus, RunningJob, TtySize } from "./backend.js";
@@ -32,6 +37,8 @@ export interface HostOptions {
   backend: Backend;
   ports: PortPool;
   log: Context;
+  /** Ids of jobs an earlier daemon left running; refused for new jobs. */
+  leftoverIds?: Iterable<string>;
   /** Passed to every job as EXTERNAL_IP when set. */
   externalIp?: string;
   attributes?: Record<string, string>;
@@ -68,6 +75,7 @@ export class Host {
   readonly #jobs: JobTable;
   readonly #active = new Map<string, ActiveJob>();
   readonly #outputs = new Map<string, JobOutput>();
+  readonly #leftoverIds: Set<string>;
   readonly #options: HostOptions;
   readonly #graceMs: number;
   readonly #log: Context;
@@ -79,6 +87,7 @@ export class Host {
     this.externalIp = options.externalIp;
     this.#options = options;
     this.#graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+    this.#leftoverIds = new Set(options.leftoverIds);
     this.events = new EventLog({ history: options.eventHistory });
     this.#log = options.log.child({ fn: "host" });
     this.#jobs = new JobTable(options.id, this.events);
@@ -118,9 +127,32 @@ export class Host {
     }
     this.#options.backend.validate(spec.config);
 
+    if (this.#leftoverIds.has(id)) {
+      throw new ConflictError(
+        `Cannot create job "${id}": a process an earlier daemon left running ` +
+          "has this id; stop it or restart the host with --force",
+      );
+    }
+
     const preallocated = options.ports !== undefined;
     const record = this.#jobs.add(id, spec, options.ports ?? []);
-    const output = new JobOutput(join(this.jobsDir, id));
+    let output: JobOutput;
+    try {
+      output = new JobOutput(join(this.jobsDir, id), (err) =>
+        log.log({
+          at: "output_error",
+          err: errorMessage(err),
+          resolution: "dropping output",
+        }),
+      );
+    } catch (err) {
+      this.ports.release(options.ports ?? []);
+      const reason = `Cannot create output files for job "${id}": ${errorMessage(err)}`;
+      log.log({ at: "failed", err: reason });
+      const failed = structuredClone(this.#jobs.setFailed(id, reason));
+      this.attachWaiters.created(id); // they learn of the failure
+      return failed;
+    }
     this.#outputs.set(id, output);
     let settle!: () => void;
     let markStarted!: () => void;
@@ -244,7 +276,9 @@ export class Host {
   /** The captured output of a job; NotFoundError when unknown. */
   output(id: string): JobOutput {
     this.#jobs.get(id);
-    return this.#outputs.get(id) as JobOutput;
+    const output = this.#outputs.get(id);
+    if (!output) throw new NotFoundError(`Job "${id}" has no captured output`);
+    return output;
   }
 
   /**
@@ -285,7 +319,7 @@ export class Host {
   /** Stops every job, then closes the backend. Idempotent. */
   async close(): Promise<void> {
     this.#closing = true;
-    const timer = this.#log.timer({ at: "close", jobs: this.#active.size });
+    const timer = this.#log.timer({ fn: "close", jobs: this.#active.size });
     await Promise.all([...this.#active.keys()].map((id) => this.stop(id)));
     await this.#options.backend.close();
     timer.finish();

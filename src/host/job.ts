@@ -16,6 +16,10 @@ export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
 
 const ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
 const ENV_NAME_PATTERN = /^[^=\0]+$/;
+/** Variables the host gives every job; a spec may not set them. */
+const RESERVED_ENV = /^(PORT|PORT_\d+|EXTERNAL_IP|LORNE_JOB_ID|LORNE_HOST_ID)$/;
+/** Largest metadata, counted as JSON. */
+export const MAX_METADATA_BYTES = 64 * 1024;
 
 /** What a job runs; snake_case because it is the wire format. */
 export interface JobConfig {
@@ -102,10 +106,14 @@ export function newJobId(): string {
  * Checks a job id. Ids become directory names, so besides the character
  * set, ids made only of dots are refused.
  */
-export function validateJobId(id: unknown, field = "id"): string {
+export function validateJobId(
+  id: unknown,
+  field = "id",
+  what = "job id",
+): string {
   if (typeof id !== "string" || !ID_PATTERN.test(id) || /^\.+$/.test(id)) {
     throw new ValidationError(
-      `Invalid job id ${JSON.stringify(id)}: ` +
+      `Invalid ${what} ${JSON.stringify(id)}: ` +
         "must be 1-128 characters of A-Z a-z 0-9 _ . - and not only dots",
       field,
     );
@@ -141,6 +149,13 @@ export function validateJobSpec(body: unknown): JobSpec {
   if (spec.id !== undefined) out.id = validateJobId(spec.id);
   if (spec.metadata !== undefined) {
     out.metadata = expectStringMap(spec.metadata, "metadata");
+    const bytes = Buffer.byteLength(JSON.stringify(out.metadata));
+    if (bytes > MAX_METADATA_BYTES) {
+      throw new ValidationError(
+        `Invalid metadata: ${bytes} bytes as JSON, more than ${MAX_METADATA_BYTES}`,
+        "metadata",
+      );
+    }
   }
 
   const cmd =
@@ -162,6 +177,15 @@ export function validateJobSpec(body: unknown): JobSpec {
       "config.cmd",
     );
   }
+  const [programField, program] = out.config.entrypoint?.length
+    ? ["config.entrypoint[0]", out.config.entrypoint[0]]
+    : ["config.cmd[0]", cmd[0]];
+  if (program === "") {
+    throw new ValidationError(
+      `Invalid ${programField}: the program to run must not be empty`,
+      programField,
+    );
+  }
   if (config.env !== undefined) {
     out.config.env = expectStringMap(config.env, "config.env");
     for (const name of Object.keys(out.config.env)) {
@@ -169,6 +193,12 @@ export function validateJobSpec(body: unknown): JobSpec {
         throw new ValidationError(
           `Invalid config.env: name ${JSON.stringify(name)} ` +
             "must be non-empty without = or NUL",
+          `config.env.${name}`,
+        );
+      }
+      if (RESERVED_ENV.test(name)) {
+        throw new ValidationError(
+          `Invalid config.env.${name}: the host sets it`,
           `config.env.${name}`,
         );
       }
@@ -277,7 +307,13 @@ function expectStringMap(
     if (typeof item !== "string" || item.includes("\0")) {
       throw typeError(`${field}.${key}`, "a string without NUL", item);
     }
-    out[key] = item;
+    // A key such as "__proto__" stays data, not a prototype change.
+    Object.defineProperty(out, key, {
+      value: item,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return out;
 }

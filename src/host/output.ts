@@ -62,10 +62,17 @@ export class JobOutput {
   readonly #record = Buffer.alloc(INDEX_RECORD_BYTES);
   #indexBytes = 0;
   #ended = false;
+  #broken = false;
+  #droppedBytes = 0;
+  readonly #onError: ((err: unknown) => void) | undefined;
 
-  /** Creates the job directory and opens (truncating) its output files. */
-  constructor(dir: string) {
+  /**
+   * Creates the job directory and opens (truncating) its output files.
+   * `onError` hears of the first failed write.
+   */
+  constructor(dir: string, onError?: (err: unknown) => void) {
     this.dir = dir;
+    this.#onError = onError;
     mkdirSync(dir, { recursive: true });
     const open = (view: OutputView) =>
       openSync(join(dir, OUTPUT_FILES[view]), "w", 0o640);
@@ -93,14 +100,35 @@ export class JobOutput {
     return { data: this.#offsets.all, index: this.#indexBytes };
   }
 
-  /** Records a chunk the job wrote. Ignored after `end()`. */
+  /** Bytes the job wrote that could not be stored (disk full, I/O error). */
+  get droppedBytes(): number {
+    return this.#droppedBytes;
+  }
+
+  /**
+   * Records a chunk the job wrote. Ignored after `end()`. Never throws: if
+   * the files cannot be written (a full disk), the error goes to `onError`
+   * once and the rest of the job's output is counted and dropped, so the
+   * job and the host go on and readers still see consistent files.
+   */
   write(stream: OutputStream, chunk: Buffer): void {
     if (this.#ended || chunk.length === 0) return;
-    writeAll(this.#fds[stream], chunk);
-    writeAll(this.#fds.all, chunk);
-    this.#record.writeUInt8(STREAM_IDS[stream], 0);
-    this.#record.writeUInt32BE(chunk.length, 1);
-    writeAll(this.#indexFd, this.#record);
+    if (this.#broken) {
+      this.#droppedBytes += chunk.length;
+      return;
+    }
+    try {
+      writeAll(this.#fds[stream], chunk);
+      writeAll(this.#fds.all, chunk);
+      this.#record.writeUInt8(STREAM_IDS[stream], 0);
+      this.#record.writeUInt32BE(chunk.length, 1);
+      writeAll(this.#indexFd, this.#record);
+    } catch (err) {
+      this.#broken = true;
+      this.#droppedBytes += chunk.length;
+      this.#onError?.(err);
+      return;
+    }
     this.#offsets[stream] += chunk.length;
     this.#offsets.all += chunk.length;
     this.#indexBytes += INDEX_RECORD_BYTES;

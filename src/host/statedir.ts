@@ -21,6 +21,8 @@ import { ConflictError, errorMessage, ValidationError } from "../errors.js";
 export interface LeftoverJob {
   id: string;
   pid: number;
+  /** The host id the job was started under. */
+  hostId: string;
 }
 
 /** Creates the directory if needed and takes the lock; see module comment. */
@@ -36,7 +38,8 @@ export function lockStateDir(dir: string): () => void {
   }
   const lock = join(dir, "host.pid");
   const holder = readPid(lock);
-  if (holder !== null && holder !== process.pid && isAlive(holder)) {
+  // A pid reused by another program after a crash is not a lock holder.
+  if (holder !== null && holder !== process.pid && isLorne(holder)) {
     throw new ConflictError(
       `Cannot use state dir "${dir}": lorne host pid ${holder} is using it`,
     );
@@ -49,10 +52,11 @@ export function lockStateDir(dir: string): () => void {
 
 /**
  * Jobs whose pid file is still there and whose process still runs with
- * this host's job id in its environment (so a reused pid is never taken
- * for one of ours).
+ * that job id in its environment (so a reused pid is never taken for one
+ * of ours), whichever host id the earlier daemon had. Pid files of
+ * processes that are gone are removed.
  */
-export function findLeftoverJobs(dir: string, hostId: string): LeftoverJob[] {
+export function findLeftoverJobs(dir: string): LeftoverJob[] {
   const jobsDir = join(dir, "jobs");
   if (!existsSync(jobsDir)) return [];
   const found: LeftoverJob[] = [];
@@ -60,7 +64,8 @@ export function findLeftoverJobs(dir: string, hostId: string): LeftoverJob[] {
     const pidFile = join(jobsDir, id, "pid");
     const pid = readPid(pidFile);
     if (pid === null) continue;
-    if (isOurJob(pid, hostId, id)) found.push({ id, pid });
+    const hostId = jobHostId(pid, id);
+    if (hostId !== null) found.push({ id, pid, hostId });
     else rmSync(pidFile, { force: true });
   }
   return found;
@@ -86,13 +91,23 @@ export async function stopLeftoverJobs(
   }
 }
 
-function isOurJob(pid: number, hostId: string, jobId: string): boolean {
+// The host id of a live lorne job with this id at this pid, else null.
+function jobHostId(pid: number, jobId: string): string | null {
+  if (!isAlive(pid)) return null;
   try {
     const environ = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
-    return (
-      environ.includes(`LORNE_JOB_ID=${jobId}`) &&
-      environ.includes(`LORNE_HOST_ID=${hostId}`)
-    );
+    if (!environ.includes(`LORNE_JOB_ID=${jobId}`)) return null;
+    const host = environ.find((v) => v.startsWith("LORNE_HOST_ID="));
+    return host === undefined ? null : host.slice("LORNE_HOST_ID=".length);
+  } catch {
+    return null;
+  }
+}
+
+function isLorne(pid: number): boolean {
+  if (!isAlive(pid)) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("lorne");
   } catch {
     return false;
   }
@@ -107,12 +122,18 @@ function readPid(file: string): number | null {
   }
 }
 
+// Alive and not a zombie waiting to be reaped.
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return true;
   }
 }
 

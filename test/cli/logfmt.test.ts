@@ -229,9 +229,9 @@ test(
 
 test("lorne logfmt: rejects --json with --pretty", { skip: needsBuild }, () => {
   const result = lorne(["logfmt", "--json", "--pretty"], "");
-  assert.equal(result.status, 1);
+  assert.equal(result.status, 2);
   assert.equal(
-    result.stderr.split("\n")[0],
-    "error: option '--json' cannot be used with option '--pretty'",
+    result.stderr,
+    "lorne: option '--json' cannot be used with option '--pretty' (see --help)\n",
   );
 });

@@ -93,7 +93,7 @@ test("events: a subscriber that never reads is cut off and does not delay the ot
     "127.0.0.1",
   );
   await new Promise<void>((resolve) => stalled.once("connect", resolve));
-  stalled.write("GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+  stalled.write("GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   stalled.pause();
 
   const first = (await client.host()).jobs.total;
@@ -105,9 +105,9 @@ test("events: a subscriber that never reads is cut off and does not delay the ot
     }
   })().catch(() => undefined);
 
-  // Failing jobs with big metadata: two events each, ~200 KB per job.
-  const big = "x".repeat(100_000);
-  const count = 60;
+  // Failing jobs with big metadata: two events each, ~120 KB per job.
+  const big = "x".repeat(60_000);
+  const count = 100;
   for (let i = 0; i < count; i++) {
     const job = await client.createJob({
       metadata: { big },

@@ -21,6 +21,7 @@ import {
 import type { Host } from "../host.js";
 import { validateJobId } from "../job.js";
 import { errorResponse } from "./errors.js";
+import { checkOrigin, requestUrl } from "./guard.js";
 import { parseFlag } from "./logs.js";
 
 const PATH = /^\/jobs\/([^/]+)\/attach$/;
@@ -49,7 +50,8 @@ export class AttachEndpoint {
     let id: string;
     let flags: AttachFlags;
     try {
-      const url = new URL(req.url ?? "/", "http://host");
+      const url = requestUrl(req);
+      checkOrigin(req);
       const match = PATH.exec(url.pathname);
       if (!match || req.method !== "GET") {
         throw new ValidationError(

@@ -14,10 +14,12 @@ export async function readJson(
   req: IncomingMessage,
   maxBytes = MAX_BODY_BYTES,
 ): Promise<unknown> {
+  // Required, so a web page cannot send a body without a CORS preflight.
   const type = req.headers["content-type"];
-  if (type !== undefined && !/^application\/json\b/i.test(type)) {
+  if (type === undefined || !/^application\/json\s*(;|$)/i.test(type)) {
+    req.resume();
     throw new ValidationError(
-      `Invalid request: content-type must be application/json, got "${type}"`,
+      `Invalid request: content-type must be application/json, got ${type === undefined ? "none" : `"${type}"`}`,
       "content-type",
     );
   }

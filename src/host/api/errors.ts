@@ -12,6 +12,7 @@ const STATUS: Record<ErrorCode, number> = {
   validation_error: 400,
   protocol_error: 400,
   unavailable: 503,
+  forbidden: 403,
   internal: 500,
 };
 

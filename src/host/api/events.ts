@@ -12,6 +12,7 @@
  * naming the missing range. Neither frame has an `id:`.
  */
 import { ValidationError } from "../../errors.js";
+import { validateJobId } from "../job.js";
 import type { JobEvent } from "../events.js";
 import type { Host } from "../host.js";
 import type { RouteContext } from "./router.js";
@@ -28,7 +29,8 @@ const frames = new WeakMap<JobEvent, string>();
 /** The route handler. */
 export function getEvents(host: Host, ctx: RouteContext): void {
   const { req, res, query } = ctx;
-  const jobId = query.get("job") ?? undefined;
+  const job = query.get("job");
+  const jobId = job === null ? undefined : validateJobId(job, "job");
   const after = parseEventId(
     req.headers["last-event-id"] ?? query.get("last_event_id") ?? undefined,
   );

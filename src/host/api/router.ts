@@ -18,6 +18,7 @@ export type Handler = (ctx: RouteContext) => Promise<void> | void;
 
 interface Route {
   method: string;
+  pattern: string;
   parts: string[];
   handler: Handler;
 }
@@ -27,7 +28,7 @@ export class Router {
   readonly #routes: Route[] = [];
 
   on(method: string, pattern: string, handler: Handler): this {
-    this.#routes.push({ method, parts: split(pattern), handler });
+    this.#routes.push({ method, pattern, parts: split(pattern), handler });
     return this;
   }
 
@@ -35,13 +36,15 @@ export class Router {
   match(
     method: string,
     pathname: string,
-  ): { handler: Handler; params: Record<string, string> } {
+  ): { handler: Handler; params: Record<string, string>; pattern: string } {
     const parts = split(pathname);
     const allowed: string[] = [];
     for (const route of this.#routes) {
       const params = matchParts(route.parts, parts);
       if (!params) continue;
-      if (route.method === method) return { handler: route.handler, params };
+      if (route.method === method) {
+        return { handler: route.handler, params, pattern: route.pattern };
+      }
       allowed.push(route.method);
     }
     if (allowed.length > 0) {

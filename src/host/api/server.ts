@@ -27,10 +27,17 @@ import type { Host } from "../host.js";
 import { parseSignal, validateJobId, validateJobSpec } from "../job.js";
 import { AttachEndpoint } from "./attach.js";
 import { readJson } from "./body.js";
+import { checkOrigin, requestUrl } from "./guard.js";
 import { sendError, sendJson } from "./errors.js";
 import { getEvents } from "./events.js";
 import { getLogs } from "./logs.js";
 import { Router } from "./router.js";
+
+/** Routes whose responses stay open; they are ended when the API closes. */
+const STREAMING_ROUTES = new Set(["/events", "/jobs/:id/logs"]);
+
+/** How long open connections get to finish when the server closes. */
+const CLOSE_GRACE_MS = 1_000;
 
 export interface ApiServerOptions {
   host: Host;
@@ -43,6 +50,8 @@ export class ApiServer {
   readonly #server: Server;
   readonly #router: Router;
   readonly #attach: AttachEndpoint;
+  /** Responses that stay open (followed logs, events), ended on close. */
+  readonly #streams = new Set<ServerResponse>();
   readonly #log: Context;
   #closed: Promise<void> | null = null;
 
@@ -54,8 +63,10 @@ export class ApiServer {
     this.#server.on("upgrade", (req, socket, head) =>
       this.#attach.upgrade(req, socket, head),
     );
-    // DELETE waits for the job's grace period; never time that out.
-    this.#server.requestTimeout = 0;
+    // Time limits on receiving requests (not on answering them: a DELETE
+    // waits out a grace period, a followed log stays open for hours).
+    this.#server.headersTimeout = 10_000;
+    this.#server.requestTimeout = 30_000;
     this.#server.keepAliveTimeout = 5_000;
   }
 
@@ -71,27 +82,43 @@ export class ApiServer {
   }
 
   /** Stops accepting, ends open streams and connections. Idempotent. */
+  /**
+   * Stops accepting, ends open streams (followed logs, events) cleanly,
+   * gives connections a moment to finish, then closes the rest. Idempotent.
+   */
   close(): Promise<void> {
     this.#closed ??= new Promise((resolve) => {
       this.#attach.close();
+      for (const res of this.#streams) res.end();
       this.#server.close(() => resolve());
-      this.#server.closeAllConnections();
+      this.#server.closeIdleConnections();
+      setTimeout(
+        () => this.#server.closeAllConnections(),
+        CLOSE_GRACE_MS,
+      ).unref();
     });
     return this.#closed;
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
-    const url = new URL(req.url ?? "/", "http://host");
+    let path = "(invalid)";
     try {
-      const { handler, params } = this.#router.match(
+      const url = requestUrl(req);
+      path = url.pathname;
+      checkOrigin(req);
+      const { handler, params, pattern } = this.#router.match(
         req.method ?? "GET",
         url.pathname,
       );
+      if (STREAMING_ROUTES.has(pattern)) {
+        this.#streams.add(res);
+        res.once("close", () => this.#streams.delete(res));
+      }
       await handler({ req, res, params, query: url.searchParams });
     } catch (err) {
       if (!(err instanceof ValidationError) && !isExpected(err)) {
-        this.#log.report(err, { at: "request", path: url.pathname });
+        this.#log.report(err, { at: "request", path });
       }
       sendError(res, err);
     } finally {
@@ -99,7 +126,7 @@ export class ApiServer {
       this.#log.log({
         at: "request",
         method: req.method,
-        path: url.pathname,
+        path,
         status: res.statusCode,
         elapsed_ms: Math.round(ms * 1000) / 1000,
       });
@@ -178,5 +205,10 @@ function describeHost(host: Host, version: string) {
 // Client mistakes (4xx) are answered, not reported as faults.
 function isExpected(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
-  return code === "not_found" || code === "conflict";
+  return (
+    code === "not_found" ||
+    code === "conflict" ||
+    code === "forbidden" ||
+    code === "unavailable"
+  );
 }

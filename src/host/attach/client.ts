@@ -12,7 +12,7 @@ import {
   ProtocolError,
   UnavailableError,
 } from "../../errors.js";
-import { toError } from "../client.js";
+import { jobPath, toError } from "../client.js";
 import type { OutputStream } from "../output.js";
 import { decodeServer, encodeClient, type ExitPayload } from "./protocol.js";
 
@@ -52,10 +52,7 @@ export class AttachConnection {
     id: string,
     options: AttachOptions = {},
   ): Promise<AttachConnection> {
-    const url = new URL(
-      `/jobs/${encodeURIComponent(id)}/attach`,
-      baseUrl.replace(/^http/, "ws"),
-    );
+    const url = new URL(jobPath(id, "/attach"), baseUrl.replace(/^http/, "ws"));
     const flags: [string, boolean | number | undefined][] = [
       ["stdin", options.stdin],
       ["stdout", options.stdout],

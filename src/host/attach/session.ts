@@ -95,14 +95,8 @@ class AttachSession {
         "stdin",
       );
     }
-    this.#cursor ??= this.#openCursor();
+    this.#cursor ??= this.#onJob();
     this.#send({ type: "success" });
-    if (this.#flags.rows && this.#flags.cols) {
-      this.#host.resize(this.#id, {
-        rows: this.#flags.rows,
-        cols: this.#flags.cols,
-      });
-    }
     this.#ws.on("message", (data: Buffer, isBinary: boolean) =>
       this.#onMessage(data, isBinary),
     );
@@ -143,7 +137,7 @@ class AttachSession {
     return new Promise<boolean>((resolve) => {
       const cancel = this.#host.attachWaiters.add(this.#id, () => {
         clearTimeout(timer);
-        this.#cursor = this.#openCursor();
+        this.#cursor = this.#onJob();
         resolve(true);
       });
       const timer = setTimeout(() => {
@@ -161,7 +155,15 @@ class AttachSession {
     });
   }
 
-  #openCursor(): OutputCursor {
+  // Runs as soon as the job exists (for a waiting attacher: before it
+  // starts), so no output is missed and the first size applies at start.
+  #onJob(): OutputCursor {
+    if (this.#flags.rows && this.#flags.cols) {
+      this.#host.resize(this.#id, {
+        rows: this.#flags.rows,
+        cols: this.#flags.cols,
+      });
+    }
     return new OutputCursor(this.#host.output(this.#id), {
       fromStart: this.#flags.logs,
       streams: new Set(this.#streams()),

@@ -36,6 +36,12 @@ export class AttachWaiters {
     const set = this.#waiting.get(id);
     if (!set) return;
     this.#waiting.delete(id);
-    for (const callback of set) callback();
+    for (const callback of set) {
+      try {
+        callback();
+      } catch {
+        // A waiter's own failure is its business; the others still hear.
+      }
+    }
   }
 }

@@ -17,7 +17,7 @@ import type {
   RunningJob,
   StartRequest,
 } from "../backend.js";
-import type { JobConfig } from "../job.js";
+import { jobArgv, type JobConfig } from "../job.js";
 import type { ExitInfo } from "../state.js";
 import { startOnPty } from "./pty.js";
 
@@ -42,6 +42,12 @@ export class ProcessBackend implements Backend {
   }
 
   validate(config: JobConfig): void {
+    if (jobArgv(config).length === 0) {
+      throw new ValidationError(
+        "Invalid config.cmd: the process backend needs a command to run",
+        "config.cmd",
+      );
+    }
     // An option only a container can honour is refused, not ignored.
     if (config.memory_bytes !== undefined) {
       throw new ValidationError(

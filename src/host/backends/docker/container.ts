@@ -58,13 +58,13 @@ export class ContainerJob {
   async attach(): Promise<void> {
     const { container, docker, output, tty, stdin } = this.#options;
     // With stdin the connection is hijacked: one duplex for both ways.
-    const stream = (await container.attach({
+    const stream = await container.attach({
       stream: true,
       stdout: true,
       stderr: true,
       stdin,
       hijack: stdin,
-    }));
+    });
     if (stdin) {
       stream.on("error", () => undefined);
       this.stdin = {

@@ -1,0 +1,283 @@
+/**
+ * The attach behaviours, written once and run against each backend: attach
+ * before the job exists, big output intact, stdin round trips, TTY sizes,
+ * several attachers, and the waiting timeout.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { after, before, test } from "node:test";
+
+import { AttachConnection } from "../../src/host/attach/client.js";
+import { ValidationError } from "../../src/errors.js";
+import { HostClient } from "../../src/host/client.js";
+import type { JobConfig } from "../../src/host/job.js";
+import type { OutputStream } from "../../src/host/output.js";
+import { startDaemon, waitFor, type DaemonProcess } from "../helpers.js";
+
+export interface AttachBackend {
+  name: string;
+  hostId: string;
+  daemonArgs: string[];
+  job(cmd: string[], extra?: Omit<JobConfig, "cmd">): JobConfig;
+  /** Why TTY size tests cannot run on this backend here, or null. */
+  ttyUnsupported: () => Promise<string | null>;
+  cleanup?: () => Promise<void>;
+}
+
+interface Collected {
+  stdout: Buffer[];
+  stderr: Buffer[];
+  eof: OutputStream[];
+}
+
+function collector(): Collected & {
+  onData: (s: OutputStream, d: Buffer) => void;
+  onEof: (s: OutputStream) => void;
+  text: (s: OutputStream) => string;
+} {
+  const c: Collected = { stdout: [], stderr: [], eof: [] };
+  return {
+    ...c,
+    onData: (s, d) => c[s].push(Buffer.from(d)),
+    onEof: (s) => c.eof.push(s),
+    text: (s) => Buffer.concat(c[s]).toString("utf8"),
+  };
+}
+
+export function defineAttachSuite(backend: AttachBackend): void {
+  let daemon: DaemonProcess;
+  let client: HostClient;
+  let n = 0;
+  const nextId = () => `${backend.name}-attach-${++n}`;
+
+  before(async () => {
+    daemon = await startDaemon([
+      "--id",
+      backend.hostId,
+      "--grace-ms",
+      "1000",
+      ...backend.daemonArgs,
+    ]);
+    client = new HostClient(daemon.url);
+  });
+
+  after(async () => {
+    assert.equal(await daemon.stop(), 0);
+    await backend.cleanup?.();
+  });
+
+  test(`${backend.name} attach: attached before creation, a job that prints at once loses nothing`, async () => {
+    const id = nextId();
+    const out = collector();
+    let waiting = false;
+    let created: Promise<unknown> | undefined;
+    const conn = await AttachConnection.open(daemon.url, id, {
+      onWaiting: () => {
+        waiting = true;
+        created = client.createJob({
+          id,
+          config: backend.job([
+            "sh",
+            "-c",
+            "printf 'first byte'; printf oops >&2; exit 3",
+          ]),
+        });
+      },
+      onData: out.onData,
+      onEof: out.onEof,
+    });
+    const exit = await conn.exit;
+    await created;
+    assert.equal(waiting, true);
+    assert.equal(out.text("stdout"), "first byte");
+    assert.equal(out.text("stderr"), "oops");
+    assert.deepEqual(out.eof.sort(), ["stderr", "stdout"]);
+    assert.deepEqual(exit, { status: "crashed", exit_status: 3, signal: null });
+  });
+
+  test(`${backend.name} attach: 50 MB of output arrives intact`, async () => {
+    const id = nextId();
+    const count = 6_500_000;
+    const expected = createHash("sha256");
+    let expectedBytes = 0;
+    const lines: string[] = [];
+    for (let i = 1; i <= count; i++) {
+      lines.push(`${i}\n`);
+      if (lines.length === 100_000 || i === count) {
+        const chunk = lines.join("");
+        expected.update(chunk);
+        expectedBytes += chunk.length;
+        lines.length = 0;
+      }
+    }
+    const got = createHash("sha256");
+    let gotBytes = 0;
+    const conn = await AttachConnection.open(daemon.url, id, {
+      onWaiting: () =>
+        void client.createJob({
+          id,
+          config: backend.job(["seq", "1", String(count)]),
+        }),
+      onData: (_s, d) => {
+        got.update(d);
+        gotBytes += d.length;
+      },
+    });
+    const exit = await conn.exit;
+    assert.equal(exit?.status, "done");
+    assert.ok(expectedBytes > 50_000_000);
+    assert.equal(gotBytes, expectedBytes);
+    assert.equal(got.digest("hex"), expected.digest("hex"));
+  });
+
+  test(`${backend.name} attach: stdin round trip, and closing stdin ends cat`, async () => {
+    const id = nextId();
+    await client.createJob({
+      id,
+      config: backend.job(["cat"], { stdin: true }),
+    });
+    const out = collector();
+    const conn = await AttachConnection.open(daemon.url, id, {
+      stdin: true,
+      onData: out.onData,
+    });
+    conn.write(Buffer.from("ping\n"));
+    await waitFor(() => out.text("stdout") === "ping\n", "echo");
+    conn.write(Buffer.from("pong\n"));
+    await waitFor(() => out.text("stdout") === "ping\npong\n", "second echo");
+    conn.closeStdin();
+    const exit = await conn.exit;
+    assert.deepEqual(exit, { status: "done", exit_status: 0, signal: null });
+  });
+
+  test(`${backend.name} attach: stdin is refused for a job without config.stdin`, async () => {
+    const id = nextId();
+    await client.createJob({ id, config: backend.job(["sleep", "30"]) });
+    try {
+      await assert.rejects(
+        AttachConnection.open(daemon.url, id, { stdin: true }),
+        {
+          message: `Cannot attach stdin: job "${id}" was created without config.stdin`,
+        },
+      );
+    } finally {
+      await client.stopJob(id);
+    }
+  });
+
+  test(`${backend.name} attach: a TTY job sees a terminal sized before and after start`, async (t) => {
+    const why = await backend.ttyUnsupported();
+    if (why) return t.skip(why);
+    const id = nextId();
+    const out = collector();
+    const script = "stty size; read line; stty size";
+    const conn = await AttachConnection.open(daemon.url, id, {
+      stdin: true,
+      rows: 33,
+      cols: 101,
+      onWaiting: () =>
+        void client.createJob({
+          id,
+          config: backend.job(["sh", "-c", script], { stdin: true, tty: true }),
+        }),
+      onData: out.onData,
+    });
+    await waitFor(() => out.text("stdout").includes("33 101"), "first size");
+    conn.resize(40, 120);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    conn.write(Buffer.from("\r"));
+    const exit = await conn.exit;
+    assert.equal(exit?.status, "done");
+    assert.match(out.text("stdout"), /33 101\r\n[\s\S]*40 120\r\n/);
+  });
+
+  test(`${backend.name} attach: two attachers see all output; one leaving disturbs nobody`, async () => {
+    const id = nextId();
+    await client.createJob({
+      id,
+      config: backend.job([
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 30 ]; do echo line $i; i=$((i+1)); sleep 0.02; done",
+      ]),
+    });
+    const a = collector();
+    const b = collector();
+    const connA = await AttachConnection.open(daemon.url, id, {
+      logs: true,
+      onData: a.onData,
+    });
+    const connB = await AttachConnection.open(daemon.url, id, {
+      logs: true,
+      onData: b.onData,
+    });
+    await waitFor(() => b.text("stdout").includes("line 5\n"), "some output");
+    connB.close();
+    const exit = await connA.exit;
+    assert.equal(exit?.status, "done");
+    const expected = Array.from({ length: 30 }, (_, i) => `line ${i}\n`).join(
+      "",
+    );
+    assert.equal(a.text("stdout"), expected);
+    assert.ok(expected.startsWith(b.text("stdout")), "what B saw is a prefix");
+    assert.equal((await client.getJob(id)).status, "done");
+  });
+
+  test(`${backend.name} attach: an ended job replays its logs and ends with exit`, async () => {
+    const id = nextId();
+    await client.createJob({
+      id,
+      config: backend.job(["sh", "-c", "echo done-job; exit 4"]),
+    });
+    await waitFor(
+      async () => (await client.getJob(id)).status === "crashed",
+      "job end",
+    );
+    const out = collector();
+    const conn = await AttachConnection.open(daemon.url, id, {
+      logs: true,
+      onData: out.onData,
+    });
+    assert.deepEqual(await conn.exit, {
+      status: "crashed",
+      exit_status: 4,
+      signal: null,
+    });
+    assert.equal(out.text("stdout"), "done-job\n");
+  });
+
+  test(`${backend.name} attach: a waiting attacher gives up, and the job starts anyway`, async () => {
+    const id = nextId();
+    await assert.rejects(
+      AttachConnection.open(daemon.url, id, { waitMs: 200 }),
+      {
+        message: `Job "${id}" did not appear within 200 ms`,
+      },
+    );
+    const job = await client.createJob({ id, config: backend.job(["true"]) });
+    assert.equal(job.status, "running");
+    const never = `${id}-never`;
+    const started = Date.now();
+    await assert.rejects(
+      AttachConnection.open(daemon.url, never, { waitMs: 300 }),
+      /did not appear within 300 ms/,
+    );
+    assert.ok(Date.now() - started >= 290);
+  });
+
+  test(`${backend.name} attach: bad flags are refused before the upgrade`, async () => {
+    await assert.rejects(
+      AttachConnection.open(daemon.url, "x", { rows: 10 }),
+      (err: unknown) => {
+        assert.ok(err instanceof ValidationError);
+        assert.equal(err.field, "height");
+        assert.equal(err.message, "Invalid size: give both height and width");
+        return true;
+      },
+    );
+    await assert.rejects(
+      AttachConnection.open(daemon.url, "x", { waitMs: -1 }),
+      /Invalid wait_ms "-1"/,
+    );
+  });
+}
