@@ -3,7 +3,8 @@
  * is a container named and labelled after it, with its ports published on
  * loopback under the same numbers; `--keep-containers` keeps them after
  * the job ends; `--force` removes this host's unexplained containers and
- * nobody else's.
+ * nobody else's; `config.memory_bytes` limits memory and swap, and a job
+ * over the limit is recorded as OOM-killed.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -157,8 +158,67 @@ await describeDocker("docker containers", () => {
     }
   });
 
-  test("containers: an OOM-killed job is recorded as such", {
-    todo: "a job spec has no memory limit, so no test can cause an OOM kill",
+  test("containers: a job over its memory limit is OOM-killed and recorded so", async () => {
+    const daemon = await startDaemon(args, { id: hostId });
+    const id = `oom-${suffix}`;
+    try {
+      const client = new HostClient(daemon.url);
+      // Waits (at most 30 s) for /tmp/go, so the limits can be read while
+      // the container exists, then doubles a string until the kernel kills
+      // the shell: 8 MiB, swap included, is gone a few doublings past 4 MiB.
+      const script = [
+        "i=0",
+        "while [ ! -e /tmp/go ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done",
+        'x=a; while true; do x="$x$x"; done',
+      ].join("; ");
+      const job = await client.createJob({
+        id,
+        config: {
+          cmd: ["sh", "-c", script],
+          image: TEST_IMAGE,
+          memory_bytes: 8 * 1024 * 1024,
+        },
+      });
+      assert.equal(job.status, "running");
+      const limits = await dockerOk([
+        "container",
+        "inspect",
+        "--format",
+        "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}",
+        `lorne-${id}`,
+      ]);
+      assert.equal(limits.trim(), `${8 << 20} ${8 << 20}`);
+      await dockerOk(["exec", `lorne-${id}`, "touch", "/tmp/go"]);
+
+      const ended = await waitFor(
+        async () => {
+          const record = await client.getJob(id);
+          return FINAL.includes(record.status) && record;
+        },
+        "the job to be OOM-killed",
+        30_000,
+      );
+      assert.deepEqual(
+        {
+          status: ended.status,
+          oom_killed: ended.oom_killed,
+          signal: ended.signal,
+          exit_status: ended.exit_status,
+          error: ended.error,
+        },
+        {
+          status: "crashed",
+          oom_killed: true,
+          signal: "SIGKILL",
+          exit_status: null,
+          error: null,
+        },
+      );
+      assert.deepEqual(await containersOf(hostId, id), []);
+    } finally {
+      assert.equal(await daemon.stop(), 0);
+      await removeContainersOf(hostId);
+    }
   });
 });
 
