@@ -44,6 +44,11 @@ export interface RunningJob {
    */
   pidLater?: Promise<number | null>;
   /**
+   * The address other jobs reach this one at, when it is not the host's
+   * (a container's bridge address); manifests see it as `.InternalIP`.
+   */
+  address?: Promise<string | null>;
+  /**
    * Settles once the job has ended and its output is complete (the
    * backend calls `output.end()` before resolving). Never rejects.
    */

@@ -86,11 +86,9 @@ export async function runManifest(options: BootOptions): Promise<JobRecord[]> {
         `Manifest service "${service.id}" did not start: ${job.error ?? job.status}`,
       );
     }
-    services[service.id] = serviceData(
-      rendered,
-      options.externalIp,
-      options.internalIp,
-    );
+    // A container has an address of its own on the engine's network.
+    const address = (await host.address(job.id)) ?? options.internalIp;
+    services[service.id] = serviceData(rendered, options.externalIp, address);
     jobs.push(job);
     timer.finish();
   }

@@ -235,6 +235,15 @@ export class Host {
     return this.#active.get(id)?.running ?? null;
   }
 
+  /**
+   * The address other jobs reach a running job at, when the backend gives
+   * it one of its own (a container); null otherwise.
+   */
+  async address(id: string): Promise<string | null> {
+    const running = await this.running(id);
+    return (await running?.address) ?? null;
+  }
+
   /** Resolves with the job's final record once it has ended. */
   async ended(id: string): Promise<JobRecord> {
     this.#jobs.get(id);

@@ -29,6 +29,18 @@ export interface BackendUnderTest {
   hostId: string;
   /** Whether a running job always has a pid (docker: it may not). */
   reportsPid: boolean;
+  /**
+   * Whether the order between stdout and stderr writes survives into the
+   * combined output (a container runtime reads the two from separate
+   * pipes, so docker may swap them).
+   */
+  ordersStreams: boolean;
+  /**
+   * How a command missing from the job's filesystem shows: the process
+   * backend cannot start it (`failed`); a container's init starts, fails
+   * to exec it and exits 127 (`crashed`, with the init's message).
+   */
+  missingCommand: "failed" | "exit127";
   /** Arguments every daemon of the suite gets (`--backend ...`). */
   daemonArgs: string[];
   /** The suite's job ports come from FIRST-(FIRST+99); FIRST+500 is spare. */

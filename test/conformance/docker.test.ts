@@ -24,6 +24,8 @@ await describeDocker("conformance", () => {
     name: "docker",
     hostId,
     reportsPid: false,
+    ordersStreams: false,
+    missingCommand: "exit127",
     daemonArgs: ["--backend", "docker"],
     firstPort: 62000,
     job: (cmd, extra = {}) => ({ cmd, ...extra, image: TEST_IMAGE }),

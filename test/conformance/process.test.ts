@@ -9,6 +9,8 @@ defineHostSuite({
   name: "process",
   hostId: "test-host",
   reportsPid: true,
+  ordersStreams: true,
+  missingCommand: "failed",
   daemonArgs: [],
   firstPort: 61000,
   job: (cmd, extra = {}) => ({ cmd, ...extra }),

@@ -18,7 +18,8 @@ const VIEWS: readonly string[] = ["stdout", "stderr", "all"];
 
 /** The route handler. */
 export async function getLogs(host: Host, ctx: RouteContext): Promise<void> {
-  const output = host.output(ctx.params.id as string);
+  const id = ctx.params.id as string;
+  const output = host.output(id);
   const view = parseView(ctx.query.get("stream"));
   const follow = parseFlag(ctx.query.get("follow"), "follow");
 
@@ -64,6 +65,9 @@ export async function getLogs(host: Host, ctx: RouteContext): Promise<void> {
       if (ended || ctx.res.destroyed) break;
       await new Promise<void>((resolve) => (wake = resolve));
     }
+    // A followed log ends once the job's end is recorded, so a client that
+    // asks right after finds the final status.
+    if (follow && !ctx.res.destroyed) await host.ended(id);
     ctx.res.end();
   } finally {
     follower.close();

@@ -57,7 +57,6 @@ export class DockerBackend implements Backend {
   readonly #starts: Semaphore;
   readonly #watcher: EngineWatcher;
   readonly #jobs = new Map<string, ContainerJob>();
-  readonly #removals = new Set<Promise<void>>();
   readonly #stopSignals = new Map<string, Promise<NodeJS.Signals>>();
 
   constructor(options: DockerBackendOptions) {
@@ -140,18 +139,18 @@ export class DockerBackend implements Backend {
     }
 
     this.#jobs.set(container.id, handle);
-    void handle.exited.then(() => {
-      this.#jobs.delete(container.id);
-      this.#removals.add(handle.removed);
-      void handle.removed.then(() => this.#removals.delete(handle.removed));
-    });
+    void handle.exited.then(() => this.#jobs.delete(container.id));
     // A container that died before it was tracked is caught here.
     void handle.reconcile();
+    const info = container.inspect().catch(() => null);
     return {
       pid: null,
-      pidLater: container.inspect().then(
-        (info) => (info.State.Pid > 0 ? info.State.Pid : null),
-        () => null,
+      pidLater: info.then((i) => (i && i.State.Pid > 0 ? i.State.Pid : null)),
+      address: info.then(
+        (i) =>
+          Object.values(i?.NetworkSettings.Networks ?? {}).find(
+            (n) => n.IPAddress,
+          )?.IPAddress ?? null,
       ),
       exited: handle.exited,
       signal: (signal) => handle.signal(signal),
@@ -220,7 +219,7 @@ export class DockerBackend implements Backend {
     const ids = containers.map((c) => c.Id.slice(0, 12)).join(",");
     if (!force) {
       this.#log.log({
-        at: "leftover_containers",
+        at: "leftover_jobs",
         count: containers.length,
         "container.ids": ids,
         resolution: "left alone; restart with --force to remove them",
@@ -241,10 +240,10 @@ export class DockerBackend implements Backend {
     }
   }
 
-  /** Stops watching events; waits for pending container removals. */
-  async close(): Promise<void> {
+  /** Stops watching the engine's events. */
+  close(): Promise<void> {
     this.#watcher.close();
-    await Promise.all([...this.#removals]);
+    return Promise.resolve();
   }
 }
 

@@ -5,9 +5,10 @@
  * whichever comes first: the engine's wait call (retried while the engine
  * is away), a `die` event, or a reconcile after the event stream came
  * back. Once known, the rest of the output is drained, the files are
- * closed, the exit is reported, and then the container is removed (unless
- * kept); the backend waits for removals before it closes.
+ * closed, the container is removed (unless kept), and then the exit is
+ * reported.
  */
+import { closeSync, openSync, readSync } from "node:fs";
 import { Writable } from "node:stream";
 
 import type Docker from "dockerode";
@@ -38,8 +39,6 @@ export interface ContainerJobOptions {
 export class ContainerJob {
   readonly id: string;
   readonly exited: Promise<ExitInfo>;
-  /** Settles once the container is removed after its exit. */
-  removed: Promise<void> = Promise.resolve();
   /** The container's stdin, when it was created with one. */
   stdin: JobStdin | undefined;
   readonly #options: ContainerJobOptions;
@@ -178,9 +177,13 @@ export class ContainerJob {
       new Promise((resolve) => (timer = setTimeout(resolve, DRAIN_MS))),
     ]);
     clearTimeout(timer);
+    const failure =
+      exit.exitStatus === 127 ? initFailure(this.#options.output) : null;
     this.#options.output.end();
-    this.#resolveExit(exit);
-    this.removed = this.#remove();
+    // Removed before the exit is reported: whoever learns the job ended
+    // finds no container left behind.
+    await this.#remove();
+    this.#resolveExit(failure ? { ...exit, error: failure } : exit);
   }
 
   async #remove(): Promise<void> {
@@ -193,4 +196,27 @@ export class ContainerJob {
       }
     }
   }
+}
+
+/**
+ * The init's own message when it could not run the command (it then exits
+ * 127): `[FATAL tini (7)] exec /x failed: No such file or directory`.
+ */
+function initFailure(output: JobOutput): string | null {
+  let head = "";
+  try {
+    const fd = openSync(output.path("stderr"), "r");
+    try {
+      const buffer = Buffer.alloc(512);
+      head = buffer
+        .subarray(0, readSync(fd, buffer, 0, 512, 0))
+        .toString("utf8");
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return null;
+  }
+  const match = /^\[FATAL tini \(\d+\)\] (exec .* failed: [^\n]*)/.exec(head);
+  return match ? `Cannot start command: ${match[1]}` : null;
 }
