@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import { constants as osConstants } from "node:os";
 
 import { ValidationError } from "../errors.js";
+import { setKey } from "../log/data.js";
 
 /** Upper bound on `config.tcp_ports` for one job. */
 export const MAX_TCP_PORTS = 64;
@@ -307,13 +308,7 @@ function expectStringMap(
     if (typeof item !== "string" || item.includes("\0")) {
       throw typeError(`${field}.${key}`, "a string without NUL", item);
     }
-    // A key such as "__proto__" stays data, not a prototype change.
-    Object.defineProperty(out, key, {
-      value: item,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
+    setKey(out, key, item); // "__proto__" stays data
   }
   return out;
 }

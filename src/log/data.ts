@@ -65,7 +65,11 @@ export function keyText(key: unknown): string {
 }
 
 /** Assigns without the `__proto__` setter turning the key into a prototype. */
-export function setKey(record: Data, key: string, value: unknown): void {
+export function setKey<T>(
+  record: Record<string, T>,
+  key: string,
+  value: NoInfer<T>,
+): void {
   if (key === "__proto__") {
     Object.defineProperty(record, key, {
       value,

@@ -4,6 +4,7 @@
  * JSON's `\/` `\b` `\f`) escapes, grohl's single-quoted values, and bare
  * keys, which read as `true`. Later duplicates win.
  */
+import { setKey } from "./data.js";
 
 /** A parsed record: every value a string, or `true` for a bare key. */
 export type ParsedRecord = Record<string, string | true>;
@@ -59,7 +60,7 @@ function scan(line: string): Scan {
     while (i < end && line.charCodeAt(i) > 0x20 && line[i] !== "=") i++;
     const key = line.slice(keyStart, i);
     if (line[i] !== "=") {
-      set(record, key, true);
+      setKey(record, key, true);
       continue;
     }
 
@@ -80,7 +81,7 @@ function scan(line: string): Scan {
       strict = false;
       continue;
     }
-    set(record, key, value);
+    setKey(record, key, value);
     pairs++;
   }
   return { record, pairs, strict };
@@ -147,17 +148,4 @@ function closes(line: string, start: number): boolean {
     i = line.indexOf("'", i + 1);
   }
   return false;
-}
-
-function set(record: ParsedRecord, key: string, value: string | true): void {
-  if (key === "__proto__") {
-    Object.defineProperty(record, key, {
-      value,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  } else {
-    record[key] = value;
-  }
 }
