@@ -7,7 +7,9 @@
  */
 import type { Command } from "commander";
 
+import { ConflictError, NotFoundError } from "../errors.js";
 import type { ExitPayload } from "../host/attach/protocol.js";
+import type { HostClient } from "../host/client.js";
 import { MAX_TCP_PORTS, newJobId, type JobSpec } from "../host/job.js";
 import { client, withHost, type HostFlag } from "./jobs.js";
 import { collect, hostUrl, parseCount, parseEnvPairs } from "./options.js";
@@ -95,6 +97,13 @@ async function run(cmd: string[], flags: RunFlags): Promise<number> {
 
   spec.config.stdin = flags.stdin;
   if (tty) spec.config.tty = true;
+  // Attaching to an id that exists would join that job instead of
+  // creating this one.
+  if (flags.id !== undefined && (await exists(host, flags.id))) {
+    throw new ConflictError(
+      `Cannot create job "${flags.id}": it exists already`,
+    );
+  }
   let created: Promise<void> | undefined;
   const exit: ExitPayload | null = await attachTerminal({
     baseUrl: hostUrl(flags.host),
@@ -116,6 +125,16 @@ async function run(cmd: string[], flags: RunFlags): Promise<number> {
     return notStarted((await host.getJob(spec.id as string)).error);
   }
   return exit ? exitCodeOf(exit) : 1;
+}
+
+async function exists(host: HostClient, id: string): Promise<boolean> {
+  try {
+    await host.getJob(id);
+    return true;
+  } catch (err) {
+    if (err instanceof NotFoundError) return false;
+    throw err;
+  }
 }
 
 function notStarted(error: string | null): number {
