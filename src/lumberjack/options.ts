@@ -1,0 +1,35 @@
+/**
+ * Checks shared by the client's and the receiver's options: each bad value
+ * becomes a ValidationError that names the option.
+ */
+import { ValidationError } from "../errors.js";
+
+/** Longest delay a timer can hold (2^31 - 1 ms, about 24.8 days). */
+export const MAX_MS = 2_147_483_647;
+
+/** A whole number from min to max, or a ValidationError naming `name`. */
+export function whole(
+  name: string,
+  value: unknown,
+  min: number,
+  max: number,
+): number {
+  if (
+    typeof value !== "number" ||
+    !Number.isInteger(value) ||
+    value < min ||
+    value > max
+  ) {
+    throw new ValidationError(
+      `Invalid ${name} ${String(value)}: expected a whole number from ` +
+        `${min} to ${max}`,
+      name,
+    );
+  }
+  return value;
+}
+
+/** `host:port`, with brackets around an IPv6 address. */
+export function joinHostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
