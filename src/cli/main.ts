@@ -10,6 +10,7 @@ import { register as registerHost } from "./host.js";
 import { register as registerLogfmt } from "./logfmt.js";
 import { register as registerJobs } from "./jobs.js";
 import { watchBrokenPipe } from "./pipe.js";
+import { register as registerReceive } from "./receive.js";
 import { register as registerRun } from "./run.js";
 
 /** Builds the program; exported so tests can parse without exiting. */
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerJobs(program);
   registerLogfmt(program);
+  registerReceive(program);
   return program;
 }
 

@@ -1,0 +1,330 @@
+/**
+ * `lorne receive`: a Lumberjack v1/v2 receiver in the foreground. Writes
+ * every event as one line (JSON or logfmt) to a file or stdout and acks a
+ * batch only once its lines are written, and fsynced with --fsync. Logs
+ * as logfmt to stderr.
+ *
+ * Statistics (connections open, events and batches acked, bytes read):
+ * SIGUSR1 logs an `at=stats` line; with --stats-listen, an HTTP GET of
+ * `/stats` on that address answers them as JSON. SIGTERM and SIGINT close
+ * the receiver gracefully (batches being written are still acked) and
+ * exit 0; a second signal exits 1 at once.
+ */
+import { open, type FileHandle } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import { dirname } from "node:path";
+
+import { Option, type Command } from "commander";
+
+import type { ServerTlsOptions } from "../lumberjack/tls.js";
+
+import { errorMessage, UnavailableError, ValidationError } from "../errors.js";
+import { BufferedLogger, Context, format } from "../log/index.js";
+import {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_KEEPALIVE_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  LumberjackReceiver,
+  type LumberjackReceiverOptions,
+} from "../lumberjack/receiver.js";
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_WINDOW,
+} from "../lumberjack/index.js";
+import { readPem } from "../lumberjack/tls.js";
+import { MAX_MS, parseCount, parseListen } from "./options.js";
+
+const DEFAULT_LISTEN = "127.0.0.1:5044";
+
+interface ReceiveFlags {
+  listen: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  clientAuth?: "none" | "optional" | "required";
+  out: string;
+  format: "ndjson" | "logfmt";
+  fsync?: boolean;
+  statsListen?: string;
+  maxConnections?: string;
+  maxWindow?: string;
+  maxFrameBytes?: string;
+  idleTimeoutMs?: string;
+  keepaliveMs?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command("receive")
+    .description(
+      "receive Lumberjack v1/v2 batches and write their events as lines",
+    )
+    .option("--listen <addr>", "address ip:port", DEFAULT_LISTEN)
+    .option("--tls-cert <file>", "serve TLS with this certificate (PEM)")
+    .option("--tls-key <file>", "private key of --tls-cert (PEM)")
+    .option("--tls-ca <file>", "CA bundle that signs client certificates")
+    .addOption(
+      new Option(
+        "--client-auth <mode>",
+        "client certificates (default: none)",
+      ).choices(["none", "optional", "required"]),
+    )
+    .option("--out <file>", "file to append events to; - for stdout", "-")
+    .addOption(
+      new Option("--format <format>", "line format")
+        .choices(["ndjson", "logfmt"])
+        .default("ndjson"),
+    )
+    .option("--fsync", "fsync the file before each ack")
+    .option("--stats-listen <addr>", "serve GET /stats as JSON on ip:port")
+    .option(
+      "--max-connections <n>",
+      `connections at once (default: ${DEFAULT_MAX_CONNECTIONS})`,
+    )
+    .option(
+      "--max-window <n>",
+      `largest window in events (default: ${DEFAULT_MAX_WINDOW})`,
+    )
+    .option(
+      "--max-frame-bytes <n>",
+      `largest frame (default: ${DEFAULT_MAX_FRAME_BYTES})`,
+    )
+    .option(
+      "--idle-timeout-ms <ms>",
+      `close a connection silent this long (default: ${DEFAULT_IDLE_TIMEOUT_MS})`,
+    )
+    .option(
+      "--keepalive-ms <ms>",
+      `keepalive ack interval while writing (default: ${DEFAULT_KEEPALIVE_MS})`,
+    )
+    .action(async (flags: ReceiveFlags) => {
+      await runReceive(flags);
+    });
+}
+
+async function runReceive(flags: ReceiveFlags): Promise<void> {
+  const options = resolveFlags(flags);
+  const logger = new BufferedLogger({ fd: 2 });
+  const log = new Context({ data: { app: "lorne" }, logger });
+  const sink = await openSink(flags.out, flags.fsync === true);
+  const receiver = new LumberjackReceiver({
+    ...options,
+    log,
+    onBatch: (events) => sink.write(render(events, flags.format)),
+  });
+  let stats: Server | undefined;
+  try {
+    await receiver.listen();
+    if (flags.statsListen !== undefined) {
+      stats = await serveStats(flags.statsListen, receiver, log);
+    }
+  } catch (err) {
+    receiver.destroy();
+    stats?.close();
+    await sink.close();
+    logger.flushSync();
+    throw err;
+  }
+
+  process.on("SIGUSR1", () => log.log({ at: "stats", ...receiver.stats() }));
+  let signals = 0;
+  const shutdown = (signal: NodeJS.Signals) => {
+    signals++;
+    log.log({ at: "signal", signal });
+    if (signals > 1) {
+      logger.flushSync();
+      process.exit(1);
+    }
+    void (async () => {
+      stats?.close();
+      await receiver.close();
+      await sink.close();
+      log.log({ at: "exit", status: "ok", ...receiver.stats() });
+      logger.flushSync();
+      process.exit(0);
+    })();
+  };
+  process.on("SIGTERM", shutdown);
+  process.on("SIGINT", shutdown);
+}
+
+function resolveFlags(
+  flags: ReceiveFlags,
+): Omit<LumberjackReceiverOptions, "log" | "onBatch"> {
+  const { host, port } = parseListen(flags.listen);
+  if (flags.statsListen !== undefined) {
+    parseListen(flags.statsListen, "--stats-listen");
+  }
+  if (flags.fsync === true && flags.out === "-") {
+    throw new ValidationError(
+      "Invalid --fsync: it needs --out FILE, stdout cannot be fsynced",
+      "fsync",
+    );
+  }
+  const count = (text: string | undefined, flag: string, min: number) =>
+    text === undefined ? undefined : parseCount(text, flag, MAX_U32, min);
+  return {
+    host,
+    port,
+    tls: resolveTls(flags),
+    maxConnections: count(flags.maxConnections, "--max-connections", 1),
+    maxWindow: count(flags.maxWindow, "--max-window", 1),
+    maxFrameBytes: count(flags.maxFrameBytes, "--max-frame-bytes", 6),
+    idleTimeoutMs:
+      flags.idleTimeoutMs === undefined
+        ? undefined
+        : parseCount(flags.idleTimeoutMs, "--idle-timeout-ms", MAX_MS, 1),
+    keepaliveMs:
+      flags.keepaliveMs === undefined
+        ? undefined
+        : parseCount(flags.keepaliveMs, "--keepalive-ms", MAX_MS, 1),
+  };
+}
+
+const MAX_U32 = 0xffff_ffff;
+
+function resolveTls(flags: ReceiveFlags): ServerTlsOptions | undefined {
+  if (flags.tlsCert === undefined || flags.tlsKey === undefined) {
+    const given = ["--tls-cert", "--tls-key", "--tls-ca", "--client-auth"]
+      .filter((flag) => flagValue(flags, flag) !== undefined)
+      .join(", ");
+    if (given === "") return undefined;
+    throw new ValidationError(
+      `Invalid ${given}: TLS needs both --tls-cert and --tls-key`,
+      flags.tlsCert === undefined ? "tls-cert" : "tls-key",
+    );
+  }
+  const clientAuth = flags.clientAuth ?? "none";
+  if (clientAuth !== "none" && flags.tlsCa === undefined) {
+    throw new ValidationError(
+      `Invalid --client-auth ${clientAuth}: it needs --tls-ca to check ` +
+        "client certificates against",
+      "tls-ca",
+    );
+  }
+  return {
+    cert: readPem(flags.tlsCert, "--tls-cert"),
+    key: readPem(flags.tlsKey, "--tls-key"),
+    ca:
+      flags.tlsCa === undefined ? undefined : readPem(flags.tlsCa, "--tls-ca"),
+    clientAuth,
+  };
+}
+
+function flagValue(flags: ReceiveFlags, flag: string): unknown {
+  const key = flag
+    .slice(2)
+    .replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+  return (flags as unknown as Record<string, unknown>)[key];
+}
+
+function render(
+  events: Record<string, unknown>[],
+  lineFormat: ReceiveFlags["format"],
+): string {
+  let text = "";
+  for (const event of events) {
+    text +=
+      (lineFormat === "logfmt" ? format(event) : JSON.stringify(event)) + "\n";
+  }
+  return text;
+}
+
+/** Where event lines go; writes are serialised in call order. */
+interface Sink {
+  /** Resolves once `text` is written (and fsynced when asked). */
+  write(text: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function openSink(out: string, fsync: boolean): Promise<Sink> {
+  let queue = Promise.resolve();
+  const serial = (step: () => Promise<void>) => {
+    const run = queue.then(step);
+    queue = run.catch(() => {});
+    return run;
+  };
+  if (out === "-") {
+    return {
+      write: (text) => serial(() => writeStdout(text)),
+      close: () => queue,
+    };
+  }
+
+  let file: FileHandle;
+  try {
+    file = await open(out, "a");
+    // The file's own entry must be durable too before anything is acked.
+    if (fsync) await syncDir(dirname(out));
+  } catch (err) {
+    throw new ValidationError(
+      `Cannot open --out "${out}": ${errorMessage(err)}`,
+      "out",
+      { cause: err },
+    );
+  }
+  return {
+    write: (text) =>
+      serial(async () => {
+        await file.appendFile(text);
+        if (fsync) await file.datasync();
+      }),
+    close: async () => {
+      await queue;
+      await file.close();
+    },
+  };
+}
+
+function writeStdout(text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    process.stdout.write(text, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+async function syncDir(path: string): Promise<void> {
+  const dir = await open(path, "r");
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+async function serveStats(
+  listen: string,
+  receiver: LumberjackReceiver,
+  log: Context,
+): Promise<Server> {
+  const { host, port } = parseListen(listen, "--stats-listen");
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "").split("?")[0];
+    const found = path === "/stats" && req.method === "GET";
+    res.writeHead(found ? 200 : 404, { "content-type": "application/json" });
+    res.end(
+      JSON.stringify(
+        found
+          ? receiver.stats()
+          : { code: "not_found", message: "Not found: try GET /stats" },
+      ) + "\n",
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err) =>
+      reject(
+        new UnavailableError(
+          `Cannot listen on --stats-listen ${listen}: ${errorMessage(err)}`,
+          { cause: err },
+        ),
+      ),
+    );
+    server.listen({ host, port }, () => resolve());
+  });
+  const address = server.address();
+  const addr =
+    typeof address === "object" && address !== null
+      ? `${address.address}:${address.port}`
+      : listen;
+  log.log({ fn: "stats", at: "listening", addr });
+  return server;
+}
