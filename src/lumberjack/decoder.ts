@@ -104,8 +104,10 @@ export class FrameDecoder {
       const bytes = buf.subarray(start, start + length);
       start += length;
       this.#scan = newScan();
-      // The internal buffer is reused, so frames cut from it get a copy.
-      decodeOne(direct ? bytes : Buffer.from(bytes), this.#limits, 0, frames);
+      // The internal buffer is reused, so frames cut from it get a copy;
+      // a compressed frame's bytes never escape (its inflated copy does).
+      const own = direct || bytes[1] === TYPE_BYTE.compressed;
+      decodeOne(own ? bytes : Buffer.from(bytes), this.#limits, 0, frames);
     }
 
     if (direct) {
@@ -125,13 +127,10 @@ export class FrameDecoder {
     const held = this.#end - this.#start;
     const needed = held + chunk.length;
     if (needed > this.#buf.length) {
-      // Size for the whole frame when its length is known: one growth.
-      const size = Math.max(
-        needed,
-        this.#scan.length,
-        this.#buf.length * 2,
-        MIN_BUFFER_BYTES,
-      );
+      // Doubling keeps appends linear. Not sized from a frame's announced
+      // length: a peer could make every connection reserve the largest
+      // frame by sending six bytes.
+      const size = Math.max(needed, this.#buf.length * 2, MIN_BUFFER_BYTES);
       const grown = Buffer.allocUnsafe(size);
       this.#buf.copy(grown, 0, this.#start, this.#end);
       this.#buf = grown;
