@@ -84,6 +84,7 @@ export class ReceiverConnection {
   #backlog: Frame[] = [];
   #busy = false;
   #closing = false;
+  #clientEnded = false;
   #ended = false;
   #reason = "client_closed";
   #batches = 0;
@@ -103,6 +104,7 @@ export class ReceiverConnection {
       });
     });
     socket.on("data", (chunk: Buffer) => this.#onData(chunk));
+    socket.on("end", () => this.#onEnd());
     socket.on("error", (err) => this.#onError(err));
     socket.setNoDelay(true);
     this.#log.log({ at: "connect" });
@@ -160,7 +162,15 @@ export class ReceiverConnection {
       handled === 0 ? this.#backlog : this.#backlog.slice(handled);
     if (this.#ended) return;
     if (this.#busy) this.#socket.pause();
+    else if (this.#clientEnded) this.#end();
     else this.#socket.resume();
+  }
+
+  // The client has sent all it will (a half-close): the batch being
+  // written is still acked, then the connection ends.
+  #onEnd(): void {
+    this.#clientEnded = true;
+    if (!this.#busy) this.#end();
   }
 
   #onFrame(frame: Frame): void {
@@ -262,7 +272,7 @@ export class ReceiverConnection {
       this.#end();
       return;
     }
-    this.#idleTimer.refresh();
+    if (!this.#clientEnded) this.#idleTimer.refresh();
     this.#drain();
   }
 

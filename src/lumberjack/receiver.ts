@@ -201,13 +201,15 @@ export class LumberjackReceiver {
 
   #createServer(): Server {
     if (this.#tls === undefined) {
-      const server = netCreateServer((socket) => {
+      const server = netCreateServer({ allowHalfOpen: true }, (socket) => {
         if (this.#admit(socket)) this.#accept(socket);
       });
       return server;
     }
     const server = tlsCreateServer({
       ...serverTlsOptions(this.#tls),
+      // A client that shuts down its side still gets its last ack.
+      allowHalfOpen: true,
       handshakeTimeout: this.#options.idleTimeoutMs,
     });
     // 'connection' comes before the handshake: the limit holds for
