@@ -1,11 +1,12 @@
 /**
  * Reads a job's output with its streams told apart, from the start or from
- * now, following it until the job's output ends. It reads the `output`
- * file and its chunk index at its own pace, so a slow reader costs no
- * memory and never holds up the job or other readers: the live feed only
- * says how far the files have grown.
+ * now, following it until the job's output ends. A reader that keeps up
+ * gets new chunks straight from the live feed (a small bounded queue); one
+ * that falls behind reads the `output` file and its chunk index at its own
+ * pace, so a slow reader costs no memory and never holds up the job or
+ * other readers. Either way every byte comes once, in order.
  */
-import { open, type FileHandle } from "node:fs/promises";
+import { closeSync, openSync, readSync } from "node:fs";
 
 import {
   INDEX_RECORD_BYTES,
@@ -14,9 +15,11 @@ import {
 } from "../output.js";
 
 /** Most bytes handed out in one piece. */
-const MAX_PIECE_BYTES = 256 * 1024;
+const MAX_PIECE_BYTES = 1024 * 1024;
 /** Index records read at once. */
 const INDEX_BATCH = 4096;
+/** Live bytes held for a reader that keeps up; beyond, it reads the file. */
+const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 
 export interface OutputPiece {
   stream: OutputStream;
@@ -43,15 +46,29 @@ export class OutputCursor {
   #ended = false;
   #closed = false;
   #wake: (() => void) | null = null;
-  #files: { data: FileHandle; index: FileHandle } | null = null;
+  #files: { data: number; index: number } | null = null;
+  readonly #queue: OutputPiece[] = [];
+  #queuedBytes = 0;
 
   constructor(output: JobOutput, options: CursorOptions) {
     this.#output = output;
     this.#streams = options.streams;
     const follower = output.follow("all", {
-      data: (chunk) => {
+      data: (chunk, stream) => {
+        // Caught up (nothing left to read from disk) and room to spare:
+        // take the chunk as it is, as if it had been read back.
+        const live =
+          this.#indexPos === this.#indexTarget &&
+          this.#queuedBytes + chunk.length <= MAX_QUEUED_BYTES;
         this.#indexTarget += INDEX_RECORD_BYTES;
-        void chunk;
+        if (live) {
+          this.#indexPos += INDEX_RECORD_BYTES;
+          this.#dataPos += chunk.length;
+          if (this.#streams.has(stream)) {
+            this.#queue.push({ stream, data: chunk });
+            this.#queuedBytes += chunk.length;
+          }
+        }
         this.#notify();
       },
       end: () => {
@@ -74,11 +91,19 @@ export class OutputCursor {
   async *pieces(): AsyncGenerator<OutputPiece> {
     try {
       this.#files = {
-        data: await open(this.#output.path("all"), "r"),
-        index: await open(this.#output.indexPath, "r"),
+        data: openSync(this.#output.path("all"), "r"),
+        index: openSync(this.#output.indexPath, "r"),
       };
       for (;;) {
         if (this.#closed) return;
+        // Queued live chunks come before anything read from disk: they
+        // precede it in the output.
+        const piece = this.#queue.shift();
+        if (piece) {
+          this.#queuedBytes -= piece.data.length;
+          yield piece;
+          continue;
+        }
         if (this.#indexPos < this.#indexTarget) {
           yield* this.#readBatch();
           continue;
@@ -88,8 +113,10 @@ export class OutputCursor {
       }
     } finally {
       this.close();
-      await this.#files?.data.close();
-      await this.#files?.index.close();
+      if (this.#files) {
+        closeSync(this.#files.data);
+        closeSync(this.#files.index);
+      }
       this.#files = null;
     }
   }
@@ -102,25 +129,25 @@ export class OutputCursor {
     this.#notify();
   }
 
-  async *#readBatch(): AsyncGenerator<OutputPiece> {
-    const files = this.#files as { data: FileHandle; index: FileHandle };
+  *#readBatch(): Generator<OutputPiece> {
+    const files = this.#files as { data: number; index: number };
     const records = Math.min(
       INDEX_BATCH,
       (this.#indexTarget - this.#indexPos) / INDEX_RECORD_BYTES,
     );
-    const index = Buffer.alloc(records * INDEX_RECORD_BYTES);
-    await readExactly(files.index, index, this.#indexPos);
+    const index = Buffer.allocUnsafe(records * INDEX_RECORD_BYTES);
+    readExactly(files.index, index, this.#indexPos);
     this.#indexPos += index.length;
 
     // Merge neighbouring records of one stream into pieces.
     let stream: OutputStream | null = null;
     let start = this.#dataPos;
     let length = 0;
-    const flush = async (): Promise<OutputPiece | null> => {
+    const flush = (): OutputPiece | null => {
       if (stream === null || length === 0) return null;
       if (!this.#streams.has(stream)) return null;
-      const piece = { stream, data: Buffer.alloc(length) };
-      await readExactly(files.data, piece.data, start);
+      const piece = { stream, data: Buffer.allocUnsafe(length) };
+      readExactly(files.data, piece.data, start);
       return piece;
     };
     for (let i = 0; i < records; i++) {
@@ -128,7 +155,7 @@ export class OutputCursor {
       const size = index.readUInt32BE(i * INDEX_RECORD_BYTES + 1);
       const next: OutputStream = id === 2 ? "stderr" : "stdout";
       if (next !== stream || length + size > MAX_PIECE_BYTES) {
-        const piece = await flush();
+        const piece = flush();
         if (piece) yield piece;
         stream = next;
         start = this.#dataPos;
@@ -137,7 +164,7 @@ export class OutputCursor {
       length += size;
       this.#dataPos += size;
     }
-    const last = await flush();
+    const last = flush();
     if (last) yield last;
   }
 
@@ -148,14 +175,13 @@ export class OutputCursor {
   }
 }
 
-async function readExactly(
-  file: FileHandle,
-  buffer: Buffer,
-  position: number,
-): Promise<void> {
+// Reads are synchronous: the bytes were just written and sit in the page
+// cache, so a read costs less than a hop through the thread pool.
+function readExactly(fd: number, buffer: Buffer, position: number): void {
   let done = 0;
   while (done < buffer.length) {
-    const { bytesRead } = await file.read(
+    const bytesRead = readSync(
+      fd,
       buffer,
       done,
       buffer.length - done,

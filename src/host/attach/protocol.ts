@@ -55,6 +55,11 @@ export type ClientFrame =
   | { type: "signal"; signal: string }
   | { type: "resize"; rows: number; cols: number };
 
+/** The first two bytes of a data frame; the bytes follow. */
+export function dataHeader(stream: OutputStream): Buffer {
+  return Buffer.from([FRAME.data, STREAM_ID[stream]]);
+}
+
 export function encodeServer(frame: ServerFrame): Buffer {
   switch (frame.type) {
     case "waiting":
