@@ -116,7 +116,7 @@ test("receiver: v1 and v2 batches, compressed and not, reach onBatch and are ack
     await c.send([{ line: "c" }]);
     await c.close();
   }
-  const expected = (version: Version) =>
+  const expected = (version: Version): unknown[][] =>
     version === 1
       ? [[{ line: "a", n: "1" }, { line: "b" }], [{ line: "c" }]]
       : [[{ line: "a", n: 1 }, { line: "b" }], [{ line: "c" }]];
