@@ -131,6 +131,8 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
   #link: Link | undefined;
   #connecting: Promise<void> | undefined;
   #connectingSocket: Socket | undefined;
+  /** Why the last connection failed, for a batch that finds none. */
+  #lastError: Error | undefined;
   #queue: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
   #closed = false;
@@ -269,6 +271,7 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
         socket.removeListener("error", onError);
         socket.removeListener("close", onClose);
         this.#connectingSocket = undefined;
+        this.#lastError = undefined;
         this.#attach(socket);
         resolve();
         this.emit("connected", {
@@ -353,23 +356,25 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
     }
     const firstSeq = version === 1 ? link.nextSeq : 1;
     const bytes = await this.#encode(events, firstSeq);
-    if (this.#link !== link) {
-      throw new UnavailableError(
-        `Connection to ${this.address} closed before the batch was sent`,
-      );
-    }
+    if (this.#link !== link) throw this.#lostBeforeSend();
     if (version === 1) link.nextSeq += events.length;
     await this.#transmit(link, bytes, firstSeq, firstSeq + events.length - 1);
   }
 
   #linkOrFail(): Link {
     const link = this.#link;
-    if (link === undefined) {
-      throw new UnavailableError(
-        `Connection to ${this.address} closed before the batch was sent`,
-      );
-    }
+    if (link === undefined) throw this.#lostBeforeSend();
     return link;
+  }
+
+  // The connection went between batches; say why when it failed.
+  #lostBeforeSend(): UnavailableError {
+    const cause = this.#lastError;
+    const why = cause === undefined ? "" : `: ${errorMessage(cause)}`;
+    return new UnavailableError(
+      `Connection to ${this.address} closed before the batch was sent${why}`,
+      { cause },
+    );
   }
 
   // Window frame, then the events; the events inside one compressed frame
@@ -525,6 +530,7 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
   #fail(link: Link, err: Error, report = true): void {
     if (this.#link !== link) return;
     this.#link = undefined;
+    if (report) this.#lastError = err;
     link.socket.destroy();
     const batch = link.batch;
     link.batch = undefined;
