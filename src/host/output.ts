@@ -95,6 +95,11 @@ export class JobOutput {
     return join(this.dir, INDEX_FILE);
   }
 
+  /** Bytes of one stream captured so far. */
+  bytes(stream: OutputStream): number {
+    return this.#offsets[stream];
+  }
+
   /** Bytes on disk now: the `output` file and its index. */
   position(): { data: number; index: number } {
     return { data: this.#offsets.all, index: this.#indexBytes };

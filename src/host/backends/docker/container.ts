@@ -9,7 +9,7 @@
  * reported.
  */
 import { closeSync, openSync, readSync } from "node:fs";
-import { Writable } from "node:stream";
+import { PassThrough, Writable } from "node:stream";
 
 import type Docker from "dockerode";
 
@@ -44,6 +44,7 @@ export class ContainerJob {
   readonly #options: ContainerJobOptions;
   #resolveExit!: (exit: ExitInfo) => void;
   #streamEnded: Promise<void> = Promise.resolve();
+  #streamLost = false;
   #finishing = false;
   #started = false;
 
@@ -55,7 +56,7 @@ export class ContainerJob {
 
   /** Attaches the output stream; call before starting the container. */
   async attach(): Promise<void> {
-    const { container, docker, output, tty, stdin } = this.#options;
+    const { container, stdin } = this.#options;
     // With stdin the connection is hijacked: one duplex for both ways.
     const stream = await container.attach({
       stream: true,
@@ -73,20 +74,89 @@ export class ContainerJob {
         end: () => void stream.end(),
       };
     }
+    this.#read(stream, { stdout: 0, stderr: 0 });
+  }
+
+  // Demultiplexes `stream` into the job's output, first dropping `skip`
+  // bytes per stream (bytes already captured, when the engine replays).
+  #read(
+    stream: NodeJS.ReadableStream,
+    skip: Record<OutputStream, number>,
+  ): void {
+    const { docker, output, tty } = this.#options;
     const sink = (name: OutputStream) =>
       new Writable({
         write(chunk: Buffer, _encoding, done) {
-          output.write(name, chunk);
+          const drop = Math.min(skip[name], chunk.length);
+          skip[name] -= drop;
+          output.write(name, drop > 0 ? chunk.subarray(drop) : chunk);
           done();
         },
       });
     if (tty) stream.pipe(sink("stdout"));
     else docker.modem.demuxStream(stream, sink("stdout"), sink("stderr"));
     this.#streamEnded = new Promise((resolve) => {
-      stream.once("end", resolve);
-      stream.once("close", resolve);
-      stream.once("error", () => resolve());
+      const ended = () => {
+        void this.#checkStream().then(resolve);
+      };
+      stream.once("end", ended);
+      stream.once("close", ended);
+      stream.once("error", ended);
     });
+  }
+
+  // The output stream ended: fine if the container has stopped, otherwise
+  // (the engine went away) output may be missing until it is fetched again.
+  async #checkStream(): Promise<void> {
+    try {
+      const info = await this.#options.container.inspect();
+      this.#streamLost = isRunning(info.State);
+    } catch {
+      this.#streamLost = true;
+    }
+    if (this.#streamLost) {
+      this.#options.log.log({
+        at: "output_stream_lost",
+        resolution: "refetch",
+      });
+    }
+  }
+
+  // Gets what the engine holds beyond what was captured: live again while
+  // the container runs, or the rest of its log once it has exited.
+  async #recoverOutput(follow: boolean): Promise<void> {
+    if (!this.#streamLost) return;
+    this.#streamLost = false;
+    const { container, output } = this.#options;
+    const skip = {
+      stdout: output.bytes("stdout"),
+      stderr: output.bytes("stderr"),
+    };
+    try {
+      const stream = follow
+        ? await container.attach({
+            stream: true,
+            logs: true,
+            stdout: true,
+            stderr: true,
+          })
+        : (await container.logs({
+            follow: false,
+            stdout: true,
+            stderr: true,
+          }));
+      if (Buffer.isBuffer(stream)) {
+        const source = new PassThrough();
+        this.#read(source, skip);
+        source.end(stream);
+      } else {
+        this.#read(stream, skip);
+      }
+      this.#options.log.log({ at: "output_recovered", follow });
+    } catch (err) {
+      this.#streamLost = true;
+      this.#options.log.log({ at: "output_recover", err: errorMessage(err) });
+    }
   }
 
   /** Starts the container and begins watching for its exit. */
@@ -121,6 +191,7 @@ export class ContainerJob {
     try {
       const info = await this.#options.container.inspect();
       if (!isRunning(info.State)) await this.#finish(exitFromState(info.State));
+      else await this.#recoverOutput(true);
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) {
         await this.#finish({
@@ -171,6 +242,7 @@ export class ContainerJob {
   async #finish(exit: ExitInfo): Promise<void> {
     if (this.#finishing) return;
     this.#finishing = true;
+    await this.#recoverOutput(false);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       this.#streamEnded,
