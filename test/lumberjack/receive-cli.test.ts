@@ -1,0 +1,252 @@
+/**
+ * `lorne receive` end to end: the built binary on 127.0.0.1 port 0, fed by
+ * our client. Build first (`npm test` does).
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { get } from "node:http";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { after, test } from "node:test";
+
+import { LumberjackClient } from "../../src/lumberjack/client.js";
+import { LORNE, ROOT, runLorne, tempDir, waitFor } from "../helpers.js";
+import { CertFactory } from "./certs.js";
+
+interface Receive {
+  child: ChildProcess;
+  port: number;
+  /** stderr lines: the receiver's logfmt log. */
+  log: string[];
+  /** stdout text, for --out -. */
+  stdout: () => string;
+  exited: Promise<number | null>;
+}
+
+const children: ChildProcess[] = [];
+const clients: LumberjackClient[] = [];
+const dir = tempDir("lorne-receive-");
+
+after(() => {
+  for (const c of clients) c.destroy();
+  for (const child of children) if (child.exitCode === null) child.kill();
+  dir.remove();
+});
+
+async function receive(args: string[]): Promise<Receive> {
+  const child = spawn(
+    process.execPath,
+    [LORNE, "receive", "--listen", "127.0.0.1:0", ...args],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  children.push(child);
+  let stdout = "";
+  child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
+  const log: string[] = [];
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => resolve(code)),
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stderr! }).on("line", (line) => {
+      log.push(line);
+      const match = /fn=receiver at=listening addr=\S+:(\d+)/.exec(line);
+      if (match) resolve(Number(match[1]));
+    });
+    void exited.then((code) =>
+      reject(new Error(`lorne receive exited ${code}: ${log.join("\n")}`)),
+    );
+  });
+  return { child, port, log, stdout: () => stdout, exited };
+}
+
+function client(port: number, version: 1 | 2, tls?: object) {
+  const c = new LumberjackClient({ host: "127.0.0.1", port, version, tls });
+  clients.push(c);
+  return c;
+}
+
+test("receive: v1 and v2 events land in the file as ndjson before the ack, and SIGTERM exits 0", async () => {
+  const out = join(dir.path, "events.ndjson");
+  const r = await receive(["--out", out, "--fsync"]);
+  const v1 = client(r.port, 1);
+  const v2 = client(r.port, 2);
+
+  await v1.send([{ line: "first", n: 1 }, { line: "second" }]);
+  // The ack came after the write: the lines are there now.
+  assert.equal(
+    readFileSync(out, "utf8"),
+    '{"line":"first","n":"1"}\n{"line":"second"}\n',
+  );
+  await v2.send([{ line: "third", n: 3, tags: ["a"] }]);
+  assert.equal(
+    readFileSync(out, "utf8").split("\n").at(-2),
+    '{"line":"third","n":3,"tags":["a"]}',
+  );
+
+  r.child.kill("SIGTERM");
+  assert.equal(await r.exited, 0);
+  assert.ok(r.log.some((l) => /at=signal signal=SIGTERM/.test(l)));
+  assert.ok(
+    r.log.some((l) =>
+      /at=exit status=ok connections=0 events=3 batches=2 bytes=\d+/.test(l),
+    ),
+    r.log.join("\n"),
+  );
+  await waitFor(() => !v1.connected && !v2.connected, "the clients to see it");
+});
+
+test("receive: --format logfmt to stdout, and SIGINT exits 0 too", async () => {
+  const r = await receive(["--format", "logfmt"]);
+  const c = client(r.port, 2);
+  await c.send([
+    { line: "hello world", level: "info" },
+    { line: "x=y", n: 2 },
+  ]);
+  await waitFor(() => r.stdout().split("\n").length === 3, "two lines");
+  assert.equal(r.stdout(), 'line="hello world" level=info\nline="x=y" n=2\n');
+  r.child.kill("SIGINT");
+  assert.equal(await r.exited, 0);
+});
+
+test("receive: statistics by SIGUSR1 and by GET /stats on --stats-listen", async () => {
+  const r = await receive(["--out", join(dir.path, "stats.ndjson")]);
+  const c = client(r.port, 2);
+  await c.send([{ a: 1 }, { a: 2 }]);
+
+  r.child.kill("SIGUSR1");
+  await waitFor(
+    () =>
+      r.log.some((l) =>
+        /at=stats connections=1 events=2 batches=1 bytes=\d+/.test(l),
+      ),
+    "the stats line",
+  );
+  r.child.kill("SIGTERM");
+  assert.equal(await r.exited, 0);
+
+  const s = await receive([
+    "--out",
+    join(dir.path, "stats2.ndjson"),
+    "--stats-listen",
+    "127.0.0.1:0",
+  ]);
+  const line = await waitFor(
+    () => s.log.find((l) => /fn=stats at=listening/.test(l)),
+    "the stats listener",
+  );
+  const statsPort = Number(/addr=\S+:(\d+)/.exec(line)?.[1]);
+  const d = client(s.port, 1);
+  await d.send([{ a: "1" }]);
+  const body = await new Promise<string>((resolve, reject) => {
+    get(`http://127.0.0.1:${statsPort}/stats`, (res) => {
+      let text = "";
+      res.on("data", (chunk: Buffer) => (text += chunk.toString()));
+      res.on("end", () => resolve(text));
+    }).on("error", reject);
+  });
+  const stats = JSON.parse(body) as Record<string, number>;
+  assert.deepEqual(
+    { ...stats, bytes: 0 },
+    { connections: 1, events: 1, batches: 1, bytes: 0 },
+  );
+  assert.ok((stats.bytes ?? 0) > 0);
+  s.child.kill("SIGTERM");
+  assert.equal(await s.exited, 0);
+});
+
+test("receive: TLS with a required client certificate", async () => {
+  const certs = new CertFactory();
+  try {
+    const ca = certs.ca("cli-ca");
+    const server = certs.leaf("cli-server", ca, { san: ["IP:127.0.0.1"] });
+    const user = certs.leaf("cli-client", ca, { usage: "client" });
+    const out = join(dir.path, "tls.ndjson");
+    const r = await receive([
+      "--out",
+      out,
+      "--tls-cert",
+      server.certPath,
+      "--tls-key",
+      server.keyPath,
+      "--tls-ca",
+      ca.certPath,
+      "--client-auth",
+      "required",
+    ]);
+    await client(r.port, 2, {
+      ca: ca.cert,
+      cert: user.cert,
+      key: user.key,
+    }).send([{ secure: true }]);
+    assert.equal(readFileSync(out, "utf8"), '{"secure":true}\n');
+    await assert.rejects(client(r.port, 2, { ca: ca.cert }).send([{ a: 1 }]), {
+      code: "unavailable",
+    });
+    r.child.kill("SIGTERM");
+    assert.equal(await r.exited, 0);
+    assert.ok(r.log.some((l) => /at=tls_error/.test(l)));
+  } finally {
+    certs.remove();
+  }
+});
+
+test("receive: bad flags exit 2 with a message naming the flag", async () => {
+  const cases: [string[], string][] = [
+    [
+      ["--fsync"],
+      "lorne: Invalid --fsync: it needs --out FILE, stdout cannot be fsynced\n",
+    ],
+    [
+      ["--tls-key", "k.pem"],
+      "lorne: Invalid --tls-key: TLS needs both --tls-cert and --tls-key\n",
+    ],
+    [
+      [
+        "--tls-cert",
+        "c.pem",
+        "--tls-key",
+        "k.pem",
+        "--client-auth",
+        "required",
+      ],
+      "lorne: Invalid --client-auth required: it needs --tls-ca to check " +
+        "client certificates against\n",
+    ],
+    [
+      ["--listen", "example.com:5044"],
+      'lorne: Invalid --listen "example.com:5044": expected ip:port, e.g. 127.0.0.1:1113\n',
+    ],
+    [
+      ["--max-window", "0"],
+      'lorne: Invalid --max-window "0": expected a whole number from 1 to 4294967295\n',
+    ],
+    [
+      ["--keepalive-ms", "soon"],
+      'lorne: Invalid --keepalive-ms "soon": expected a whole number from 1 to 2147483647\n',
+    ],
+    [
+      ["--format", "xml"],
+      "lorne: option '--format <format>' argument 'xml' is invalid. Allowed choices are ndjson, logfmt. (see --help)\n",
+    ],
+  ];
+  for (const [args, message] of cases) {
+    const result = await runLorne(["receive", ...args]);
+    assert.equal(result.stderr, message, args.join(" "));
+    assert.equal(result.code, 2, args.join(" "));
+  }
+});
+
+test("receive: a port in use exits 1 with the reason", async () => {
+  const r = await receive(["--out", join(dir.path, "busy.ndjson")]);
+  const result = await runLorne(["receive", "--listen", `127.0.0.1:${r.port}`]);
+  assert.equal(result.code, 1);
+  assert.match(
+    result.stderr,
+    new RegExp(
+      `^lorne: Cannot listen on 127\\.0\\.0\\.1:${r.port}: .*EADDRINUSE`,
+    ),
+  );
+  r.child.kill("SIGTERM");
+  assert.equal(await r.exited, 0);
+});
