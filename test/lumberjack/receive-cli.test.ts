@@ -48,7 +48,7 @@ async function receive(args: string[]): Promise<Receive> {
     child.once("exit", (code) => resolve(code)),
   );
   const port = await new Promise<number>((resolve, reject) => {
-    createInterface({ input: child.stderr! }).on("line", (line) => {
+    createInterface({ input: child.stderr }).on("line", (line) => {
       log.push(line);
       const match = /fn=receiver at=listening addr=\S+:(\d+)/.exec(line);
       if (match) resolve(Number(match[1]));
