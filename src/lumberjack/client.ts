@@ -22,14 +22,14 @@ import {
   UnavailableError,
   ValidationError,
 } from "../errors.js";
+import { FrameDecoder } from "./decoder.js";
 import {
   encodeCompressedAsync,
   encodeFrame,
-  FrameDecoder,
   objectToPairs,
   type Frame,
   type Version,
-} from "./index.js";
+} from "./frames.js";
 import { joinHostPort, MAX_MS, whole } from "./options.js";
 import { clientTlsOptions, type ClientTlsOptions } from "./tls.js";
 
@@ -210,7 +210,9 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
    */
   close(): Promise<void> {
     this.#closed = true;
-    this.#closing ??= this.#queue.then(() => this.#endLink());
+    this.#closing ??= this.#queue
+      .then(() => this.#connecting?.catch(() => {}))
+      .then(() => this.#endLink());
     return this.#closing;
   }
 

@@ -14,16 +14,16 @@
 import type { Socket } from "node:net";
 
 import type { Context } from "../log/index.js";
+import type { DecoderLimits } from "./limits.js";
 
 import { errorMessage, ProtocolError } from "../errors.js";
+import { FrameDecoder } from "./decoder.js";
 import {
   encodeFrame,
-  FrameDecoder,
   pairsToObject,
-  type DecoderLimits,
   type Frame,
   type Version,
-} from "./index.js";
+} from "./frames.js";
 
 // After the last ack of a graceful close, how long the client gets to
 // close its side before the socket is destroyed.

@@ -28,7 +28,7 @@ import {
   DEFAULT_MAX_WINDOW,
   resolveLimits,
   type ResolvedLimits,
-} from "./index.js";
+} from "./limits.js";
 import { joinHostPort, MAX_MS, whole } from "./options.js";
 import { serverTlsOptions, type ServerTlsOptions } from "./tls.js";
 
@@ -154,10 +154,12 @@ export class LumberjackReceiver {
       this.#log.log({ at: "server_error", err: errorMessage(err) }),
     );
     const address = server.address() as AddressInfo;
+    const tls = this.#tls;
     this.#log.log({
       at: "listening",
       addr: joinHostPort(address.address, address.port),
-      tls: this.#tls === undefined ? "off" : (this.#tls.clientAuth ?? "none"),
+      tls: tls !== undefined,
+      ...(tls ? { client_auth: tls.clientAuth ?? "none" } : {}),
     });
     return address;
   }
