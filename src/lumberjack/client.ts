@@ -5,31 +5,22 @@
  *
  * A batch goes out as a window frame and then its events, v2 JSON frames
  * or v1 key/value frames, inside one compressed frame unless the level is
- * 0. Acks are decoded as frames: seq 0 is a keepalive that extends the
- * deadline, a partial ack is progress, and an ack beyond the batch or any
- * other frame is a protocol error that drops the connection. The next
- * batch reconnects. v1 sequence numbers count per connection (as the old
+ * 0 (batch.ts). Acks are decoded as frames: seq 0 is a keepalive that
+ * extends the deadline, a partial ack is progress, and an ack beyond the
+ * batch or any other frame is a protocol error that drops the connection
+ * (client-link.ts holds one connection's rules). The next batch
+ * reconnects. v1 sequence numbers count per connection (as the old
  * Ruby server and butteredscones expect) and start again at 1 on a new
  * connection; v2 ones count 1..N in every batch.
  */
 import { EventEmitter } from "node:events";
-import { connect as netConnect, type Socket } from "node:net";
-import { connect as tlsConnect } from "node:tls";
+import type { Socket } from "node:net";
 
-import {
-  errorMessage,
-  ProtocolError,
-  UnavailableError,
-  ValidationError,
-} from "../errors.js";
-import { FrameDecoder } from "./decoder.js";
-import {
-  encodeCompressedAsync,
-  encodeFrame,
-  objectToPairs,
-  type Frame,
-  type Version,
-} from "./frames.js";
+import type { Version } from "./frames.js";
+
+import { errorMessage, UnavailableError, ValidationError } from "../errors.js";
+import { encodeBatch } from "./batch.js";
+import { ClientLink, dial } from "./client-link.js";
 import { joinHostPort, MAX_MS, whole } from "./options.js";
 import { clientTlsOptions, type ClientTlsOptions } from "./tls.js";
 
@@ -40,10 +31,6 @@ export const DEFAULT_COMPRESSION_LEVEL = 6;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 export const DEFAULT_ACK_TIMEOUT_MS = 15_000;
 export const DEFAULT_WRITE_TIMEOUT_MS = 15_000;
-
-// A server sends only 6-byte acks: anything longer is garbage, and a
-// compressed frame from a server is refused outright.
-const ACK_LIMITS = { maxFrameBytes: 64, maxNesting: 0 };
 
 /** Options of LumberjackClient; each default is listed once, here. */
 export interface LumberjackClientOptions {
@@ -98,28 +85,6 @@ interface Resolved {
   writeTimeoutMs: number;
 }
 
-/** One batch in flight on a connection. */
-interface Batch {
-  firstSeq: number;
-  lastSeq: number;
-  /** Highest sequence acknowledged so far. */
-  acked: number;
-  timer: NodeJS.Timeout | undefined;
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
-
-/** One connection: its socket, decoder and sequence counter. */
-interface Link {
-  socket: Socket;
-  decoder: FrameDecoder;
-  /** Next v1 sequence number on this connection. */
-  nextSeq: number;
-  /** Highest sequence acknowledged on this connection. */
-  lastAcked: number;
-  batch: Batch | undefined;
-}
-
 /** A Lumberjack v1/v2 client for one server; see the module comment. */
 export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
   readonly host: string;
@@ -128,15 +93,14 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
   readonly address: string;
   readonly #tls: ClientTlsOptions | undefined;
   readonly #options: Resolved;
-  #link: Link | undefined;
+  readonly #abort = new AbortController();
+  #link: ClientLink | undefined;
   #connecting: Promise<void> | undefined;
-  #connectingSocket: Socket | undefined;
   /** Why the last connection failed, for a batch that finds none. */
   #lastError: Error | undefined;
   #queue: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
   #closed = false;
-  #destroyed = false;
 
   constructor(options: LumberjackClientOptions) {
     super();
@@ -172,13 +136,7 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
    * than connectTimeoutMs.
    */
   connect(): Promise<void> {
-    if (this.#closed) {
-      return Promise.reject(
-        new UnavailableError(
-          `Cannot connect to ${this.address}: the client is closed`,
-        ),
-      );
-    }
+    if (this.#closed) return Promise.reject(this.#closedError("connect to"));
     return this.#connect();
   }
 
@@ -192,13 +150,7 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
    * the server, so resending it gives at-least-once delivery.
    */
   send(events: readonly Record<string, unknown>[]): Promise<void> {
-    if (this.#closed) {
-      return Promise.reject(
-        new UnavailableError(
-          `Cannot send to ${this.address}: the client is closed`,
-        ),
-      );
-    }
+    if (this.#closed) return Promise.reject(this.#closedError("send to"));
     const run = this.#queue.then(() => this.#sendBatch(events));
     this.#queue = run.catch(() => {});
     return run;
@@ -219,22 +171,17 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
   /** Drops the connection now; a batch in flight rejects. Idempotent. */
   destroy(): void {
     this.#closed = true;
-    this.#destroyed = true;
-    this.#connectingSocket?.destroy();
-    const link = this.#link;
-    if (link !== undefined) {
-      this.#fail(
-        link,
-        new UnavailableError(
-          `Batch to ${this.address} abandoned: the client was destroyed`,
-        ),
-        false,
-      );
-    }
+    this.#abort.abort();
+    this.#link?.fail(
+      new UnavailableError(
+        `Batch to ${this.address} abandoned: the client was destroyed`,
+      ),
+      false,
+    );
   }
 
   #connect(): Promise<void> {
-    if (this.#destroyed) {
+    if (this.#abort.signal.aborted) {
       return Promise.reject(
         new UnavailableError(
           `Cannot connect to ${this.address}: the client was destroyed`,
@@ -242,95 +189,44 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
       );
     }
     if (this.#link !== undefined) return Promise.resolve();
-    this.#connecting ??= this.#open().finally(() => {
-      this.#connecting = undefined;
-    });
+    this.#connecting ??= dial({
+      host: this.host,
+      port: this.port,
+      address: this.address,
+      tls: this.#tls,
+      timeoutMs: this.#options.connectTimeoutMs,
+      signal: this.#abort.signal,
+    })
+      .then((socket) => this.#attach(socket))
+      .finally(() => {
+        this.#connecting = undefined;
+      });
     return this.#connecting;
   }
 
-  #open(): Promise<void> {
-    const tls = this.#tls;
-    const socket =
-      tls === undefined
-        ? netConnect({ host: this.host, port: this.port })
-        : tlsConnect(clientTlsOptions(this.host, this.port, tls));
-    this.#connectingSocket = socket;
-
-    return new Promise<void>((resolve, reject) => {
-      const fail = (why: string, cause?: unknown) => {
-        clearTimeout(timer);
-        socket.removeListener(ready, onReady);
-        socket.destroy();
-        this.#connectingSocket = undefined;
-        reject(
-          new UnavailableError(`Cannot connect to ${this.address}: ${why}`, {
-            cause,
-          }),
-        );
-      };
-      const onReady = () => {
-        clearTimeout(timer);
-        socket.removeListener("error", onError);
-        socket.removeListener("close", onClose);
-        this.#connectingSocket = undefined;
-        this.#lastError = undefined;
-        this.#attach(socket);
-        resolve();
-        this.emit("connected", {
-          address: this.address,
-          tls: tls !== undefined,
-        });
-      };
-      const onError = (err: Error) => fail(errorMessage(err), err);
-      const onClose = () =>
-        fail(
-          this.#destroyed
-            ? "the client was destroyed"
-            : "the connection closed",
-        );
-      const ready = tls === undefined ? "connect" : "secureConnect";
-      const timer = setTimeout(
-        () => fail(`no connection after ${this.#options.connectTimeoutMs} ms`),
-        this.#options.connectTimeoutMs,
-      );
-      socket.once(ready, onReady);
-      socket.once("error", onError);
-      socket.once("close", onClose);
-    });
-  }
-
   #attach(socket: Socket): void {
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true);
-    const link: Link = {
-      socket,
-      decoder: new FrameDecoder(ACK_LIMITS),
-      nextSeq: 1,
-      lastAcked: 0,
-      batch: undefined,
-    };
+    this.#lastError = undefined;
+    const link: ClientLink = new ClientLink(socket, {
+      address: this.address,
+      ackTimeoutMs: this.#options.ackTimeoutMs,
+      writeTimeoutMs: this.#options.writeTimeoutMs,
+      listener: {
+        sent: (info) => this.emit("sent", info),
+        acked: (info) => this.emit("acked", info),
+        keepalive: () => this.emit("keepalive"),
+        gone: (err, report) => {
+          if (this.#link === link) this.#link = undefined;
+          if (!report) return;
+          this.#lastError = err;
+          if (this.listenerCount("error") > 0) this.emit("error", err);
+        },
+      },
+    });
     this.#link = link;
-    socket.on("data", (chunk: Buffer) => this.#onData(link, chunk));
-    socket.on("error", (err) =>
-      this.#fail(
-        link,
-        new UnavailableError(
-          `Connection to ${this.address} failed: ${errorMessage(err)}`,
-          {
-            cause: err,
-          },
-        ),
-      ),
-    );
-    socket.on("close", () =>
-      this.#fail(
-        link,
-        new UnavailableError(
-          `Connection to ${this.address} closed before the batch was acknowledged`,
-        ),
-        link.batch !== undefined,
-      ),
-    );
+    this.emit("connected", {
+      address: this.address,
+      tls: this.#tls !== undefined,
+    });
   }
 
   async #sendBatch(events: readonly Record<string, unknown>[]): Promise<void> {
@@ -349,7 +245,7 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
     }
     await this.#connect();
     let link = this.#linkOrFail();
-    const version = this.#options.version;
+    const { version, compressionLevel } = this.#options;
     if (version === 1 && link.nextSeq + events.length - 1 > MAX_U32) {
       // Sequence numbers are u32 and restart on a new connection.
       await this.#endLink();
@@ -357,13 +253,17 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
       link = this.#linkOrFail();
     }
     const firstSeq = version === 1 ? link.nextSeq : 1;
-    const bytes = await this.#encode(events, firstSeq);
+    const bytes = await encodeBatch(events, {
+      version,
+      compressionLevel,
+      firstSeq,
+    });
     if (this.#link !== link) throw this.#lostBeforeSend();
     if (version === 1) link.nextSeq += events.length;
-    await this.#transmit(link, bytes, firstSeq, firstSeq + events.length - 1);
+    await link.transmit(bytes, firstSeq, firstSeq + events.length - 1);
   }
 
-  #linkOrFail(): Link {
+  #linkOrFail(): ClientLink {
     const link = this.#link;
     if (link === undefined) throw this.#lostBeforeSend();
     return link;
@@ -379,220 +279,17 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
     );
   }
 
-  // Window frame, then the events; the events inside one compressed frame
-  // unless the level is 0 (one zlib stream per batch, as butteredscones).
-  async #encode(
-    events: readonly Record<string, unknown>[],
-    firstSeq: number,
-  ): Promise<Buffer> {
-    const { version, compressionLevel } = this.#options;
-    const frames: Buffer[] = [];
-    events.forEach((event, i) => {
-      frames.push(encodeFrame(eventFrame(version, firstSeq + i, event, i)));
-    });
-    const window = encodeFrame({
-      type: "window",
-      version,
-      size: events.length,
-    });
-    const body = Buffer.concat(frames);
-    if (compressionLevel === 0) return Buffer.concat([window, body]);
-    return Buffer.concat([
-      window,
-      await encodeCompressedAsync(version, body, compressionLevel),
-    ]);
-  }
-
-  #transmit(
-    link: Link,
-    bytes: Buffer,
-    firstSeq: number,
-    lastSeq: number,
-  ): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const batch: Batch = {
-        firstSeq,
-        lastSeq,
-        acked: firstSeq - 1,
-        timer: undefined,
-        resolve,
-        reject,
-      };
-      link.batch = batch;
-      // v2 counts every batch from 1: earlier acks say nothing about it.
-      link.lastAcked = firstSeq - 1;
-      const { writeTimeoutMs } = this.#options;
-      this.#deadline(
-        link,
-        batch,
-        writeTimeoutMs,
-        `writing a batch of ${lastSeq - firstSeq + 1} events`,
-      );
-      link.socket.write(bytes, (err) => {
-        if (err || link.batch !== batch) return; // 'error' or an ack handled it
-        this.emit("sent", {
-          events: lastSeq - firstSeq + 1,
-          bytes: bytes.length,
-          firstSeq,
-          lastSeq,
-        });
-        this.#waitForAck(link, batch);
-      });
-    });
-  }
-
-  #waitForAck(link: Link, batch: Batch): void {
-    this.#deadline(
-      link,
-      batch,
-      this.#options.ackTimeoutMs,
-      `waiting for an ack of sequence ${batch.lastSeq}`,
+  #closedError(doing: string): UnavailableError {
+    return new UnavailableError(
+      `Cannot ${doing} ${this.address}: the client is closed`,
     );
   }
 
-  #deadline(link: Link, batch: Batch, ms: number, doing: string): void {
-    clearTimeout(batch.timer);
-    batch.timer = setTimeout(() => {
-      this.#fail(
-        link,
-        new UnavailableError(
-          `Timed out ${doing} to ${this.address}: nothing for ${ms} ms`,
-        ),
-      );
-    }, ms);
-  }
-
-  #onData(link: Link, chunk: Buffer): void {
-    let frames: Frame[];
-    try {
-      frames = link.decoder.push(chunk);
-    } catch (err) {
-      this.#fail(link, protocolError(`Bad frame from ${this.address}`, err));
-      return;
-    }
-    for (const frame of frames) {
-      if (this.#link !== link) return;
-      this.#onFrame(link, frame);
-    }
-  }
-
-  #onFrame(link: Link, frame: Frame): void {
-    if (frame.type !== "ack") {
-      this.#fail(
-        link,
-        new ProtocolError(
-          `Unexpected ${frame.type} frame from ${this.address}: a server sends only acks`,
-        ),
-      );
-      return;
-    }
-    const batch = link.batch;
-    if (frame.seq === 0) {
-      if (batch !== undefined) this.#waitForAck(link, batch);
-      this.emit("keepalive");
-      return;
-    }
-    // An ack at or below what was acknowledged already repeats old news.
-    if (frame.seq <= (batch?.acked ?? link.lastAcked)) return;
-    if (batch === undefined || frame.seq > batch.lastSeq) {
-      const why =
-        batch === undefined
-          ? `sequence ${link.lastAcked} was the last one sent`
-          : `the batch ends at sequence ${batch.lastSeq}`;
-      this.#fail(
-        link,
-        new ProtocolError(
-          `Ack for sequence ${frame.seq} from ${this.address} is beyond the batch: ${why}`,
-        ),
-      );
-      return;
-    }
-
-    batch.acked = frame.seq;
-    const complete = frame.seq === batch.lastSeq;
-    const events = batch.lastSeq - batch.firstSeq + 1;
-    this.emit("acked", {
-      seq: frame.seq,
-      acked: frame.seq - batch.firstSeq + 1,
-      events,
-      complete,
-    });
-    if (!complete) {
-      this.#waitForAck(link, batch);
-      return;
-    }
-    clearTimeout(batch.timer);
-    link.batch = undefined;
-    link.lastAcked = frame.seq;
-    batch.resolve();
-  }
-
-  // Drops the link: the batch in flight rejects with `err`, and listeners
-  // hear of it when `report` (a clean close between batches is no error).
-  #fail(link: Link, err: Error, report = true): void {
-    if (this.#link !== link) return;
-    this.#link = undefined;
-    if (report) this.#lastError = err;
-    link.socket.destroy();
-    const batch = link.batch;
-    link.batch = undefined;
-    if (batch !== undefined) {
-      clearTimeout(batch.timer);
-      batch.reject(err);
-    }
-    if (report && this.listenerCount("error") > 0) this.emit("error", err);
-  }
-
-  // Ends the connection politely: FIN (and TLS close_notify), then waits
-  // for the close, which writeTimeoutMs bounds.
   async #endLink(): Promise<void> {
     const link = this.#link;
-    if (link === undefined) return;
     this.#link = undefined;
-    const { socket } = link;
-    if (socket.destroyed) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(
-        () => socket.destroy(),
-        this.#options.writeTimeoutMs,
-      );
-      socket.once("close", () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      socket.end();
-    });
+    await link?.end();
   }
-}
-
-function eventFrame(
-  version: Version,
-  seq: number,
-  event: Record<string, unknown>,
-  index: number,
-): Frame {
-  if (typeof event !== "object" || event === null || Array.isArray(event)) {
-    throw new ValidationError(
-      `Invalid event ${index}: expected an object`,
-      `events[${index}]`,
-    );
-  }
-  try {
-    if (version === 1)
-      return { type: "data", version, seq, pairs: objectToPairs(event) };
-    const json = JSON.stringify(event);
-    return { type: "json", version, seq, payload: Buffer.from(json) };
-  } catch (err) {
-    throw new ValidationError(
-      `Invalid event ${index}: ${errorMessage(err)}`,
-      `events[${index}]`,
-      { cause: err },
-    );
-  }
-}
-
-function protocolError(what: string, err: unknown): ProtocolError {
-  return new ProtocolError(`${what}: ${errorMessage(err)}`, { cause: err });
 }
 
 function resolveOptions(options: LumberjackClientOptions): Resolved {
