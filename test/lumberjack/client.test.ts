@@ -56,9 +56,10 @@ test("client: v2 batch, compressed, waits through Logstash-style keepalives for 
     setTimeout(() => {
       clearInterval(keepalive);
       batch.ack(batch.seqs.at(-1) as number);
-    }, 400);
+    }, 800);
   });
-  const c = client(p.port, { ackTimeoutMs: 150 });
+  // The ack comes long after ackTimeoutMs: only keepalives keep it alive.
+  const c = client(p.port, { ackTimeoutMs: 300 });
   let keepalives = 0;
   const acked: unknown[] = [];
   const sent: unknown[] = [];
@@ -134,12 +135,12 @@ test("client: v1 sequence numbers count per connection and restart on a new one"
 
 test("client: follows partial acks, each one extending the deadline", async () => {
   const p = await peer((batch) => {
-    setTimeout(() => batch.ack(1), 100);
-    setTimeout(() => batch.ack(3), 200);
-    setTimeout(() => batch.ack(3), 250); // a repeat changes nothing
-    setTimeout(() => batch.ack(4), 300);
+    setTimeout(() => batch.ack(1), 150);
+    setTimeout(() => batch.ack(3), 300);
+    setTimeout(() => batch.ack(3), 350); // a repeat changes nothing
+    setTimeout(() => batch.ack(4), 450);
   });
-  const c = client(p.port, { ackTimeoutMs: 150 });
+  const c = client(p.port, { ackTimeoutMs: 250 });
   const acked: unknown[] = [];
   c.on("acked", (info) => acked.push(info));
   await c.send([{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }]);
