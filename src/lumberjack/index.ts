@@ -26,3 +26,17 @@ export {
   type DecoderLimits,
   type ResolvedLimits,
 } from "./limits.js";
+export {
+  LumberjackClient,
+  type LumberjackClientOptions,
+  type LumberjackClientEvents,
+} from "./client.js";
+export {
+  LumberjackReceiver,
+  type LumberjackReceiverOptions,
+  type ReceiverStats,
+  type BatchInfo,
+  type BatchHandler,
+} from "./receiver.js";
+export { encodeBatch, type BatchEncoding } from "./batch.js";
+export type { ClientTlsOptions, ServerTlsOptions, ClientAuth } from "./tls.js";

@@ -140,11 +140,11 @@ export class ContainerJob {
             stdout: true,
             stderr: true,
           })
-        : (await container.logs({
+        : await container.logs({
             follow: false,
             stdout: true,
             stderr: true,
-          }));
+          });
       if (Buffer.isBuffer(stream)) {
         const source = new PassThrough();
         this.#read(source, skip);
