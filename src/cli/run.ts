@@ -7,9 +7,7 @@
  */
 import type { Command } from "commander";
 
-import { ConflictError, NotFoundError } from "../errors.js";
 import type { ExitPayload } from "../host/attach/protocol.js";
-import type { HostClient } from "../host/client.js";
 import { MAX_TCP_PORTS, newJobId, type JobSpec } from "../host/job.js";
 import { client, withHost, type HostFlag } from "./jobs.js";
 import { collect, hostUrl, parseCount, parseEnvPairs } from "./options.js";
@@ -69,7 +67,7 @@ export function register(program: Command): void {
           tty: job.config.tty === true && process.stdin.isTTY,
           logs: flags.logs ?? false,
         });
-        process.exitCode = exit ? exitCodeOf(exit) : 1;
+        process.exitCode = exit ? exitCodeOf(exit) : connectionLost("attach");
       },
     );
 }
@@ -97,13 +95,6 @@ async function run(cmd: string[], flags: RunFlags): Promise<number> {
 
   spec.config.stdin = flags.stdin;
   if (tty) spec.config.tty = true;
-  // Attaching to an id that exists would join that job instead of
-  // creating this one.
-  if (flags.id !== undefined && (await exists(host, flags.id))) {
-    throw new ConflictError(
-      `Cannot create job "${flags.id}": it exists already`,
-    );
-  }
   let created: Promise<void> | undefined;
   const exit: ExitPayload | null = await attachTerminal({
     baseUrl: hostUrl(flags.host),
@@ -111,6 +102,7 @@ async function run(cmd: string[], flags: RunFlags): Promise<number> {
     stdin: flags.stdin,
     tty,
     logs: true,
+    requireWaiting: true,
     // The host now holds this attacher; create the job.
     onWaiting: () => {
       created = host.createJob(spec).then(() => undefined);
@@ -124,17 +116,14 @@ async function run(cmd: string[], flags: RunFlags): Promise<number> {
   if (exit?.status === "failed") {
     return notStarted((await host.getJob(spec.id as string)).error);
   }
-  return exit ? exitCodeOf(exit) : 1;
+  return exit ? exitCodeOf(exit) : connectionLost("run");
 }
 
-async function exists(host: HostClient, id: string): Promise<boolean> {
-  try {
-    await host.getJob(id);
-    return true;
-  } catch (err) {
-    if (err instanceof NotFoundError) return false;
-    throw err;
-  }
+function connectionLost(command: string): number {
+  process.stderr.write(
+    `lorne ${command}: lost the connection to the host before the job ended\n`,
+  );
+  return 1;
 }
 
 function notStarted(error: string | null): number {

@@ -21,6 +21,8 @@ export interface TerminalAttachOptions {
   logs: boolean;
   /** Called once the host says the job does not exist yet. */
   onWaiting?: () => void;
+  /** Refuse a job that exists already (the caller creates it). */
+  requireWaiting?: boolean;
 }
 
 /**
@@ -35,10 +37,12 @@ export async function attachTerminal(
     stdin: options.stdin,
     logs: options.logs,
     onWaiting: options.onWaiting,
+    requireWaiting: options.requireWaiting,
     onData: (stream, data) =>
       (stream === "stdout" ? stdout : stderr).write(data),
   };
-  if (options.tty && stdout.isTTY) {
+  // A terminal may report 0x0 (no size set): then the host's default.
+  if (options.tty && stdout.isTTY && stdout.rows > 0 && stdout.columns > 0) {
     attach.rows = stdout.rows;
     attach.cols = stdout.columns;
   }
@@ -57,7 +61,11 @@ export async function attachTerminal(
     if (options.tty && stdin.isTTY) {
       stdin.setRawMode(true);
       cleanups.push(() => stdin.setRawMode(false));
-      const onResize = () => conn.resize(stdout.rows, stdout.columns);
+      const onResize = () => {
+        if (stdout.rows > 0 && stdout.columns > 0) {
+          conn.resize(stdout.rows, stdout.columns);
+        }
+      };
       stdout.on("resize", onResize);
       cleanups.push(() => stdout.off("resize", onResize));
     } else {
@@ -77,7 +85,11 @@ export async function attachTerminal(
       }),
     );
     if (options.stdin) {
-      const onData = (chunk: Buffer) => conn.write(chunk);
+      // One chunk in flight: stdin is read no faster than it is sent.
+      const onData = (chunk: Buffer) => {
+        stdin.pause();
+        void conn.write(chunk).then(() => stdin.resume());
+      };
       const onEnd = () => conn.closeStdin();
       stdin.on("data", onData);
       stdin.once("end", onEnd);

@@ -30,7 +30,11 @@ export interface TtySize {
 
 /** A job's standard input, when its config asks for one. */
 export interface JobStdin {
-  write(chunk: Buffer): void;
+  /**
+   * Writes to the job's stdin; settles once the job can take more (so a
+   * writer that waits never piles bytes up in the host). Never rejects.
+   */
+  write(chunk: Buffer): Promise<void>;
   /** Closes the job's stdin (a TTY job gets end-of-file, ^D). */
   end(): void;
 }
@@ -86,4 +90,31 @@ export interface Backend {
   status(): BackendStatus;
   /** Releases the backend's own resources; jobs are stopped by the host. */
   close(): Promise<void>;
+}
+
+/** A JobStdin over a writable stream (a pipe, a hijacked socket). */
+export function streamStdin(
+  stream: NodeJS.WritableStream & {
+    writableEnded?: boolean;
+    destroyed?: boolean;
+  },
+): JobStdin {
+  // The job may exit or close its stdin first: EPIPE is not our error.
+  stream.on("error", () => undefined);
+  return {
+    write: (chunk) => {
+      if (stream.writableEnded || stream.destroyed) return Promise.resolve();
+      if (stream.write(chunk)) return Promise.resolve();
+      return new Promise((resolve) => {
+        const done = () => {
+          stream.off("drain", done);
+          stream.off("close", done);
+          resolve();
+        };
+        stream.once("drain", done);
+        stream.once("close", done);
+      });
+    },
+    end: () => void stream.end(),
+  };
 }

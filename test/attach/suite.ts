@@ -5,9 +5,17 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 
+import { WebSocket } from "ws";
+
 import { AttachConnection } from "../../src/host/attach/client.js";
+import {
+  decodeServer,
+  encodeClient,
+  type ExitPayload,
+} from "../../src/host/attach/protocol.js";
 import { ValidationError } from "../../src/errors.js";
 import { HostClient } from "../../src/host/client.js";
 import type { JobConfig } from "../../src/host/job.js";
@@ -141,9 +149,9 @@ export function defineAttachSuite(backend: AttachBackend): void {
       stdin: true,
       onData: out.onData,
     });
-    conn.write(Buffer.from("ping\n"));
+    await conn.write(Buffer.from("ping\n"));
     await waitFor(() => out.text("stdout") === "ping\n", "echo");
-    conn.write(Buffer.from("pong\n"));
+    await conn.write(Buffer.from("pong\n"));
     await waitFor(() => out.text("stdout") === "ping\npong\n", "second echo");
     conn.closeStdin();
     const exit = await conn.exit;
@@ -185,7 +193,7 @@ export function defineAttachSuite(backend: AttachBackend): void {
     await waitFor(() => out.text("stdout").includes("33 101"), "first size");
     conn.resize(40, 120);
     await new Promise((resolve) => setTimeout(resolve, 100));
-    conn.write(Buffer.from("\r"));
+    await conn.write(Buffer.from("\r"));
     const exit = await conn.exit;
     assert.equal(exit?.status, "done");
     assert.match(out.text("stdout"), /33 101\r\n[\s\S]*40 120\r\n/);
@@ -279,5 +287,96 @@ export function defineAttachSuite(backend: AttachBackend): void {
       AttachConnection.open(daemon.url, "x", { waitMs: -1 }),
       /Invalid wait_ms "-1"/,
     );
+  });
+
+  test(`${backend.name} attach: input sent while waiting for the job is applied once it runs`, async () => {
+    const id = nextId();
+    const url = `${daemon.url.replace(/^http/, "ws")}/jobs/${id}/attach?stdin=1`;
+    const ws = new WebSocket(url);
+    let output = "";
+    const exit = new Promise<ExitPayload>((resolve, reject) => {
+      ws.on("error", reject);
+      ws.on("message", (message: Buffer) => {
+        const frame = decodeServer(message);
+        if (frame.type === "waiting") {
+          ws.send(
+            encodeClient({ type: "stdin", data: Buffer.from("early\n") }),
+          );
+          void client.createJob({
+            id,
+            config: backend.job(["cat"], { stdin: true }),
+          });
+        } else if (frame.type === "success") {
+          ws.send(encodeClient({ type: "stdin", data: Buffer.from("late\n") }));
+          ws.send(encodeClient({ type: "stdin_close" }));
+        } else if (frame.type === "data") {
+          output += frame.data.toString();
+        } else if (frame.type === "exit") {
+          resolve(frame.exit);
+        } else if (frame.type === "error") {
+          reject(new Error(frame.message));
+        }
+      });
+    });
+    assert.deepEqual(await exit, {
+      status: "done",
+      exit_status: 0,
+      signal: null,
+    });
+    assert.equal(output, "early\nlate\n");
+    ws.close();
+  });
+
+  test(`${backend.name} attach: a client that floods stdin is slowed, not buffered by the host`, async () => {
+    const id = nextId();
+    await client.createJob({
+      id,
+      config: backend.job(["sleep", "60"], { stdin: true }),
+    });
+    try {
+      const conn = await AttachConnection.open(daemon.url, id, { stdin: true });
+      const rss = () => {
+        const status = readFileSync(`/proc/${daemon.child.pid}/status`, "utf8");
+        return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) * 1024;
+      };
+      const before = rss();
+      const chunk = Buffer.alloc(1024 * 1024, 120);
+      // 64 MiB offered to a job that never reads its stdin.
+      const writes = Array.from({ length: 64 }, () => conn.write(chunk));
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const grown = rss() - before;
+      assert.ok(grown < 32 * 1024 * 1024, `host grew by ${grown} bytes`);
+      conn.close();
+      void Promise.all(writes);
+    } finally {
+      await client.stopJob(id);
+    }
+  });
+
+  test(`${backend.name} attach: requireWaiting refuses a job that exists already`, async () => {
+    const id = nextId();
+    await client.createJob({ id, config: backend.job(["sleep", "30"]) });
+    try {
+      await assert.rejects(
+        AttachConnection.open(daemon.url, id, { requireWaiting: true }),
+        {
+          message: `Cannot create job "${id}": it exists already`,
+        },
+      );
+    } finally {
+      await client.stopJob(id);
+    }
+  });
+
+  test(`${backend.name} attach: a malformed id in the path is a 400`, async () => {
+    const res = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(
+        `${daemon.url.replace(/^http/, "ws")}/jobs/%ZZ/attach`,
+      );
+      ws.on("unexpected-response", (_req, r) => resolve(r.statusCode ?? 0));
+      ws.on("open", () => reject(new Error("upgraded")));
+      ws.on("error", () => undefined);
+    });
+    assert.equal(res, 400);
   });
 }

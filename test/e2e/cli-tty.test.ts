@@ -54,3 +54,14 @@ test("cli tty: --no-tty on a terminal runs the job without one", async () => {
   assert.ok(lines.includes("no-tty"), out);
   assert.ok(lines.includes("rc=0"), out);
 });
+
+test("cli tty: a terminal with no size set (0x0) still runs the job", async () => {
+  const lorne = `"${process.execPath}" "${LORNE}"`;
+  const out = await onTerminal(
+    `stty rows 0 cols 0; ${lorne} run -- sh -c 'echo hi; stty size'; echo rc=$?`,
+  );
+  const lines = out.split(/\r?\n/).map((l) => l.replace(/\r/g, ""));
+  assert.ok(lines.includes("hi"), out);
+  assert.ok(lines.includes("24 80"), out);
+  assert.ok(lines.includes("rc=0"), out);
+});

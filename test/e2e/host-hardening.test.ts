@@ -4,7 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -373,5 +379,39 @@ test("hardening: an id a leftover process still holds is refused until --force",
     );
   } finally {
     await third.stop();
+  }
+});
+
+test("hardening: lorne run says so when the host goes away mid-run", async () => {
+  const own = await startDaemon();
+  const child = spawn(
+    process.execPath,
+    [LORNE, "run", "--no-stdin", "--", "sh", "-c", "echo started; sleep 30"],
+    { cwd: ROOT, env: { ...process.env, LORNE_HOST: own.url } },
+  );
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  const code = new Promise<number | null>((resolve) =>
+    child.once("close", resolve),
+  );
+  await waitFor(() => out === "started\n", "the job to start");
+  own.child.kill("SIGKILL");
+  assert.equal(await code, 1);
+  assert.equal(
+    err,
+    "lorne run: lost the connection to the host before the job ended\n",
+  );
+  // The job outlives its killed daemon; clean it up by its pid file.
+  for (const id of readdirSync(join(own.stateDir, "jobs"))) {
+    try {
+      const pid = Number(
+        readFileSync(join(own.stateDir, "jobs", id, "pid"), "utf8"),
+      );
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // Gone already.
+    }
   }
 });

@@ -59,7 +59,7 @@ export class AttachEndpoint {
           "path",
         );
       }
-      id = validateJobId(decodeURIComponent(match[1] as string));
+      id = validateJobId(decodePathPart(match[1] as string));
       flags = parseAttachFlags(url.searchParams);
     } catch (err) {
       refuse(socket, err);
@@ -120,6 +120,17 @@ function number(
     );
   }
   return value;
+}
+
+function decodePathPart(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new ValidationError(
+      `Invalid request target: bad percent-encoding in ${JSON.stringify(text)}`,
+      "path",
+    );
+  }
 }
 
 function refuse(socket: Duplex, err: unknown): void {

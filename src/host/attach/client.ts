@@ -7,6 +7,7 @@
 import { WebSocket } from "ws";
 
 import {
+  ConflictError,
   errorMessage,
   LorneError,
   ProtocolError,
@@ -30,6 +31,11 @@ export interface AttachOptions {
   waitMs?: number;
   /** Called when the host says the job does not exist yet. */
   onWaiting?: () => void;
+  /**
+   * Refuse to attach to a job that exists already (ConflictError): for a
+   * caller that is about to create the job under this id.
+   */
+  requireWaiting?: boolean;
   /** Output; called in order. */
   onData?: (stream: OutputStream, data: Buffer) => void;
   onEof?: (stream: OutputStream) => void;
@@ -74,6 +80,7 @@ export class AttachConnection {
 
     return new Promise((resolve, reject) => {
       let settled = false;
+      let waited = false;
       let resolveExit!: (exit: ExitPayload | null) => void;
       const exit = new Promise<ExitPayload | null>((r) => (resolveExit = r));
       const fail = (err: LorneError) => {
@@ -120,8 +127,16 @@ export class AttachConnection {
         }
         switch (frame.type) {
           case "waiting":
+            waited = true;
             return options.onWaiting?.();
           case "success":
+            if (options.requireWaiting && !waited) {
+              return fail(
+                new ConflictError(
+                  `Cannot create job "${id}": it exists already`,
+                ),
+              );
+            }
             settled = true;
             return resolve(new AttachConnection(ws, exit));
           case "error":
@@ -137,9 +152,12 @@ export class AttachConnection {
     });
   }
 
-  /** Writes to the job's stdin. */
-  write(data: Buffer): void {
-    this.#send(encodeClient({ type: "stdin", data }));
+  /** Writes to the job's stdin; settles once the bytes left this process. */
+  write(data: Buffer): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.#ws.readyState !== WebSocket.OPEN) return resolve();
+      this.#ws.send(encodeClient({ type: "stdin", data }), () => resolve());
+    });
   }
 
   /** Closes the job's stdin. */

@@ -144,7 +144,7 @@ export function decodeClient(message: Buffer): ClientFrame {
       const cols = body.readUInt16BE(2);
       if (rows === 0 || cols === 0) {
         throw new ProtocolError(
-          `Invalid resize frame: ${rows}x${cols} has a zero side`,
+          `Invalid resize frame: ${rows} rows by ${cols} columns has a zero side`,
         );
       }
       return { type: "resize", rows, cols };

@@ -25,6 +25,8 @@ import {
 export const DEFAULT_ATTACH_WAIT_MS = 30_000;
 /** Bytes queued on the socket before the session waits for the client. */
 const HIGH_WATER_BYTES = 4 * 1024 * 1024;
+/** Client frames waiting to be applied before the socket is paused. */
+const MAX_PENDING_FRAMES = 8;
 
 export interface AttachFlags {
   stdin: boolean;
@@ -61,6 +63,11 @@ class AttachSession {
   readonly #log: Context;
   #cursor: OutputCursor | null = null;
   #input: Promise<void> = Promise.resolve();
+  #pendingInput = 0;
+  #jobFound!: () => void;
+  readonly #jobReady = new Promise<void>(
+    (resolve) => (this.#jobFound = resolve),
+  );
   #closed = false;
 
   constructor(
@@ -88,6 +95,10 @@ class AttachSession {
       stdin: this.#flags.stdin,
       logs: this.#flags.logs,
     });
+    // Input may come before the job exists: it waits for the job.
+    this.#ws.on("message", (data: Buffer, isBinary: boolean) =>
+      this.#onMessage(data, isBinary),
+    );
     if (!(await this.#waitForJob())) return;
     const record = this.#host.get(this.#id);
     if (this.#flags.stdin && !record.config.stdin) {
@@ -98,9 +109,6 @@ class AttachSession {
     }
     this.#cursor ??= this.#onJob();
     this.#send({ type: "success" });
-    this.#ws.on("message", (data: Buffer, isBinary: boolean) =>
-      this.#onMessage(data, isBinary),
-    );
 
     await this.#pump(this.#cursor);
     if (this.#closed) return;
@@ -159,6 +167,7 @@ class AttachSession {
   // Runs as soon as the job exists (for a waiting attacher: before it
   // starts), so no output is missed and the first size applies at start.
   #onJob(): OutputCursor {
+    this.#jobFound();
     if (this.#flags.rows && this.#flags.cols) {
       this.#host.resize(this.#id, {
         rows: this.#flags.rows,
@@ -193,15 +202,22 @@ class AttachSession {
     } catch (err) {
       return this.fail(errorMessage(err));
     }
-    // Input is applied in arrival order, after the job's start is decided.
+    // Input is applied in arrival order, once the job exists (stdin once
+    // its start is decided). While frames wait, the socket is paused, so a
+    // client cannot pile bytes up in the host faster than the job reads.
+    if (++this.#pendingInput >= MAX_PENDING_FRAMES) this.#ws.pause();
     this.#input = this.#input
       .then(() => this.#apply(frame))
       .catch((err: unknown) =>
         this.#log.log({ at: "input", err: errorMessage(err) }),
-      );
+      )
+      .finally(() => {
+        if (--this.#pendingInput < MAX_PENDING_FRAMES / 2) this.#ws.resume();
+      });
   }
 
   async #apply(frame: ClientFrame): Promise<void> {
+    await this.#jobReady;
     if (frame.type === "resize") {
       this.#host.resize(this.#id, { rows: frame.rows, cols: frame.cols });
       return;
@@ -218,7 +234,7 @@ class AttachSession {
       );
     }
     const stdin = (await this.#host.running(this.#id))?.stdin;
-    if (frame.type === "stdin") stdin?.write(frame.data);
+    if (frame.type === "stdin") await stdin?.write(frame.data);
     else stdin?.end();
   }
 

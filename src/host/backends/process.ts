@@ -8,14 +8,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { statSync } from "node:fs";
 
 import { errorMessage, ValidationError } from "../../errors.js";
-import type { Writable } from "node:stream";
-
-import type {
-  Backend,
-  BackendStatus,
-  JobStdin,
-  RunningJob,
-  StartRequest,
+import {
+  streamStdin,
+  type Backend,
+  type BackendStatus,
+  type RunningJob,
+  type StartRequest,
 } from "../backend.js";
 import { jobArgv, type JobConfig } from "../job.js";
 import type { ExitInfo } from "../state.js";
@@ -97,7 +95,7 @@ export class ProcessBackend implements Backend {
           pid: child.pid ?? null,
           exited: waitForExit(child, () => output.end()),
           signal: (signal) => signalGroup(child, signal),
-          stdin: child.stdin ? pipeStdin(child.stdin) : undefined,
+          stdin: child.stdin ? streamStdin(child.stdin) : undefined,
         });
       });
     });
@@ -106,17 +104,6 @@ export class ProcessBackend implements Backend {
   close(): Promise<void> {
     return Promise.resolve();
   }
-}
-
-function pipeStdin(pipe: Writable): JobStdin {
-  // The job may exit or close its stdin first: EPIPE is not our error.
-  pipe.on("error", () => undefined);
-  return {
-    write: (chunk) => {
-      if (!pipe.writableEnded) pipe.write(chunk);
-    },
-    end: () => pipe.end(),
-  };
 }
 
 function waitForExit(child: ChildProcess, end: () => void): Promise<ExitInfo> {

@@ -60,7 +60,11 @@ export function startOnPty(
     exited,
     signal: (signal) => signalGroup(term.pid, signal),
     stdin: {
-      write: (chunk) => term.write(chunk),
+      // node-pty queues writes itself and offers no drain signal.
+      write: (chunk) => {
+        term.write(chunk);
+        return Promise.resolve();
+      },
       end: () => term.write(EOT),
     },
     resize: ({ rows, cols }) => {

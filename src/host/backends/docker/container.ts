@@ -15,7 +15,7 @@ import type Docker from "dockerode";
 
 import { errorMessage } from "../../../errors.js";
 import type { Context } from "../../../log/index.js";
-import type { JobStdin, TtySize } from "../../backend.js";
+import { streamStdin, type JobStdin, type TtySize } from "../../backend.js";
 import type { JobOutput, OutputStream } from "../../output.js";
 import type { ExitInfo } from "../../state.js";
 import { exitFromCode, exitFromState, isRunning } from "./exit.js";
@@ -24,6 +24,7 @@ import { exitFromCode, exitFromState, isRunning } from "./exit.js";
 const DRAIN_MS = 2_000;
 const WAIT_RETRY_MS = 500;
 const SIGKILL_EXIT = 128 + 9;
+const VANISHED = "Container vanished: removed outside lorne";
 
 export interface ContainerJobOptions {
   docker: Docker;
@@ -65,15 +66,9 @@ export class ContainerJob {
       stdin,
       hijack: stdin,
     });
-    if (stdin) {
-      stream.on("error", () => undefined);
-      this.stdin = {
-        write: (chunk) => void stream.write(chunk),
-        // Half-closing the hijacked connection closes the container's
-        // stdin (the container is created with StdinOnce).
-        end: () => void stream.end(),
-      };
-    }
+    // Half-closing the hijacked connection (stdin's end) closes the
+    // container's stdin: the container is created with StdinOnce.
+    if (stdin) this.stdin = streamStdin(stream);
     this.#read(stream, { stdout: 0, stderr: 0 });
   }
 
@@ -197,7 +192,7 @@ export class ContainerJob {
         await this.#finish({
           exitStatus: null,
           signal: null,
-          error: "Container vanished: removed outside lorne",
+          error: VANISHED,
         });
       }
       // Otherwise the engine is away; the watcher will reconcile again.
@@ -234,8 +229,11 @@ export class ContainerJob {
     try {
       const info = await this.#options.container.inspect();
       await this.#finish(exitFromState(info.State));
-    } catch {
-      await this.#finish(exitFromCode(code));
+    } catch (err) {
+      const gone = (err as { statusCode?: number }).statusCode === 404;
+      await this.#finish(
+        gone ? { ...exitFromCode(code), error: VANISHED } : exitFromCode(code),
+      );
     }
   }
 
