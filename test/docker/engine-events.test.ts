@@ -26,7 +26,7 @@ import {
   TEST_IMAGE,
   uniqueHostId,
 } from "./engine.js";
-import { startSocketProxy } from "./socket-proxy.js";
+import { startSocketProxy, type SocketProxy } from "./socket-proxy.js";
 
 const FINAL = ["done", "crashed", "stopped", "failed"];
 // The host retries the engine with a backoff of at most 5 s; the rest is
@@ -154,38 +154,80 @@ await describeDocker("docker engine events", () => {
     }
   });
 
-  test("engine events: output written while the engine is away is not lost", async () => {
+  /**
+   * Runs `body` against a docker host whose engine socket goes through a
+   * proxy the test can cut; always lets the engine back in, stops the
+   * daemon and removes what it left.
+   */
+  async function withProxiedHost(
+    body: (proxy: SocketProxy, client: HostClient) => Promise<void>,
+  ): Promise<void> {
     const proxy = await startSocketProxy();
-    const id = `out-${suffix}`;
     let daemon: DaemonProcess | undefined;
     try {
       daemon = await startDaemon(
         ["--backend", "docker", "--docker-socket", proxy.path],
         { id: hostId },
       );
-      const client = new HostClient(daemon.url);
-      // Prints, waits (at most 30 s) for /tmp/go, prints again.
-      const script = [
-        "echo before",
-        "i=0",
-        "while [ ! -e /tmp/go ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done",
-        "echo after",
-      ].join("; ");
-      await client.createJob({
-        id,
-        config: { cmd: ["sh", "-c", script], image: TEST_IMAGE },
-      });
-      await waitFor(
-        async () => (await readText(client.logs(id))) === "before\n",
-        "the first line in the job's output",
-      );
+      await body(proxy, new HostClient(daemon.url));
+    } finally {
+      proxy.admit();
+      try {
+        if (daemon) assert.equal(await daemon.stop(), 0);
+      } finally {
+        await proxy.close();
+        await removeContainersOf(hostId);
+      }
+    }
+  }
 
-      proxy.refuse();
-      proxy.cut();
-      await waitFor(
-        async () => !(await client.host()).backend_status.ok,
-        "backend_status.ok to turn false",
-      );
+  /** Cuts the engine away from the host and waits until the host sees it. */
+  async function cutEngine(proxy: SocketProxy, client: HostClient) {
+    proxy.refuse();
+    proxy.cut();
+    await waitFor(
+      async () => !(await client.host()).backend_status.ok,
+      "backend_status.ok to turn false",
+    );
+  }
+
+  /** Shell: wait (at most 30 s) until `file` exists. */
+  const waitForFile = (file: string) =>
+    `i=0; while [ ! -e ${file} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done`;
+
+  /** Runs a shell script job; resolves once it printed "before". */
+  async function startScript(client: HostClient, id: string, lines: string[]) {
+    await client.createJob({
+      id,
+      config: { cmd: ["sh", "-c", lines.join("; ")], image: TEST_IMAGE },
+    });
+    await waitFor(
+      async () => (await readText(client.logs(id))) === "before\n",
+      "the first line in the job's output",
+    );
+  }
+
+  async function finalRecord(client: HostClient, id: string) {
+    return waitFor(
+      async () => {
+        const record = await client.getJob(id);
+        return FINAL.includes(record.status) && record;
+      },
+      "the job to end once the engine is back",
+      RECOVERY_MS,
+    );
+  }
+
+  test("engine events: output written while the engine is away is not lost", async () => {
+    await withProxiedHost(async (proxy, client) => {
+      const id = `out-${suffix}`;
+      await startScript(client, id, [
+        "echo before",
+        waitForFile("/tmp/go"),
+        "echo after",
+      ]);
+
+      await cutEngine(proxy, client);
       await dockerOk(["exec", `lorne-${id}`, "touch", "/tmp/go"]);
       await waitFor(
         async () =>
@@ -200,62 +242,23 @@ await describeDocker("docker engine events", () => {
       );
 
       proxy.admit();
-      const ended = await waitFor(
-        async () => {
-          const record = await client.getJob(id);
-          return FINAL.includes(record.status) && record;
-        },
-        "the job to end once the engine is back",
-        RECOVERY_MS,
-      );
-      assert.equal(ended.status, "done");
+      assert.equal((await finalRecord(client, id)).status, "done");
       assert.equal(await readText(client.logs(id)), "before\nafter\n");
-    } finally {
-      proxy.admit();
-      try {
-        if (daemon) assert.equal(await daemon.stop(), 0);
-      } finally {
-        await proxy.close();
-        await removeContainersOf(hostId);
-      }
-    }
+    });
   });
 
   test("engine events: a job that runs on after the engine is back keeps all its output", async () => {
-    const proxy = await startSocketProxy();
-    const id = `out2-${suffix}`;
-    let daemon: DaemonProcess | undefined;
-    try {
-      daemon = await startDaemon(
-        ["--backend", "docker", "--docker-socket", proxy.path],
-        { id: hostId },
-      );
-      const client = new HostClient(daemon.url);
-      // Prints, waits for /tmp/go, prints, waits for /tmp/go2, prints.
-      const wait = (file: string) =>
-        `i=0; while [ ! -e ${file} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done`;
-      const script = [
+    await withProxiedHost(async (proxy, client) => {
+      const id = `out2-${suffix}`;
+      await startScript(client, id, [
         "echo before",
-        wait("/tmp/go"),
+        waitForFile("/tmp/go"),
         "echo during",
-        wait("/tmp/go2"),
+        waitForFile("/tmp/go2"),
         "echo after",
-      ].join("; ");
-      await client.createJob({
-        id,
-        config: { cmd: ["sh", "-c", script], image: TEST_IMAGE },
-      });
-      await waitFor(
-        async () => (await readText(client.logs(id))) === "before\n",
-        "the first line in the job's output",
-      );
+      ]);
 
-      proxy.refuse();
-      proxy.cut();
-      await waitFor(
-        async () => !(await client.host()).backend_status.ok,
-        "backend_status.ok to turn false",
-      );
+      await cutEngine(proxy, client);
       await dockerOk(["exec", `lorne-${id}`, "touch", "/tmp/go"]);
       await waitFor(
         async () =>
@@ -270,25 +273,9 @@ await describeDocker("docker engine events", () => {
         RECOVERY_MS,
       );
       await dockerOk(["exec", `lorne-${id}`, "touch", "/tmp/go2"]);
-      const ended = await waitFor(
-        async () => {
-          const record = await client.getJob(id);
-          return FINAL.includes(record.status) && record;
-        },
-        "the job to end",
-        RECOVERY_MS,
-      );
-      assert.equal(ended.status, "done");
+      assert.equal((await finalRecord(client, id)).status, "done");
       assert.equal(await readText(client.logs(id)), "before\nduring\nafter\n");
-    } finally {
-      proxy.admit();
-      try {
-        if (daemon) assert.equal(await daemon.stop(), 0);
-      } finally {
-        await proxy.close();
-        await removeContainersOf(hostId);
-      }
-    }
+    });
   });
 });
 
