@@ -11,7 +11,6 @@ import { NotFoundError } from "../errors.js";
 import { HostClient } from "../host/client.js";
 import { isFinal, MAX_TCP_PORTS } from "../host/job.js";
 import type { OutputView } from "../host/output.js";
-import { format } from "../log/index.js";
 import { hostUrl, parseCount } from "./options.js";
 import { printTable } from "./table.js";
 
@@ -122,6 +121,7 @@ export function register(program: Command): void {
           onNotice: (notice) =>
             process.stderr.write(`lorne events: ${notice.message}\n`),
         });
+        const { format } = await import("../log/format.js");
         for await (const event of events) {
           const line = flags.json
             ? JSON.stringify(event)

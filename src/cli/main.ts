@@ -6,15 +6,49 @@ import { Command, CommanderError } from "commander";
 
 import { errorMessage } from "../errors.js";
 import { VERSION } from "../version.js";
-import { register as registerHost } from "./host.js";
-import { register as registerLogfmt } from "./logfmt.js";
-import { register as registerJobs } from "./jobs.js";
 import { watchBrokenPipe } from "./pipe.js";
-import { register as registerReceive } from "./receive.js";
-import { register as registerRun } from "./run.js";
 
-/** Builds the program; exported so tests can parse without exiting. */
-export function buildProgram(): Command {
+interface CommandModule {
+  register(program: Command): void;
+}
+
+// Command files load on demand: `lorne run` should not pay for the
+// Lumberjack or daemon code before it can start a job.
+const host = () => import("./host.js");
+const run = () => import("./run.js");
+const jobs = () => import("./jobs.js");
+const logfmt = () => import("./logfmt.js");
+const receive = () => import("./receive.js");
+
+/** Every command file, in the order `lorne --help` lists them. */
+const ALL: (() => Promise<CommandModule>)[] = [
+  host,
+  run,
+  jobs,
+  logfmt,
+  receive,
+];
+
+const BY_COMMAND: Record<string, () => Promise<CommandModule>> = {
+  host,
+  run,
+  attach: run,
+  ps: jobs,
+  inspect: jobs,
+  port: jobs,
+  logs: jobs,
+  stop: jobs,
+  signal: jobs,
+  events: jobs,
+  logfmt,
+  receive,
+};
+
+/**
+ * Builds the program for `argv`: with a known subcommand only its file is
+ * loaded, otherwise (help, --version, a typo) every command is.
+ */
+export async function buildProgram(argv: string[]): Promise<Command> {
   const program = new Command("lorne")
     .description(
       "Run jobs on a host, log them as logfmt, and ship their logs over Lumberjack",
@@ -31,11 +65,9 @@ export function buildProgram(): Command {
     // Lets `lorne run ls -la` pass -la to the job rather than parse it.
     .enablePositionalOptions()
     .configureHelp({ sortSubcommands: false });
-  registerHost(program);
-  registerRun(program);
-  registerJobs(program);
-  registerLogfmt(program);
-  registerReceive(program);
+  const name = argv[2] ?? "";
+  const only = Object.hasOwn(BY_COMMAND, name) ? BY_COMMAND[name] : undefined;
+  for (const load of only ? [only] : ALL) (await load()).register(program);
   return program;
 }
 
@@ -48,7 +80,7 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<void> {
   watchBrokenPipe();
   try {
-    await buildProgram().parseAsync(argv);
+    await (await buildProgram(argv)).parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and --version end here too; commander printed the message.
