@@ -5,6 +5,7 @@
 import { isIP } from "node:net";
 
 import { ValidationError } from "../errors.js";
+import { MAX_MS } from "../timers.js";
 import { DEFAULT_HOST_URL } from "../host/client.js";
 
 /** Commander reducer for repeatable options. */
@@ -32,8 +33,7 @@ export function parseListen(
   return { host, port };
 }
 
-/** Longest delay a timer can hold (2^31 - 1 ms, about 24.8 days). */
-export const MAX_MS = 2_147_483_647;
+export { MAX_MS };
 
 /** A whole number of milliseconds from 0 to MAX_MS. */
 export function parseMs(text: string, flag: string): number {

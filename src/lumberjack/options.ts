@@ -4,8 +4,7 @@
  */
 import { ValidationError } from "../errors.js";
 
-/** Longest delay a timer can hold (2^31 - 1 ms, about 24.8 days). */
-export const MAX_MS = 2_147_483_647;
+export { MAX_MS } from "../timers.js";
 
 /** A whole number from min to max, or a ValidationError naming `name`. */
 export function whole(

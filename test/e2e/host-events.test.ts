@@ -10,7 +10,12 @@ import { after, before, test } from "node:test";
 import { ConflictError, ValidationError } from "../../src/errors.js";
 import { HostClient } from "../../src/host/client.js";
 import type { JobEvent } from "../../src/host/events.js";
-import { startDaemon, waitFor, type DaemonProcess } from "../helpers.js";
+import {
+  readText,
+  startDaemon,
+  waitFor,
+  type DaemonProcess,
+} from "../helpers.js";
 
 let daemon: DaemonProcess;
 let client: HostClient;
@@ -24,10 +29,8 @@ after(async () => {
   assert.equal(await daemon.stop(), 0);
 });
 
-async function output(id: string): Promise<string> {
-  let out = "";
-  for await (const c of client.logs(id)) out += Buffer.from(c).toString();
-  return out;
+function output(id: string): Promise<string> {
+  return readText(client.logs(id));
 }
 
 test("signal: a running job gets the signal it is sent", async () => {

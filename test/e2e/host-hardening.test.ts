@@ -19,6 +19,7 @@ import { HostClient } from "../../src/host/client.js";
 import {
   isAlive,
   LORNE,
+  readText,
   ROOT,
   runLorne,
   startDaemon,
@@ -176,9 +177,7 @@ test("hardening: bad job specs are refused naming the field", async () => {
     async () => (await client.getJob(proto.id)).status === "done",
     "job end",
   );
-  let out = "";
-  for await (const c of client.logs(proto.id)) out += Buffer.from(c).toString();
-  assert.equal(out, "kept");
+  assert.equal(await readText(client.logs(proto.id)), "kept");
   assert.equal((await raw("/events?job=")).status, 400);
 });
 
