@@ -23,20 +23,46 @@ export interface BatchEncoding {
 }
 
 /**
+ * Events that encode their own frames, for callers that hold event bytes
+ * already (the shipper's lines) and would waste time building objects.
+ */
+export interface EventFrames {
+  /** How many events, so how many frames `encode` writes. */
+  readonly count: number;
+  /**
+   * The event frames back to back, uncompressed: v1 'D' or v2 'J' frames
+   * (as `encodeFrame` writes them), numbered from `firstSeq` up.
+   */
+  encode(version: Version, firstSeq: number): Buffer;
+}
+
+/** Events as objects or as frames they encode themselves. */
+export type BatchEvents = readonly Record<string, unknown>[] | EventFrames;
+
+/** How many events a batch carries. */
+export function eventCount(events: BatchEvents): number {
+  return isEventFrames(events) ? events.count : events.length;
+}
+
+/**
  * Encodes `events` (deflating off the event loop). Throws ValidationError,
  * with `field` `events[i]`, for an event that is not an object or cannot
  * be encoded.
  */
 export async function encodeBatch(
-  events: readonly Record<string, unknown>[],
+  events: BatchEvents,
   encoding: BatchEncoding,
 ): Promise<Buffer> {
   const { version, compressionLevel, firstSeq } = encoding;
-  const frames = events.map((event, i) =>
-    encodeFrame(eventFrame(version, firstSeq + i, event, i)),
-  );
-  const window = encodeFrame({ type: "window", version, size: events.length });
-  const body = Buffer.concat(frames);
+  const count = eventCount(events);
+  const window = encodeFrame({ type: "window", version, size: count });
+  const body = isEventFrames(events)
+    ? events.encode(version, firstSeq)
+    : Buffer.concat(
+        events.map((event, i) =>
+          encodeFrame(eventFrame(version, firstSeq + i, event, i)),
+        ),
+      );
   if (compressionLevel === 0) return Buffer.concat([window, body]);
   const compressed = await encodeCompressedAsync(
     version,
@@ -72,4 +98,8 @@ function eventFrame(
       { cause: err },
     );
   }
+}
+
+function isEventFrames(events: BatchEvents): events is EventFrames {
+  return !Array.isArray(events);
 }

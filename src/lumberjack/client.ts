@@ -19,7 +19,12 @@ import type { Socket } from "node:net";
 import type { Version } from "./frames.js";
 
 import { errorMessage, UnavailableError, ValidationError } from "../errors.js";
-import { encodeBatch } from "./batch.js";
+import {
+  encodeBatch,
+  eventCount,
+  type BatchEvents,
+  type EventFrames,
+} from "./batch.js";
 import { ClientLink, dial } from "./client-link.js";
 import { joinHostPort, MAX_MS, whole } from "./options.js";
 import { clientTlsOptions, type ClientTlsOptions } from "./tls.js";
@@ -149,7 +154,7 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
    * connection; after a rejection the batch may or may not have reached
    * the server, so resending it gives at-least-once delivery.
    */
-  send(events: readonly Record<string, unknown>[]): Promise<void> {
+  send(events: BatchEvents): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closedError("send to"));
     const run = this.#queue.then(() => this.#sendBatch(events));
     this.#queue = run.catch(() => {});
@@ -229,15 +234,16 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
     });
   }
 
-  async #sendBatch(events: readonly Record<string, unknown>[]): Promise<void> {
-    if (!Array.isArray(events)) {
+  async #sendBatch(events: BatchEvents): Promise<void> {
+    if (!isBatchEvents(events)) {
       throw new ValidationError(
         "Invalid events: expected an array of objects",
         "events",
       );
     }
-    if (events.length === 0) return;
-    if (events.length > MAX_U32) {
+    const count = eventCount(events);
+    if (count === 0) return;
+    if (count > MAX_U32) {
       throw new ValidationError(
         `Invalid events: more than ${MAX_U32} in one batch`,
         "events",
@@ -246,7 +252,7 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
     await this.#connect();
     let link = this.#linkOrFail();
     const { version, compressionLevel } = this.#options;
-    if (version === 1 && link.nextSeq + events.length - 1 > MAX_U32) {
+    if (version === 1 && link.nextSeq + count - 1 > MAX_U32) {
       // Sequence numbers are u32 and restart on a new connection.
       await this.#endLink();
       await this.#connect();
@@ -259,8 +265,8 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
       firstSeq,
     });
     if (this.#link !== link) throw this.#lostBeforeSend();
-    if (version === 1) link.nextSeq += events.length;
-    await link.transmit(bytes, firstSeq, firstSeq + events.length - 1);
+    if (version === 1) link.nextSeq += count;
+    await link.transmit(bytes, firstSeq, firstSeq + count - 1);
   }
 
   #linkOrFail(): ClientLink {
@@ -290,6 +296,16 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
     this.#link = undefined;
     await link?.end();
   }
+}
+
+// Plain JavaScript callers can pass anything; TypeScript ones cannot.
+function isBatchEvents(events: unknown): events is BatchEvents {
+  if (Array.isArray(events)) return true;
+  if (typeof events !== "object" || events === null) return false;
+  const frames = events as Partial<Record<keyof EventFrames, unknown>>;
+  return (
+    typeof frames.count === "number" && typeof frames.encode === "function"
+  );
 }
 
 function resolveOptions(options: LumberjackClientOptions): Resolved {

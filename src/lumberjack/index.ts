@@ -38,5 +38,10 @@ export {
   type BatchInfo,
   type BatchHandler,
 } from "./receiver.js";
-export { encodeBatch, type BatchEncoding } from "./batch.js";
+export {
+  encodeBatch,
+  type BatchEncoding,
+  type BatchEvents,
+  type EventFrames,
+} from "./batch.js";
 export type { ClientTlsOptions, ServerTlsOptions, ClientAuth } from "./tls.js";
