@@ -1,0 +1,170 @@
+/**
+ * Reads the TLS files named by a `lorne ship` config (network.ca,
+ * network.certificate, network.key) when the config is loaded, so a
+ * missing file, a file that is not PEM, or a key that does not match its
+ * certificate stops the shipper before it starts instead of failing every
+ * connection later. Errors name the config key and the file.
+ */
+import { X509Certificate } from "node:crypto";
+import { readFileSync, statSync } from "node:fs";
+import { createSecureContext } from "node:tls";
+
+import { errorMessage, ValidationError } from "../errors.js";
+import { countCertificates } from "../lumberjack/tls.js";
+
+/**
+ * Largest TLS file read. A bundle of every public root CA is about
+ * 250 KiB; a bigger file is a mistake (a log, a device), not PEM.
+ */
+export const MAX_PEM_BYTES = 4 * 1024 * 1024;
+
+const BEGIN_CERTIFICATE = "-----BEGIN CERTIFICATE-----";
+const END_CERTIFICATE = "-----END CERTIFICATE-----";
+const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+
+/** Absolute paths of the TLS files, as given in the config. */
+export interface TlsPaths {
+  ca?: string;
+  certificate?: string;
+  key?: string;
+}
+
+/** The PEM text of the TLS files; certificate and key come together. */
+export interface TlsMaterial {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+/**
+ * Reads and checks the files of `paths`: every certificate in them must
+ * parse, and the key must be an unencrypted private key that belongs to
+ * the certificate. The caller has checked that certificate and key are
+ * both given or both absent.
+ */
+export function readTlsFiles(paths: TlsPaths): TlsMaterial {
+  const material: TlsMaterial = {};
+  if (paths.ca !== undefined) {
+    material.ca = readPemFile(paths.ca, "network.ca");
+    checkCertificates(material.ca, "network.ca", paths.ca);
+  }
+  if (paths.certificate !== undefined && paths.key !== undefined) {
+    const cert = readPemFile(paths.certificate, "network.certificate");
+    checkCertificates(cert, "network.certificate", paths.certificate);
+    const key = readPemFile(paths.key, "network.key");
+    checkKeyPair(cert, key, paths);
+    material.cert = cert;
+    material.key = key;
+  }
+  return material;
+}
+
+/** The text of a PEM file, or a ValidationError naming `field`. */
+export function readPemFile(path: string, field: string): string {
+  const fail = (why: string, cause?: unknown): ValidationError =>
+    new ValidationError(`Cannot read ${field} "${path}": ${why}`, field, {
+      cause,
+    });
+  try {
+    // A FIFO or a device would block or never end: only regular files.
+    const stats = statSync(path);
+    if (stats.isDirectory()) throw fail("is a directory");
+    if (!stats.isFile()) throw fail("not a regular file");
+    if (stats.size > MAX_PEM_BYTES) {
+      throw fail(`larger than ${MAX_PEM_BYTES} bytes, too big for PEM`);
+    }
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    if (err instanceof ValidationError) throw err;
+    throw fail(describeFsError(err), err);
+  }
+}
+
+// Node's `ca` option skips a block it cannot parse without a word, and a
+// bad client certificate would only fail at the first handshake.
+function checkCertificates(pem: string, field: string, path: string): void {
+  const count = countCertificates(pem);
+  if (count === 0) {
+    throw new ValidationError(
+      `Invalid ${field} "${path}": no PEM certificate found`,
+      field,
+    );
+  }
+  const blocks = pem.split(BEGIN_CERTIFICATE).slice(1);
+  blocks.forEach((block, index) => {
+    const end = block.indexOf(END_CERTIFICATE);
+    try {
+      if (end === -1) throw new Error(`no "${END_CERTIFICATE}" line`);
+      new X509Certificate(
+        BEGIN_CERTIFICATE + block.slice(0, end) + END_CERTIFICATE,
+      );
+    } catch (err) {
+      throw new ValidationError(
+        `Invalid ${field} "${path}": certificate ${index + 1} of ${count} ` +
+          "cannot be parsed",
+        field,
+        { cause: err },
+      );
+    }
+  });
+}
+
+function checkKeyPair(cert: string, key: string, paths: TlsPaths): void {
+  const fail = (why: string, cause?: unknown): ValidationError =>
+    new ValidationError(
+      `Invalid network.key "${paths.key}": ${why}`,
+      "network.key",
+      { cause },
+    );
+  if (!PRIVATE_KEY.test(key)) throw fail("no PEM private key found");
+  // There is no passphrase option: ask for a key the shipper can use
+  // unattended rather than fail with OpenSSL's "bad decrypt".
+  if (key.includes("ENCRYPTED")) {
+    throw fail("the private key is encrypted; give an unencrypted key");
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    if (codeOf(err) === "ERR_OSSL_X509_KEY_VALUES_MISMATCH") {
+      throw fail(
+        `it does not match network.certificate "${paths.certificate}"`,
+        err,
+      );
+    }
+    const reason = reasonOf(err);
+    throw fail(`the private key cannot be loaded (${reason})`, err);
+  }
+}
+
+/** A short reason for a failed file system call ("no such file"). */
+export function describeFsError(err: unknown): string {
+  switch (codeOf(err)) {
+    case "ENOENT":
+      return "no such file";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "ENOTDIR":
+      return "a part of the path is not a directory";
+    case "ELOOP":
+      return "too many symbolic links";
+    case "EISDIR":
+      return "is a directory";
+    default:
+      return errorMessage(err);
+  }
+}
+
+function codeOf(err: unknown): unknown {
+  return typeof err === "object" && err !== null && "code" in err
+    ? err.code
+    : undefined;
+}
+
+/** OpenSSL's short reason ("bad decrypt") when node attached one. */
+function reasonOf(err: unknown): string {
+  if (typeof err === "object" && err !== null && "reason" in err) {
+    if (typeof err.reason === "string") return err.reason;
+  }
+  return errorMessage(err);
+}
