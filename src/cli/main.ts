@@ -19,6 +19,7 @@ const run = () => import("./run.js");
 const jobs = () => import("./jobs.js");
 const logfmt = () => import("./logfmt.js");
 const receive = () => import("./receive.js");
+const ship = () => import("./ship.js");
 
 /** Every command file, in the order `lorne --help` lists them. */
 const ALL: (() => Promise<CommandModule>)[] = [
@@ -27,6 +28,7 @@ const ALL: (() => Promise<CommandModule>)[] = [
   jobs,
   logfmt,
   receive,
+  ship,
 ];
 
 const BY_COMMAND: Record<string, () => Promise<CommandModule>> = {
@@ -42,6 +44,7 @@ const BY_COMMAND: Record<string, () => Promise<CommandModule>> = {
   events: jobs,
   logfmt,
   receive,
+  ship,
 };
 
 /**

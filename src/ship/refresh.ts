@@ -1,0 +1,330 @@
+/**
+ * The refresh: expands the globs again and reconciles what it finds with
+ * the files the shipper knows, by identity (device + inode, checked by a
+ * fingerprint of the first bytes), never by path:
+ *
+ * - a known file at a new path was renamed: the same reader goes on;
+ * - a file no glob finds any more (rotated away, deleted) is read to its
+ *   end, then closed and forgotten (its saved offset stays until
+ *   `state_ttl_ms`, in case it comes back);
+ * - a file shorter than its read offset, or whose first bytes changed, was
+ *   truncated: it is read again from 0;
+ * - a new file resumes at its saved offset when its fingerprint still
+ *   matches; it continues where a just-truncated file stopped when it is
+ *   that file's copy (copytruncate); a new file identical to a live file
+ *   waits up to COPY_WAIT_MS for that file's truncation before it counts
+ *   as new; a new file starts at 0, or at its end for `read_from: end`
+ *   when it was already there at the shipper's first look.
+ *
+ * Idle readers are closed after `close_inactive_ms`, and offsets of files
+ * not seen for `state_ttl_ms` are forgotten.
+ */
+import { open, type FileHandle } from "node:fs/promises";
+import { dirname } from "node:path";
+
+import type { Context } from "../log/index.js";
+import type { ShipConfig } from "./config.js";
+import type { FileIdentity, Fingerprint } from "./identity.js";
+import type { OffsetStore } from "./offsets.js";
+import type { FileTable } from "./table.js";
+
+import { errorMessage } from "../errors.js";
+import { expand, globBases } from "./discovery.js";
+import { EventTemplate } from "./events.js";
+import { entryOf, type TrackedFile } from "./tracked.js";
+import {
+  FINGERPRINT_BYTES,
+  fingerprintMatches,
+  identityOf,
+  isGone,
+  readFingerprint,
+  statIdentity,
+} from "./identity.js";
+
+/** How long a new copy of a live file waits for that file's truncation. */
+export const COPY_WAIT_MS = 5000;
+/** How long a truncated file's last offset is kept for its copy. */
+export const TRUNCATED_MEMORY_MS = 60_000;
+
+export interface RefresherOptions {
+  config: ShipConfig;
+  table: FileTable;
+  store: OffsetStore;
+  host: string;
+  now: () => number;
+  log: Context;
+  /** Something may be ready to read. */
+  wake: () => void;
+  /** Asks for a refresh as soon as the current work allows. */
+  refreshSoon: () => void;
+}
+
+interface Truncation {
+  fingerprint: Fingerprint;
+  offset: number;
+  atMs: number;
+}
+
+export class Refresher {
+  readonly #o: RefresherOptions;
+  readonly #truncations: Truncation[] = [];
+  /** New files held back as a possible copy, by key: since when. */
+  readonly #waiting = new Map<string, number>();
+  #first = true;
+
+  constructor(options: RefresherOptions) {
+    this.#o = options;
+  }
+
+  /** One refresh; returns the folders worth watching. */
+  async refresh(): Promise<string[]> {
+    const { config, table, store, now } = this.#o;
+    const found = await expand(config.files);
+    const first = this.#first;
+    this.#first = false;
+    for (const file of table.files()) file.matched = false;
+
+    const twins = new Map<string, TrackedFile>();
+    for (const file of table.files())
+      twins.set(twinKey(file.fingerprint), file);
+    const dirs = new Set(globBases(config.files));
+    for (const { path, group } of found) {
+      dirs.add(dirname(path));
+      try {
+        await this.#visit(path, group, first, twins);
+      } catch (err) {
+        this.#o.log.log({
+          at: "refresh_error",
+          "file.path": path,
+          error: errorMessage(err),
+        });
+      }
+    }
+
+    const nowMs = now();
+    const seen: string[] = [];
+    for (const file of [...table.files()]) {
+      if (file.matched) seen.push(file.key);
+      await this.#tidy(file, nowMs);
+    }
+    store.touch(seen, nowMs);
+    const expired = store.expire(config.stateTtlMs, nowMs);
+    if (expired.length > 0)
+      this.#o.log.log({ at: "expire", files: expired.length });
+    this.#forgetOld(nowMs);
+    this.#o.wake();
+    return [...dirs];
+  }
+
+  /** Starts `file` again from 0, remembering where it was for its copy. */
+  truncated(file: TrackedFile): void {
+    const { table, store, now, log } = this.#o;
+    this.#truncations.push({
+      fingerprint: file.fingerprint,
+      offset: file.readOffset,
+      atMs: now(),
+    });
+    log.log({
+      at: "truncated",
+      "file.path": file.path,
+      offset: file.readOffset,
+    });
+    file.generation++;
+    file.readOffset = 0;
+    file.ackedOffset = 0;
+    file.fingerprint = { length: 0, hash: EMPTY_HASH };
+    file.reader?.reset(0);
+    store.commit([entryOf(file, now())]);
+    table.markDirty(file);
+    if (this.#waiting.size > 0) this.#o.refreshSoon();
+  }
+
+  async #visit(
+    path: string,
+    group: number,
+    first: boolean,
+    twins: Map<string, TrackedFile>,
+  ): Promise<void> {
+    const { table } = this.#o;
+    const found = await statIdentity(path);
+    if (found === undefined) return;
+    const known = table.get(found.identity.key);
+    if (known === undefined) {
+      await this.#add(path, group, found.identity, first, twins);
+      return;
+    }
+    known.matched = true;
+    if (known.path !== path) this.#moved(known, path);
+    const grew = found.size !== known.size;
+    known.size = found.size;
+    if (found.size < known.readOffset) {
+      this.truncated(known);
+    } else if (grew) {
+      await this.#checkPrefix(known, path);
+      if (found.size > known.readOffset) table.markDirty(known);
+    }
+  }
+
+  #moved(file: TrackedFile, path: string): void {
+    this.#o.table.moveTo(file, path);
+    file.template = this.#template(file.group, path);
+  }
+
+  // The same inode with other first bytes was rewritten from the start.
+  async #checkPrefix(file: TrackedFile, path: string): Promise<void> {
+    await withFile(path, file.identity, async (handle, size) => {
+      if (!(await fingerprintMatches(handle, file.fingerprint))) {
+        this.truncated(file);
+      } else if (file.fingerprint.length < FINGERPRINT_BYTES) {
+        file.fingerprint = await readFingerprint(handle, size);
+      }
+    });
+  }
+
+  async #add(
+    path: string,
+    group: number,
+    identity: FileIdentity,
+    first: boolean,
+    twins: Map<string, TrackedFile>,
+  ): Promise<void> {
+    const { config, store, table, now, log } = this.#o;
+    await withFile(path, identity, async (handle, size) => {
+      const fingerprint = await readFingerprint(handle, size);
+      const saved = store.get(identity.key);
+      let start: number;
+      let how: string;
+      if (saved !== undefined) {
+        const same =
+          size >= saved.offset &&
+          (await fingerprintMatches(handle, saved.fingerprint));
+        start = same ? saved.offset : 0;
+        how = same ? "resume" : "replaced";
+      } else {
+        const copy = await this.#copyOf(handle, size);
+        if (copy !== undefined) {
+          start = copy;
+          how = "copy";
+        } else if (this.#holdAsCopy(identity.key, fingerprint, twins)) {
+          return;
+        } else {
+          const atEnd = first && config.files[group]?.readFrom === "end";
+          start = atEnd ? size : 0;
+          how = atEnd ? "end" : "beginning";
+        }
+      }
+      this.#waiting.delete(identity.key);
+      const file: TrackedFile = {
+        key: identity.key,
+        identity,
+        path,
+        group,
+        template: this.#template(group, path),
+        reader: undefined,
+        fingerprint,
+        readOffset: start,
+        ackedOffset: start,
+        generation: 0,
+        inFlight: false,
+        dirty: size > start,
+        matched: true,
+        size,
+        lastReadMs: 0,
+        lastDataMs: now(),
+        lastAckMs: 0,
+      };
+      table.add(file);
+      log.log({ at: "open", "file.path": path, offset: start, from: how });
+    });
+  }
+
+  // The offset a just-truncated file had reached, when this is its copy.
+  async #copyOf(handle: FileHandle, size: number): Promise<number | undefined> {
+    for (const [i, t] of this.#truncations.entries()) {
+      if (t.fingerprint.length === 0 || size < t.offset) continue;
+      if (!(await fingerprintMatches(handle, t.fingerprint))) continue;
+      this.#truncations.splice(i, 1);
+      return t.offset;
+    }
+    return undefined;
+  }
+
+  // A new file identical to a live one may be its copy, about to be
+  // truncated (copytruncate); hold it back a while to see.
+  #holdAsCopy(
+    key: string,
+    fingerprint: Fingerprint,
+    twins: Map<string, TrackedFile>,
+  ): boolean {
+    if (fingerprint.length === 0) return false;
+    if (!twins.has(twinKey(fingerprint))) return false;
+    const since = this.#waiting.get(key) ?? this.#o.now();
+    this.#waiting.set(key, since);
+    return this.#o.now() - since < COPY_WAIT_MS;
+  }
+
+  // Closes idle readers; forgets files no glob finds once read to the end.
+  async #tidy(file: TrackedFile, nowMs: number): Promise<void> {
+    const { table, config } = this.#o;
+    if (file.inFlight || file.dirty) return;
+    if (!file.matched) {
+      await table.remove(file);
+      return;
+    }
+    if (
+      file.reader !== undefined &&
+      nowMs - file.lastDataMs >= config.closeInactiveMs
+    ) {
+      await table.closeReader(file);
+    }
+  }
+
+  #forgetOld(nowMs: number): void {
+    const keep = this.#truncations.filter(
+      (t) => nowMs - t.atMs < TRUNCATED_MEMORY_MS,
+    );
+    this.#truncations.splice(0, this.#truncations.length, ...keep);
+    for (const [key, since] of this.#waiting) {
+      if (nowMs - since > COPY_WAIT_MS * 10) this.#waiting.delete(key);
+    }
+  }
+
+  #template(group: number, path: string): EventTemplate {
+    const files = this.#o.config.files[group];
+    return new EventTemplate({
+      host: this.#o.host,
+      fields: files?.fields ?? {},
+      file: files?.includeFileFields === true ? path : undefined,
+    });
+  }
+}
+
+// sha256 of no bytes: the fingerprint of an empty file.
+const EMPTY_HASH =
+  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+function twinKey(fp: Fingerprint): string {
+  return `${fp.length}:${fp.hash}`;
+}
+
+// Opens `path` for a look at its first bytes, if it is still `identity`.
+async function withFile(
+  path: string,
+  identity: FileIdentity,
+  use: (handle: FileHandle, size: number) => Promise<void>,
+): Promise<void> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, "r");
+  } catch (err) {
+    if (isGone(err)) return;
+    throw err;
+  }
+  try {
+    const stats = await handle.stat({ bigint: true });
+    if (identityOf(stats).key !== identity.key) return;
+    await use(handle, Number(stats.size));
+  } finally {
+    await handle.close();
+  }
+}

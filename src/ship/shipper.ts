@@ -1,0 +1,307 @@
+/**
+ * The shipper: tails every file its globs find and ships each line to a
+ * Lumberjack server at least once. Offsets are saved (one transaction per
+ * batch) only after a server acked the batch, so a crash at any moment
+ * re-sends at most the batches that were not acked, and loses nothing.
+ *
+ * Lifecycle: `start()` opens the offsets store, finds the files and starts
+ * one sender per server; `close()` stops reading, waits (bounded by the
+ * network timeout) for the batches in flight to be acked, saves their
+ * offsets and closes everything; `destroy()` drops everything at once.
+ * Both are idempotent. See docs/ship.md for the pipeline.
+ */
+import { hostname } from "node:os";
+
+import type { Context } from "../log/index.js";
+import type { ShipConfig } from "./config.js";
+import type { Batch } from "./spooler.js";
+
+import { errorMessage } from "../errors.js";
+import { LumberjackClient } from "../lumberjack/client.js";
+import { Backoff } from "./backoff.js";
+import { FolderWatcher } from "./discovery.js";
+import { OffsetStore, type OffsetEntry } from "./offsets.js";
+import { Refresher } from "./refresh.js";
+import { Sender } from "./sender.js";
+import { Spooler } from "./spooler.js";
+import { entryOf } from "./tracked.js";
+import { ShipCounters } from "./counters.js";
+import { FileTable } from "./table.js";
+
+/** Options besides the config, mostly for tests. */
+export interface ShipperOptions {
+  log: Context;
+  /** Host name sent with every event; default os.hostname(). */
+  host?: string;
+  now?: () => number;
+}
+
+export class Shipper {
+  readonly config: ShipConfig;
+  readonly counters = new ShipCounters();
+  readonly table: FileTable;
+  readonly senders: Sender[] = [];
+  readonly #log: Context;
+  readonly #now: () => number;
+  readonly #retry: Batch[] = [];
+  readonly #idle = new Backoff();
+  #store: OffsetStore | undefined;
+  #spooler: Spooler | undefined;
+  #refresher: Refresher | undefined;
+  #watcher: FolderWatcher | undefined;
+  #refreshTimer: NodeJS.Timeout | undefined;
+  #building: Promise<Batch | undefined> | undefined;
+  readonly #waiters = new Set<() => void>();
+  #running: Promise<void>[] = [];
+  #stopping = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(config: ShipConfig, options: ShipperOptions) {
+    this.config = config;
+    this.#log = options.log;
+    this.#now = options.now ?? Date.now;
+    this.table = new FileTable({
+      maxOpenFiles: config.maxOpenFiles,
+      maxLineBytes: config.maxLineBytes,
+    });
+    this.#host = options.host ?? hostname();
+  }
+
+  readonly #host: string;
+
+  /** Opens the store, finds the files and starts sending. */
+  async start(): Promise<void> {
+    const store = OffsetStore.open(this.config.statePath);
+    this.#store = store;
+    this.#spooler = new Spooler(
+      this.table,
+      { spoolSize: this.config.network.spoolSize, now: this.#now },
+      {
+        truncated: (file) => this.#refresher!.truncated(file),
+        skipped: (file, lines, bytes) => {
+          this.counters.linesSkipped += lines;
+          this.#log.log({ at: "skip", "file.path": file.path, lines, bytes });
+        },
+        readFailed: (file, err) => {
+          this.#log.log({
+            at: "read_error",
+            "file.path": file.path,
+            error: errorMessage(err),
+          });
+        },
+      },
+    );
+    this.#refresher = new Refresher({
+      config: this.config,
+      table: this.table,
+      store,
+      host: this.#host,
+      now: this.#now,
+      log: this.#log,
+      wake: () => this.#wakeUp(),
+      refreshSoon: () => this.#scheduleRefresh(0),
+    });
+    this.#watcher = new FolderWatcher((path) => this.#changed(path));
+    await this.#refresh();
+    this.#scheduleRefresh();
+
+    for (const server of this.config.network.servers) {
+      const timeoutMs = this.config.network.timeoutMs;
+      const client = new LumberjackClient({
+        host: server.host,
+        port: server.port,
+        tls: server.tls,
+        version: this.config.network.version,
+        compressionLevel: this.config.network.compressionLevel,
+        connectTimeoutMs: timeoutMs,
+        ackTimeoutMs: timeoutMs,
+        writeTimeoutMs: timeoutMs,
+      });
+      const sender = new Sender(client, {
+        take: () => this.#take(),
+        acked: (batch, s) => this.#acked(batch, s),
+        failed: (batch, err, s) => this.#failed(batch, err, s),
+      });
+      this.senders.push(sender);
+    }
+    this.#running = this.senders.map((s) => s.start());
+    this.#log.log({
+      at: "start",
+      files: this.table.size,
+      servers: this.senders.length,
+    });
+  }
+
+  /** Statistics for the HTTP endpoint; see stats.ts. */
+  get retryQueue(): number {
+    return this.#retry.length;
+  }
+
+  /**
+   * Stops reading, waits for the batches in flight (at most the network
+   * timeout, then they are dropped unacked and re-sent after a restart),
+   * saves offsets and closes. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  /** Stops at once; whatever was not acked is sent again next time. */
+  destroy(): void {
+    this.#stop();
+    for (const sender of this.senders) sender.client.destroy();
+    void this.table.closeAll().catch(() => {});
+    this.#store?.close();
+  }
+
+  async #close(): Promise<void> {
+    this.#stop();
+    const graceMs = this.config.network.timeoutMs + 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), graceMs);
+    });
+    const drained = Promise.all(this.#running).then(() => false);
+    const late = await Promise.race([drained, timedOut]);
+    clearTimeout(timer);
+    if (late) this.#log.log({ at: "close", in_flight: "abandoned" });
+    await Promise.all(this.senders.map((s) => s.client.close()));
+    for (const sender of this.senders) sender.client.destroy();
+    await this.table.closeAll();
+    this.#store?.close();
+    this.#log.log({ at: "closed" });
+  }
+
+  #stop(): void {
+    this.#stopping = true;
+    clearTimeout(this.#refreshTimer);
+    this.#watcher?.close();
+    for (const sender of this.senders) sender.stopWaiting();
+    this.#wakeUp();
+  }
+
+  /** A sender's next batch: a failed one first, else a new one. */
+  async #take(): Promise<Batch | undefined> {
+    while (!this.#stopping) {
+      const retry = this.#retry.shift();
+      if (retry !== undefined) {
+        this.counters.linesSent += retry.lines;
+        return retry;
+      }
+      this.#building ??= this.#spooler!.build().finally(() => {
+        this.#building = undefined;
+      });
+      const batch = await this.#building;
+      if (batch !== undefined && batch.lines === 0) {
+        this.#save(batch);
+        continue;
+      }
+      if (batch !== undefined) {
+        this.#idle.reset();
+        this.counters.linesRead += batch.lines;
+        this.counters.bytesRead += batch.bytes;
+        this.counters.linesSent += batch.lines;
+        return batch;
+      }
+      await this.#sleep(this.#idle.next());
+    }
+    return undefined;
+  }
+
+  #acked(batch: Batch, sender: Sender): void {
+    this.counters.linesAcked += batch.lines;
+    this.counters.bytesAcked += batch.bytes;
+    this.counters.batchesAcked++;
+    this.#save(batch);
+    this.#log.log({
+      at: "acked",
+      server: sender.address,
+      lines: batch.lines,
+      attempts: batch.attempts,
+    });
+  }
+
+  #failed(batch: Batch, err: unknown, sender: Sender): void {
+    this.counters.linesRetried += batch.lines;
+    this.counters.batchesFailed++;
+    this.#retry.push(batch);
+    this.#log.log({
+      at: "send_error",
+      server: sender.address,
+      lines: batch.lines,
+      attempts: batch.attempts,
+      error: errorMessage(err),
+    });
+  }
+
+  /** Saves the offsets a batch claims, then lets its files send again. */
+  #save(batch: Batch): void {
+    const now = this.#now();
+    const entries: OffsetEntry[] = [];
+    for (const { file, offset, generation } of batch.claims) {
+      if (generation !== file.generation) continue; // read again from 0
+      file.ackedOffset = offset;
+      file.lastAckMs = now;
+      entries.push(entryOf(file, now));
+    }
+    try {
+      this.#store!.commit(entries);
+    } catch (err) {
+      // The lines are delivered; a restart before the next save re-sends.
+      this.#log.log({ at: "save_error", error: errorMessage(err) });
+    }
+    this.table.unlock(batch.claims);
+    this.#wakeUp();
+  }
+
+  #changed(path: string): void {
+    const file = this.table.atPath(path);
+    if (file !== undefined) {
+      this.table.markDirty(file);
+      this.#wakeUp();
+    } else {
+      this.#scheduleRefresh(0);
+    }
+  }
+
+  #scheduleRefresh(delayMs = this.config.globRefreshMs): void {
+    if (this.#stopping) return;
+    clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = setTimeout(() => {
+      this.#refreshTimer = undefined;
+      void this.#refresh().finally(() => this.#scheduleRefresh());
+    }, delayMs);
+  }
+
+  async #refresh(): Promise<void> {
+    try {
+      const dirs = await this.#refresher!.refresh();
+      this.#watcher!.update(dirs);
+    } catch (err) {
+      this.#log.log({ at: "refresh_error", error: errorMessage(err) });
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        // Nothing announced new lines: look at every open file again.
+        for (const file of this.table.files()) {
+          if (file.reader !== undefined) this.table.markDirty(file);
+        }
+        done();
+      }, ms);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#waiters.delete(done);
+        resolve();
+      };
+      this.#waiters.add(done);
+    });
+  }
+
+  #wakeUp(): void {
+    for (const done of [...this.#waiters]) done();
+  }
+}

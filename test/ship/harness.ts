@@ -1,0 +1,137 @@
+/**
+ * Shipper test harness: a real LumberjackReceiver on 127.0.0.1 that keeps
+ * every event, config files in a temp dir, and a Shipper run in the test
+ * process (or `lorne ship` as a child, for crash tests).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+import { Context, MemoryLogger } from "../../src/log/index.js";
+import { LumberjackReceiver } from "../../src/lumberjack/receiver.js";
+import { parseShipConfig, type ShipConfig } from "../../src/ship/config.js";
+import { Shipper } from "../../src/ship/shipper.js";
+import { LORNE, waitFor } from "../helpers.js";
+
+export interface Received {
+  port: number;
+  events: Record<string, unknown>[];
+  /** The `line` of every event, in arrival order. */
+  lines(): string[];
+  /** Fails the next `n` batches (the connection is destroyed, no ack). */
+  failNext(n: number): void;
+  close(): Promise<void>;
+}
+
+/** A receiver on 127.0.0.1 (port 0 unless given) that keeps every event. */
+export async function startReceiver(port = 0): Promise<Received> {
+  let failures = 0;
+  const events: Record<string, unknown>[] = [];
+  const receiver = new LumberjackReceiver({
+    host: "127.0.0.1",
+    port,
+    log: new Context({ logger: new MemoryLogger() }),
+    onBatch: (batch) => {
+      if (failures > 0) {
+        failures--;
+        return Promise.reject(new Error("test: refusing this batch"));
+      }
+      events.push(...batch);
+      return Promise.resolve();
+    },
+  });
+  const address = await receiver.listen();
+  return {
+    port: address.port,
+    events,
+    lines: () => events.map((e) => String(e.line)),
+    failNext: (n) => {
+      failures = n;
+    },
+    close: () => receiver.close(),
+  };
+}
+
+/** A butteredscones-style config object for `dir`, TLS off. */
+export function configObject(
+  dir: string,
+  port: number,
+  extra: Record<string, unknown> = {},
+  files: Record<string, unknown>[] = [{ paths: [join(dir, "logs", "*.log")] }],
+): Record<string, unknown> {
+  return {
+    state: join(dir, "state.db"),
+    glob_refresh_ms: 100,
+    network: {
+      servers: [{ addr: `127.0.0.1:${port}` }],
+      tls: false,
+      timeout: 5,
+      version: 2,
+      ...(extra.network as object | undefined),
+    },
+    files,
+    ...Object.fromEntries(
+      Object.entries(extra).filter(([k]) => k !== "network"),
+    ),
+  };
+}
+
+export function shipConfig(
+  dir: string,
+  port: number,
+  extra?: Record<string, unknown>,
+  files?: Record<string, unknown>[],
+): ShipConfig {
+  return parseShipConfig(configObject(dir, port, extra, files), dir);
+}
+
+export interface RunningShipper {
+  shipper: Shipper;
+  logs: MemoryLogger;
+  close(): Promise<void>;
+}
+
+/** A started Shipper logging to memory, host name "test-host". */
+export async function runShipper(config: ShipConfig): Promise<RunningShipper> {
+  const logs = new MemoryLogger();
+  const shipper = new Shipper(config, {
+    log: new Context({ logger: logs }),
+    host: "test-host",
+  });
+  await shipper.start();
+  return { shipper, logs, close: () => shipper.close() };
+}
+
+/** Waits until the receiver has every line of `expected` (as a set). */
+export async function waitForLines(
+  received: Received,
+  expected: Iterable<string>,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const want = new Set(expected);
+  await waitFor(
+    () => {
+      const got = new Set(received.lines());
+      for (const line of want) if (!got.has(line)) return false;
+      return true;
+    },
+    `${want.size} lines at the receiver`,
+    timeoutMs,
+  );
+}
+
+/** `lorne ship --config FILE` as a child process (needs `npm run build`). */
+export function spawnShip(configPath: string): ChildProcess {
+  return spawn(process.execPath, [LORNE, "ship", "--config", configPath], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+}
+
+export function writeConfig(
+  dir: string,
+  config: Record<string, unknown>,
+): string {
+  const path = join(dir, "ship.json");
+  writeFileSync(path, JSON.stringify(config, null, 2));
+  return path;
+}
