@@ -208,6 +208,11 @@ async function timeShip(
   }
   const done = result("lorne_ship", start, bytes, lines);
   peakMib = Math.max(peakMib, vmHwmMib(shipper.pid));
+  const cpu = (pid: number | undefined) =>
+    (cpuSeconds(pid) / done.seconds).toFixed(2);
+  process.stdout.write(
+    `cpu ship=${cpu(shipper.pid)} receive=${cpu(receiver.pid)} (cores busy)\n`,
+  );
   shipper.kill("SIGTERM");
   receiver.kill("SIGTERM");
   await Promise.all([once(shipper, "exit"), once(receiver, "exit")]);
@@ -234,6 +239,17 @@ function vmHwmMib(pid: number | undefined): number {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
     const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
     return kb === undefined ? 0 : Number(kb) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** User plus system CPU seconds of a live process, from /proc. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return 0;
   }

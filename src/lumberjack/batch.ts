@@ -100,6 +100,37 @@ function eventFrame(
   }
 }
 
+/**
+ * A batch encoded ahead of its turn, so the encoding and deflating of the
+ * next batch overlap the server's work on the one before. The client uses
+ * the bytes when the encoding still fits at send time (v2 numbers every
+ * batch from 1, so it always does; v1 numbers per connection) and encodes
+ * again otherwise.
+ */
+export class PreparedBatch {
+  readonly events: BatchEvents;
+  readonly encoding: Readonly<BatchEncoding>;
+  readonly bytes: Promise<Buffer>;
+
+  constructor(events: BatchEvents, encoding: BatchEncoding) {
+    this.events = events;
+    this.encoding = { ...encoding };
+    this.bytes = encodeBatch(events, encoding);
+    // A failure is seen when the batch is sent, not as an unhandled one.
+    this.bytes.catch(() => {});
+  }
+
+  /** Whether the bytes are what `encoding` would produce. */
+  fits(encoding: BatchEncoding): boolean {
+    const e = this.encoding;
+    return (
+      e.version === encoding.version &&
+      e.compressionLevel === encoding.compressionLevel &&
+      e.firstSeq === encoding.firstSeq
+    );
+  }
+}
+
 function isEventFrames(events: BatchEvents): events is EventFrames {
   return !Array.isArray(events);
 }

@@ -22,6 +22,7 @@ import { errorMessage, UnavailableError, ValidationError } from "../errors.js";
 import {
   encodeBatch,
   eventCount,
+  PreparedBatch,
   type BatchEvents,
   type EventFrames,
 } from "./batch.js";
@@ -154,7 +155,7 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
    * connection; after a rejection the batch may or may not have reached
    * the server, so resending it gives at-least-once delivery.
    */
-  send(events: BatchEvents): Promise<void> {
+  send(events: BatchEvents | PreparedBatch): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closedError("send to"));
     const run = this.#queue.then(() => this.#sendBatch(events));
     this.#queue = run.catch(() => {});
@@ -234,7 +235,9 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
     });
   }
 
-  async #sendBatch(events: BatchEvents): Promise<void> {
+  async #sendBatch(batch: BatchEvents | PreparedBatch): Promise<void> {
+    const prepared = batch instanceof PreparedBatch ? batch : undefined;
+    const events = prepared?.events ?? batch;
     if (!isBatchEvents(events)) {
       throw new ValidationError(
         "Invalid events: expected an array of objects",
@@ -259,11 +262,11 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
       link = this.#linkOrFail();
     }
     const firstSeq = version === 1 ? link.nextSeq : 1;
-    const bytes = await encodeBatch(events, {
-      version,
-      compressionLevel,
-      firstSeq,
-    });
+    const encoding = { version, compressionLevel, firstSeq };
+    const bytes =
+      prepared?.fits(encoding) === true
+        ? await prepared.bytes
+        : await encodeBatch(events, encoding);
     if (this.#link !== link) throw this.#lostBeforeSend();
     if (version === 1) link.nextSeq += count;
     await link.transmit(bytes, firstSeq, firstSeq + count - 1);

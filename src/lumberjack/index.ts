@@ -40,6 +40,7 @@ export {
 } from "./receiver.js";
 export {
   encodeBatch,
+  PreparedBatch,
   type BatchEncoding,
   type BatchEvents,
   type EventFrames,

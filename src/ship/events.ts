@@ -9,6 +9,7 @@
  */
 import type { EventFrames } from "../lumberjack/batch.js";
 import type { Version } from "../lumberjack/frames.js";
+import type { ReadLine } from "./reader.js";
 
 import { TYPE_BYTE, VERSION_BYTE } from "../lumberjack/frames.js";
 
@@ -20,12 +21,10 @@ export interface EventShape {
   file?: string;
 }
 
-/** One line of a batch and the file it came from. */
-export interface LineEvent {
-  bytes: Buffer;
-  /** Byte offset just after the line's newline. */
-  endOffset: number;
+/** Lines of one file in a batch, all carrying the same template. */
+export interface LineSegment {
   template: EventTemplate;
+  lines: readonly ReadLine[];
 }
 
 /** An EventShape encoded once, reused for every line of its file. */
@@ -60,20 +59,23 @@ const LINE_KEY = Buffer.from("line");
 const OFFSET_KEY = Buffer.from("offset");
 const JSON_HEAD = Buffer.from('{"line":"');
 const JSON_OFFSET = Buffer.from(',"offset":');
-// Bytes JSON requires escaped inside a string; seen through latin1 text.
-// eslint-disable-next-line no-control-regex
-const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
+const V2_JSON = (VERSION_BYTE[2] << 8) | TYPE_BYTE.json;
+const V1_DATA = (VERSION_BYTE[1] << 8) | TYPE_BYTE.data;
 
-/** A batch's lines as Lumberjack event frames. */
+/**
+ * A batch's lines as Lumberjack event frames. The encoders are the hot
+ * path of the shipper: one pass sizes the batch, one writes it, with no
+ * allocation per line unless a line needs JSON escapes.
+ */
 export class LineEvents implements EventFrames {
-  readonly #events: readonly LineEvent[];
+  readonly count: number;
+  readonly #segments: readonly LineSegment[];
 
-  constructor(events: readonly LineEvent[]) {
-    this.#events = events;
-  }
-
-  get count(): number {
-    return this.#events.length;
+  constructor(segments: readonly LineSegment[]) {
+    this.#segments = segments;
+    let count = 0;
+    for (const segment of segments) count += segment.lines.length;
+    this.count = count;
   }
 
   encode(version: Version, firstSeq: number): Buffer {
@@ -85,37 +87,50 @@ export class LineEvents implements EventFrames {
    * `{"line":"<line>"<tail>[,"offset":N]}`.
    */
   #encodeV2(firstSeq: number): Buffer {
-    const lines = this.#events.map((e) => jsonStringBody(e.bytes));
-    const offsets = this.#events.map((e) =>
-      e.template.withOffset ? String(e.endOffset) : "",
-    );
+    // Bytes each line's escapes add, in line order across segments.
+    const extra = new Uint32Array(this.count);
     let size = 0;
-    this.#events.forEach((e, i) => {
-      const offset = offsets[i] as string;
-      size += 10 + JSON_HEAD.length + (lines[i] as Buffer).length + 1;
-      size += e.template.jsonTail.length + 1;
-      if (offset !== "") size += JSON_OFFSET.length + offset.length;
-    });
+    let i = 0;
+    for (const { template, lines } of this.#segments) {
+      const fixed = 10 + JSON_HEAD.length + 2 + template.jsonTail.length;
+      const offsetKey = template.withOffset ? JSON_OFFSET.length : 0;
+      for (const line of lines) {
+        const more = escapeExtra(line.bytes);
+        extra[i++] = more;
+        size += fixed + line.bytes.length + more;
+        if (offsetKey !== 0) size += offsetKey + digits(line.endOffset);
+      }
+    }
     const out = Buffer.allocUnsafe(size);
     let at = 0;
-    this.#events.forEach((e, i) => {
-      const offset = offsets[i] as string;
-      const start = at;
-      out[at] = VERSION_BYTE[2];
-      out[at + 1] = TYPE_BYTE.json;
-      out.writeUInt32BE(firstSeq + i, at + 2);
-      at += 10;
-      at += JSON_HEAD.copy(out, at);
-      at += (lines[i] as Buffer).copy(out, at);
-      out[at++] = 0x22; // closing quote of the line
-      at += e.template.jsonTail.copy(out, at);
-      if (offset !== "") {
-        at += JSON_OFFSET.copy(out, at);
-        at += out.write(offset, at, "latin1");
+    let seq = firstSeq;
+    i = 0;
+    for (const { template, lines } of this.#segments) {
+      const tail = template.jsonTail;
+      for (const line of lines) {
+        const start = at;
+        out.writeUInt16BE(V2_JSON, at);
+        out.writeUInt32BE(seq++, at + 2);
+        at += 10;
+        out.set(JSON_HEAD, at);
+        at += JSON_HEAD.length;
+        if (extra[i++] === 0) {
+          out.set(line.bytes, at);
+          at += line.bytes.length;
+        } else {
+          at = writeEscaped(out, at, line.bytes);
+        }
+        out[at++] = 0x22; // closing quote of the line
+        out.set(tail, at);
+        at += tail.length;
+        if (template.withOffset) {
+          out.set(JSON_OFFSET, at);
+          at = writeDecimal(out, at + JSON_OFFSET.length, line.endOffset);
+        }
+        out[at++] = 0x7d; // }
+        out.writeUInt32BE(at - start - 10, start + 6);
       }
-      out[at++] = 0x7d; // }
-      out.writeUInt32BE(at - start - 10, start + 6);
-    });
+    }
     return out;
   }
 
@@ -124,65 +139,115 @@ export class LineEvents implements EventFrames {
    * value length u32, value: line, the constant pairs, [offset].
    */
   #encodeV1(firstSeq: number): Buffer {
-    const offsets = this.#events.map((e) =>
-      e.template.withOffset ? Buffer.from(String(e.endOffset)) : undefined,
-    );
     let size = 0;
-    this.#events.forEach((e, i) => {
-      size += 10 + 8 + LINE_KEY.length + e.bytes.length;
-      size += e.template.pairs.length;
-      const offset = offsets[i];
-      if (offset !== undefined) size += 8 + OFFSET_KEY.length + offset.length;
-    });
+    for (const { template, lines } of this.#segments) {
+      const fixed = 18 + LINE_KEY.length + template.pairs.length;
+      const offsetKey = template.withOffset ? 8 + OFFSET_KEY.length : 0;
+      for (const line of lines) {
+        size += fixed + line.bytes.length;
+        if (offsetKey !== 0) size += offsetKey + digits(line.endOffset);
+      }
+    }
     const out = Buffer.allocUnsafe(size);
     let at = 0;
-    this.#events.forEach((e, i) => {
-      const offset = offsets[i];
-      out[at] = VERSION_BYTE[1];
-      out[at + 1] = TYPE_BYTE.data;
-      out.writeUInt32BE(firstSeq + i, at + 2);
-      const pairs = 1 + e.template.pairCount + (offset === undefined ? 0 : 1);
-      out.writeUInt32BE(pairs, at + 6);
-      at += 10;
-      at = writePair(out, at, LINE_KEY, e.bytes);
-      at += e.template.pairs.copy(out, at);
-      if (offset !== undefined) at = writePair(out, at, OFFSET_KEY, offset);
-    });
+    let seq = firstSeq;
+    for (const { template, lines } of this.#segments) {
+      const pairs = 1 + template.pairCount + (template.withOffset ? 1 : 0);
+      for (const line of lines) {
+        out.writeUInt16BE(V1_DATA, at);
+        out.writeUInt32BE(seq++, at + 2);
+        out.writeUInt32BE(pairs, at + 6);
+        at = writePair(out, at + 10, LINE_KEY, line.bytes);
+        out.set(template.pairs, at);
+        at += template.pairs.length;
+        if (template.withOffset) {
+          out.writeUInt32BE(OFFSET_KEY.length, at);
+          out.set(OFFSET_KEY, at + 4);
+          at += 4 + OFFSET_KEY.length;
+          const n = digits(line.endOffset);
+          out.writeUInt32BE(n, at);
+          at = writeDecimal(out, at + 4, line.endOffset);
+        }
+      }
+    }
     return out;
   }
 }
 
-/** The bytes of a JSON string's body (no quotes) for raw line bytes. */
-export function jsonStringBody(bytes: Buffer): Buffer {
-  // latin1 maps each byte to one char, so the test sees every byte.
-  if (!NEEDS_ESCAPE.test(bytes.toString("latin1"))) return bytes;
-  const parts: Buffer[] = [];
-  let from = 0;
+// How many bytes JSON's escape of each byte adds: 1 for `"`, `\` and the
+// controls with a short form (\b \t \n \f \r), 5 for other controls
+// (\u00XX), 0 for every other byte (UTF-8 or not, copied as it is).
+const ESCAPE_EXTRA = new Uint8Array(256);
+const SHORT_ESCAPES: Record<number, number> = {
+  0x08: 0x62, // b
+  0x09: 0x74, // t
+  0x0a: 0x6e, // n
+  0x0c: 0x66, // f
+  0x0d: 0x72, // r
+  0x22: 0x22,
+  0x5c: 0x5c,
+};
+for (let b = 0; b < 0x20; b++) ESCAPE_EXTRA[b] = 5;
+for (const b of Object.keys(SHORT_ESCAPES)) ESCAPE_EXTRA[Number(b)] = 1;
+const HEX = Buffer.from("0123456789abcdef");
+
+function escapeExtra(bytes: Buffer): number {
+  let extra = 0;
   for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i] as number;
-    if (b >= 0x20 && b !== 0x22 && b !== 0x5c) continue;
-    parts.push(bytes.subarray(from, i), Buffer.from(escapeByte(b), "latin1"));
-    from = i + 1;
+    extra += ESCAPE_EXTRA[bytes[i] as number] as number;
   }
-  parts.push(bytes.subarray(from));
-  return Buffer.concat(parts);
+  return extra;
 }
 
-function escapeByte(b: number): string {
-  switch (b) {
-    case 0x22:
-      return '\\"';
-    case 0x5c:
-      return "\\\\";
-    case 0x0a:
-      return "\\n";
-    case 0x0d:
-      return "\\r";
-    case 0x09:
-      return "\\t";
-    default:
-      return `\\u${b.toString(16).padStart(4, "0")}`;
+// Writes `bytes` JSON-escaped at `at`; returns the end.
+function writeEscaped(out: Buffer, at: number, bytes: Buffer): number {
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i] as number;
+    const more = ESCAPE_EXTRA[b] as number;
+    if (more === 0) {
+      out[at++] = b;
+    } else if (more === 1) {
+      out[at++] = 0x5c;
+      out[at++] = SHORT_ESCAPES[b] as number;
+    } else {
+      out[at++] = 0x5c; // \u00XX
+      out[at++] = 0x75;
+      out[at++] = 0x30;
+      out[at++] = 0x30;
+      out[at++] = HEX[b >> 4] as number;
+      out[at++] = HEX[b & 15] as number;
+    }
   }
+  return at;
+}
+
+function digits(n: number): number {
+  let count = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    count++;
+  }
+  return count;
+}
+
+// Writes a non-negative whole number in decimal; returns the end.
+function writeDecimal(out: Buffer, at: number, n: number): number {
+  const end = at + digits(n);
+  let i = end;
+  do {
+    out[--i] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  } while (n > 0);
+  return end;
+}
+
+/** The bytes of a JSON string's body (no quotes) for raw line bytes. */
+export function jsonStringBody(bytes: Buffer): Buffer {
+  const extra = escapeExtra(bytes);
+  if (extra === 0) return bytes;
+  const out = Buffer.allocUnsafe(bytes.length + extra);
+  writeEscaped(out, 0, bytes);
+  return out;
 }
 
 function pairBytes(key: Buffer, value: Buffer): Buffer {

@@ -31,7 +31,7 @@ import type { FileTable } from "./table.js";
 import { errorMessage } from "../errors.js";
 import { expand, globBases } from "./discovery.js";
 import { EventTemplate } from "./events.js";
-import { entryOf, type TrackedFile } from "./tracked.js";
+import { entryOf, isBusy, type TrackedFile } from "./tracked.js";
 import {
   FINGERPRINT_BYTES,
   fingerprintMatches,
@@ -225,7 +225,7 @@ export class Refresher {
         readOffset: start,
         ackedOffset: start,
         generation: 0,
-        inFlight: false,
+        pending: [],
         dirty: size > start,
         matched: true,
         size,
@@ -266,7 +266,7 @@ export class Refresher {
   // Closes idle readers; forgets files no glob finds once read to the end.
   async #tidy(file: TrackedFile, nowMs: number): Promise<void> {
     const { table, config } = this.#o;
-    if (file.inFlight || file.dirty) return;
+    if (isBusy(file) || file.dirty) return;
     if (!file.matched) {
       await table.remove(file);
       return;

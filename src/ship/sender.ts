@@ -64,7 +64,7 @@ export class Sender {
       this.status = "sending";
       this.lastChunkSize = batch.lines;
       try {
-        await this.client.send(batch.events);
+        await this.client.send(batch.prepared ?? batch.events);
       } catch (err) {
         this.status = "retrying";
         this.#hooks.failed(batch, err, this);

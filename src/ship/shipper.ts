@@ -17,6 +17,7 @@ import type { ShipConfig } from "./config.js";
 import type { Batch } from "./spooler.js";
 
 import { errorMessage } from "../errors.js";
+import { PreparedBatch } from "../lumberjack/batch.js";
 import { LumberjackClient } from "../lumberjack/client.js";
 import { Backoff } from "./backoff.js";
 import { FolderWatcher } from "./discovery.js";
@@ -44,6 +45,8 @@ export class Shipper {
   readonly #log: Context;
   readonly #now: () => number;
   readonly #retry: Batch[] = [];
+  /** Batches read ahead, waiting for their files' older batches. */
+  readonly #prepared: Batch[] = [];
   readonly #idle = new Backoff();
   #store: OffsetStore | undefined;
   #spooler: Spooler | undefined;
@@ -181,32 +184,67 @@ export class Shipper {
     this.#wakeUp();
   }
 
-  /** A sender's next batch: a failed one first, else a new one. */
+  /**
+   * A sender's next batch: a failed one first, then the oldest one read
+   * ahead, else a new one, always one whose files have no older batch
+   * unacked. Undefined once the shipper stops.
+   */
   async #take(): Promise<Batch | undefined> {
     while (!this.#stopping) {
-      const retry = this.#retry.shift();
-      if (retry !== undefined) {
-        this.counters.linesSent += retry.lines;
-        return retry;
-      }
-      this.#building ??= this.#spooler!.build().finally(() => {
-        this.#building = undefined;
-      });
-      const batch = await this.#building;
+      const batch = takeSendable(this.#retry) ?? takeSendable(this.#prepared);
       if (batch !== undefined && batch.lines === 0) {
-        this.#save(batch);
+        this.#save(batch); // only skipped lines: nothing to send
         continue;
       }
       if (batch !== undefined) {
+        this.counters.linesSent += batch.lines;
+        this.#readAhead();
+        return batch;
+      }
+      if (this.#prepared.length < this.senders.length) {
+        const built = await this.#build();
+        if (built !== undefined) continue;
+        await this.#sleep(this.#idle.next(), true);
+      } else {
+        // Read ahead already; wait for the ack that lets it go.
+        await this.#sleep(this.config.network.timeoutMs, false);
+      }
+    }
+    return undefined;
+  }
+
+  // Builds the next batch while the last one is on its way.
+  #readAhead(): void {
+    if (this.#stopping || this.#prepared.length >= this.senders.length) return;
+    void this.#build().then((batch) => {
+      if (batch !== undefined) this.#wakeUp();
+    });
+  }
+
+  /** Builds one batch into the read-ahead list (one build at a time). */
+  #build(): Promise<Batch | undefined> {
+    this.#building ??= this.#spooler!.build()
+      .then((batch) => {
+        if (batch === undefined) return undefined;
         this.#idle.reset();
         this.counters.linesRead += batch.lines;
         this.counters.bytesRead += batch.bytes;
-        this.counters.linesSent += batch.lines;
+        const { version, compressionLevel } = this.config.network;
+        if (version === 2 && batch.lines > 0) {
+          // v2 numbers every batch from 1: encode now, send when its turn comes.
+          batch.prepared = new PreparedBatch(batch.events, {
+            version,
+            compressionLevel,
+            firstSeq: 1,
+          });
+        }
+        this.#prepared.push(batch);
         return batch;
-      }
-      await this.#sleep(this.#idle.next());
-    }
-    return undefined;
+      })
+      .finally(() => {
+        this.#building = undefined;
+      });
+    return this.#building;
   }
 
   #acked(batch: Batch, sender: Sender): void {
@@ -214,12 +252,14 @@ export class Shipper {
     this.counters.bytesAcked += batch.bytes;
     this.counters.batchesAcked++;
     this.#save(batch);
-    this.#log.log({
-      at: "acked",
-      server: sender.address,
-      lines: batch.lines,
-      attempts: batch.attempts,
-    });
+    if (batch.attempts > 1) {
+      this.#log.log({
+        at: "acked",
+        server: sender.address,
+        lines: batch.lines,
+        attempts: batch.attempts,
+      });
+    }
   }
 
   #failed(batch: Batch, err: unknown, sender: Sender): void {
@@ -251,7 +291,7 @@ export class Shipper {
       // The lines are delivered; a restart before the next save re-sends.
       this.#log.log({ at: "save_error", error: errorMessage(err) });
     }
-    this.table.unlock(batch.claims);
+    this.table.unlock(batch.id, batch.claims);
     this.#wakeUp();
   }
 
@@ -283,12 +323,15 @@ export class Shipper {
     }
   }
 
-  #sleep(ms: number): Promise<void> {
+  /** Waits for a wake-up or `ms`; `poll` then marks open files dirty. */
+  #sleep(ms: number, poll: boolean): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         // Nothing announced new lines: look at every open file again.
-        for (const file of this.table.files()) {
-          if (file.reader !== undefined) this.table.markDirty(file);
+        if (poll) {
+          for (const file of this.table.files()) {
+            if (file.reader !== undefined) this.table.markDirty(file);
+          }
         }
         done();
       }, ms);
@@ -304,4 +347,12 @@ export class Shipper {
   #wakeUp(): void {
     for (const done of [...this.#waiters]) done();
   }
+}
+
+/** Removes and returns the first batch that is oldest in all its files. */
+function takeSendable(batches: Batch[]): Batch | undefined {
+  const at = batches.findIndex((batch) =>
+    batch.claims.every(({ file }) => file.pending[0] === batch.id),
+  );
+  return at < 0 ? undefined : batches.splice(at, 1)[0];
 }

@@ -1,16 +1,22 @@
 /**
- * The spooler: gathers up to `spool_size` lines into one batch from files
- * that have no batch in flight, taking files in turn, and locks those
- * files until the batch is acked, so each file has at most one batch in
- * flight and its lines reach the server in order. Files that only had
- * over-long lines skipped still get their offsets moved forward, in a
- * batch with no events that is saved without being sent.
+ * The spooler: gathers up to `spool_size` lines into one batch, taking
+ * files in turn, and enters the batch in each of its files' pending list.
+ * The shipper sends a batch only when it is the oldest pending one of all
+ * its files, so each file has at most one batch in flight and its lines
+ * reach the server in order; a file may already give lines to the next
+ * batch while one is in flight, so reading and encoding overlap the
+ * server's work. Files that only had over-long lines skipped still get
+ * their offsets moved forward, in a batch with no events that is saved
+ * (in order) without being sent.
  */
-import type { LineEvent } from "./events.js";
+import type { PreparedBatch } from "../lumberjack/batch.js";
+import type { LineSegment } from "./events.js";
+import type { ReadResult } from "./reader.js";
 import type { FileTable } from "./table.js";
 import type { OffsetClaim, TrackedFile } from "./tracked.js";
 
 import { LineEvents } from "./events.js";
+import { canRead } from "./tracked.js";
 
 /** Lines of one or more files, sent together and acked together. */
 export interface Batch {
@@ -20,11 +26,13 @@ export interface Batch {
   readonly bytes: number;
   readonly claims: readonly OffsetClaim[];
   attempts: number;
+  /** The events encoded ahead of their turn (v2), when they are. */
+  prepared?: PreparedBatch;
 }
 
 /** What the spooler tells the shipper about files as it reads them. */
 export interface SpoolerHooks {
-  /** A file got shorter than its read offset, or lost its first bytes. */
+  /** A file got shorter than its read offset. */
   truncated(file: TrackedFile): void;
   /** Lines were skipped as over-long. */
   skipped(file: TrackedFile, lines: number, bytes: number): void;
@@ -50,32 +58,34 @@ export class Spooler {
   }
 
   /**
-   * The next batch, its files locked; undefined when no file without a
-   * batch in flight has anything new.
+   * The next batch, locked into its files' pending lists; undefined when
+   * no file that can take another batch has anything new.
    */
   async build(): Promise<Batch | undefined> {
     const { spoolSize } = this.#options;
-    const events: LineEvent[] = [];
+    const segments: LineSegment[] = [];
     const claims: OffsetClaim[] = [];
+    let lines = 0;
     let bytes = 0;
     for (const file of this.#table.ready()) {
-      if (events.length >= spoolSize) break;
-      if (file.inFlight) continue;
-      const before = events.length;
-      const read = await this.#read(file, spoolSize - events.length, events);
+      if (lines >= spoolSize) break;
+      if (!canRead(file)) continue;
+      const read = await this.#read(file, spoolSize - lines);
       this.#table.readFrom(file);
       if (read === undefined) continue;
-      for (let i = before; i < events.length; i++) {
-        bytes += (events[i] as LineEvent).bytes.length;
-      }
-      claims.push({ file, offset: read, generation: file.generation });
-      this.#table.lock([{ file, offset: read, generation: file.generation }]);
+      claims.push({ file, offset: read.offset, generation: file.generation });
+      if (read.lines.length === 0) continue;
+      segments.push({ template: file.template, lines: read.lines });
+      lines += read.lines.length;
+      for (const line of read.lines) bytes += line.bytes.length;
     }
     if (claims.length === 0) return undefined;
+    const id = this.#nextId++;
+    this.#table.lock(id, claims);
     return {
-      id: this.#nextId++,
-      events: new LineEvents(events),
-      lines: events.length,
+      id,
+      events: new LineEvents(segments),
+      lines,
       bytes,
       claims,
       attempts: 0,
@@ -83,14 +93,10 @@ export class Spooler {
   }
 
   /**
-   * Reads up to `max` lines of `file` into `out`; returns the offset the
-   * batch may save for it, or undefined when it had nothing new.
+   * Reads up to `max` lines of `file`; undefined when it had nothing new
+   * (no line, no skipped bytes).
    */
-  async #read(
-    file: TrackedFile,
-    max: number,
-    out: LineEvent[],
-  ): Promise<number | undefined> {
+  async #read(file: TrackedFile, max: number): Promise<ReadResult | undefined> {
     try {
       const reader = await this.#table.reader(file);
       if (reader === undefined) return undefined;
@@ -107,14 +113,7 @@ export class Spooler {
       }
       file.lastDataMs = now;
       file.readOffset = result.offset;
-      for (const line of result.lines) {
-        out.push({
-          bytes: line.bytes,
-          endOffset: line.endOffset,
-          template: file.template,
-        });
-      }
-      return result.offset;
+      return result;
     } catch (err) {
       file.dirty = false;
       this.#hooks.readFailed(file, err);

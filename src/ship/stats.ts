@@ -20,6 +20,7 @@ import type { Shipper } from "./shipper.js";
 import { Counter, Gauge, Registry } from "prom-client";
 
 import { errorMessage, UnavailableError } from "../errors.js";
+import { isBusy } from "./tracked.js";
 
 /** The JSON answer of `GET /`. */
 export interface StatisticsJson {
@@ -59,7 +60,7 @@ export function statisticsJson(shipper: Shipper): StatisticsJson {
   const files: StatisticsJson["files"] = {};
   let locked = 0;
   for (const f of shipper.table.files()) {
-    if (f.inFlight) locked++;
+    if (isBusy(f)) locked++;
     files[f.path] = {
       size: f.size,
       position: f.readOffset,

@@ -7,6 +7,8 @@
  */
 import type { OffsetClaim, TrackedFile } from "./tracked.js";
 
+import { canRead, isBusy } from "./tracked.js";
+
 import { FileReader } from "./reader.js";
 
 export interface FileTableOptions {
@@ -73,7 +75,7 @@ export class FileTable {
 
   markDirty(file: TrackedFile): void {
     file.dirty = true;
-    if (!file.inFlight) this.#ready.add(file.key);
+    if (canRead(file)) this.#ready.add(file.key);
   }
 
   /** Files to read from, in turn; a file read in full goes to the back. */
@@ -90,20 +92,22 @@ export class FileTable {
   /** Moves a file to the back of the turn after it was read from. */
   readFrom(file: TrackedFile): void {
     this.#ready.delete(file.key);
-    if (file.dirty && !file.inFlight) this.#ready.add(file.key);
+    if (file.dirty && canRead(file)) this.#ready.add(file.key);
   }
 
-  lock(claims: readonly OffsetClaim[]): void {
+  /** Batch `id` holds lines of these files until unlock. */
+  lock(id: number, claims: readonly OffsetClaim[]): void {
     for (const { file } of claims) {
-      file.inFlight = true;
-      this.#ready.delete(file.key);
+      file.pending.push(id);
+      if (!canRead(file)) this.#ready.delete(file.key);
     }
   }
 
-  unlock(claims: readonly OffsetClaim[]): void {
+  unlock(id: number, claims: readonly OffsetClaim[]): void {
     for (const { file } of claims) {
-      file.inFlight = false;
-      if (file.dirty && this.#byKey.get(file.key) === file) {
+      const at = file.pending.indexOf(id);
+      if (at >= 0) file.pending.splice(at, 1);
+      if (file.dirty && canRead(file) && this.#byKey.get(file.key) === file) {
         this.#ready.add(file.key);
       }
     }
@@ -157,7 +161,7 @@ export class FileTable {
   async #closeIdle(): Promise<boolean> {
     let oldest: TrackedFile | undefined;
     for (const file of this.#byKey.values()) {
-      if (file.reader === undefined || file.inFlight || file.dirty) continue;
+      if (file.reader === undefined || isBusy(file) || file.dirty) continue;
       if (oldest === undefined || file.lastReadMs < oldest.lastReadMs) {
         oldest = file;
       }

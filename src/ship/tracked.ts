@@ -26,8 +26,13 @@ export interface TrackedFile {
   ackedOffset: number;
   /** Bumped when the file is read again from the start (truncation). */
   generation: number;
-  /** A batch holding its lines is not acked yet: nothing more is sent. */
-  inFlight: boolean;
+  /**
+   * Ids of the batches holding its lines that are not acked yet, oldest
+   * first. A batch is sent only when it is first in the list of each of
+   * its files, so a file's lines go out in order, one batch at a time;
+   * the next batch may be read and encoded meanwhile (MAX_PENDING).
+   */
+  pending: number[];
   /** It may have lines to read (a notification, a refresh, a poll). */
   dirty: boolean;
   /** The last refresh found it under one of the globs. */
@@ -37,6 +42,19 @@ export interface TrackedFile {
   lastReadMs: number;
   lastDataMs: number;
   lastAckMs: number;
+}
+
+/** Batches of one file at once: one sent, one read ahead. */
+export const MAX_PENDING = 2;
+
+/** A batch of its lines is waiting for an ack. */
+export function isBusy(file: TrackedFile): boolean {
+  return file.pending.length > 0;
+}
+
+/** It may give lines to one more batch. */
+export function canRead(file: TrackedFile): boolean {
+  return file.pending.length < MAX_PENDING;
 }
 
 /** What a batch promises to save for one file once it is acked. */

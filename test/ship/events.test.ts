@@ -27,11 +27,10 @@ function decode(bytes: Buffer): Frame[] {
 
 test("events: v2 frames are exactly what encodeFrame writes for the same JSON", () => {
   const events = new LineEvents([
-    { bytes: Buffer.from("hello"), endOffset: 6, template: plain },
+    { template: plain, lines: [{ bytes: Buffer.from("hello"), endOffset: 6 }] },
     {
-      bytes: Buffer.from('a "q" \\ \t\n\x01'),
-      endOffset: 20,
       template: withFile,
+      lines: [{ bytes: Buffer.from('a "q" \\ \t\n\x01'), endOffset: 20 }],
     },
   ]);
   const expected = Buffer.concat([
@@ -58,8 +57,8 @@ test("events: v2 frames are exactly what encodeFrame writes for the same JSON", 
 test("events: v1 frames carry line, constant pairs and offset as bytes", () => {
   const bytes = Buffer.from([0x61, 0xff, 0xfe, 0x62]);
   const events = new LineEvents([
-    { bytes, endOffset: 5, template: withFile },
-    { bytes: Buffer.from(""), endOffset: 6, template: plain },
+    { template: withFile, lines: [{ bytes, endOffset: 5 }] },
+    { template: plain, lines: [{ bytes: Buffer.from(""), endOffset: 6 }] },
   ]);
   const b = (s: string) => Buffer.from(s);
   assert.deepEqual(decode(events.encode(1, 1)), [
@@ -90,7 +89,9 @@ test("events: v1 frames carry line, constant pairs and offset as bytes", () => {
 test("events: invalid UTF-8 goes into v2 JSON byte for byte", () => {
   const bytes = Buffer.from([0x78, 0xc3, 0x28, 0xff, 0x22]);
   const [frame] = decode(
-    new LineEvents([{ bytes, endOffset: 5, template: plain }]).encode(2, 1),
+    new LineEvents([
+      { template: plain, lines: [{ bytes, endOffset: 5 }] },
+    ]).encode(2, 1),
   );
   assert.ok(frame?.type === "json");
   assert.deepEqual(
@@ -111,4 +112,18 @@ test("events: any valid UTF-8 line survives v2 JSON.parse unchanged", () => {
     }),
     { numRuns: 500 },
   );
+});
+
+test("events: offsets of any size are written in decimal, in v1 and v2", () => {
+  for (const endOffset of [0, 9, 10, 99, 100, 12345, 2 ** 40 + 7]) {
+    const events = new LineEvents([
+      { template: withFile, lines: [{ bytes: Buffer.from("x"), endOffset }] },
+    ]);
+    const [v2] = decode(events.encode(2, 1));
+    assert.ok(v2?.type === "json");
+    assert.equal(JSON.parse(v2.payload.toString()).offset, endOffset);
+    const [v1] = decode(events.encode(1, 1));
+    assert.ok(v1?.type === "data");
+    assert.equal(v1.pairs[3]?.[1].toString(), String(endOffset));
+  }
 });
