@@ -53,6 +53,8 @@ export class Shipper {
   #refresher: Refresher | undefined;
   #watcher: FolderWatcher | undefined;
   #refreshTimer: NodeJS.Timeout | undefined;
+  #refreshing: Promise<void> | undefined;
+  #refreshAgain = false;
   #building: Promise<Batch | undefined> | undefined;
   readonly #waiters = new Set<() => void>();
   #running: Promise<void>[] = [];
@@ -169,6 +171,7 @@ export class Shipper {
     const late = await Promise.race([drained, timedOut]);
     clearTimeout(timer);
     if (late) this.#log.log({ at: "close", in_flight: "abandoned" });
+    await this.#refreshing;
     await Promise.all(this.senders.map((s) => s.client.close()));
     for (const sender of this.senders) sender.client.destroy();
     await this.table.closeAll();
@@ -314,13 +317,29 @@ export class Shipper {
     }, delayMs);
   }
 
-  async #refresh(): Promise<void> {
-    try {
-      const dirs = await this.#refresher!.refresh();
-      this.#watcher!.update(dirs);
-    } catch (err) {
-      this.#log.log({ at: "refresh_error", error: errorMessage(err) });
+  /**
+   * One refresh at a time: two at once could both take a new file for
+   * unknown and open it twice. A refresh asked for meanwhile runs after.
+   */
+  #refresh(): Promise<void> {
+    if (this.#refreshing !== undefined) {
+      this.#refreshAgain = true;
+      return this.#refreshing;
     }
+    this.#refreshing = (async () => {
+      do {
+        this.#refreshAgain = false;
+        try {
+          const dirs = await this.#refresher!.refresh();
+          if (!this.#stopping) this.#watcher!.update(dirs);
+        } catch (err) {
+          this.#log.log({ at: "refresh_error", error: errorMessage(err) });
+        }
+      } while (this.#refreshAgain && !this.#stopping);
+    })().finally(() => {
+      this.#refreshing = undefined;
+    });
+    return this.#refreshing;
   }
 
   /** Waits for a wake-up or `ms`; `poll` then marks open files dirty. */
