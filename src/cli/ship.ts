@@ -45,18 +45,16 @@ async function runShip(flags: ShipFlags): Promise<void> {
   const log = new Context({ data: { app: "lorne", fn: "ship" }, logger });
   const shipper = new Shipper(config, { log });
   let stats: Server | undefined;
-  try {
+  const start = async (): Promise<void> => {
     await shipper.start();
     if (config.statistics !== undefined) {
       stats = await serveStatistics(shipper, config.statistics, log);
     }
-  } catch (err) {
-    shipper.destroy();
-    stats?.close();
-    logger.flushSync();
-    throw err;
-  }
+  };
 
+  // Listening before the start: a signal while the store is opened or the
+  // files are found (a host stopping the jobs it just booted) still shuts
+  // down cleanly, once the start is done.
   let signals = 0;
   const shutdown = (signal: NodeJS.Signals) => {
     signals++;
@@ -67,6 +65,11 @@ async function runShip(flags: ShipFlags): Promise<void> {
       process.exit(1);
     }
     void (async () => {
+      const started = await starting.then(
+        () => true,
+        () => false,
+      );
+      if (!started) return; // the failed start reports and exits
       stats?.close();
       await shipper.close();
       const c = shipper.counters;
@@ -82,6 +85,19 @@ async function runShip(flags: ShipFlags): Promise<void> {
   };
   process.on("SIGTERM", shutdown);
   process.on("SIGINT", shutdown);
+
+  // Signals are handled from the event loop, never before this line.
+  const starting = start();
+  try {
+    await starting;
+  } catch (err) {
+    process.off("SIGTERM", shutdown);
+    process.off("SIGINT", shutdown);
+    shipper.destroy();
+    stats?.close();
+    logger.flushSync();
+    throw err;
+  }
 }
 
 function summary(config: ShipConfig): string {

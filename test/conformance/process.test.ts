@@ -27,7 +27,9 @@ defineHostSuite({
     return Promise.resolve();
   },
   manifest: {
-    path: "examples/manifest.json",
+    // The example manifest minus its receive and ship services, which
+    // belong to `npm start` (a fixed port, paths under .lorne-state).
+    path: "test/fixtures/process-manifest.json",
     env: { WORKER_INTERVAL_MS: "100" },
     page: (hostId) => [
       /Hello from lorne/,
