@@ -14,10 +14,10 @@
  *   daemon takes to drain the job's pipe into its output files.
  *
  * MB is 10^6 bytes. Each round's byte count is checked. Each job's output
- * directory is deleted once its round is over: otherwise the 400 MB every
- * job leaves on disk (stdout.log plus output) piles up as dirty pages, and
- * after about 2 GB the kernel's writeback slows every later round, which
- * would measure the disk rather than attach.
+ * directory is deleted once its round is over: otherwise the 200 MB every
+ * job leaves on disk (stdout.log) piles up as dirty pages, and after about
+ * 2 GB the kernel's writeback slows every later round, which would
+ * measure the disk rather than attach.
  *
  *   npm run build && npx tsx bench/attach.ts [rounds]
  */

@@ -1,18 +1,20 @@
 /**
  * One job's captured output. Every chunk a backend reads from the job is
  * written at once (synchronously, so the files always hold exactly what
- * was counted) to three files in the job's directory:
+ * was counted) to two files in the job's directory:
  *
- *   stdout.log   the job's stdout
- *   stderr.log   the job's stderr
- *   output       both, in the order they arrived (no .log suffix, so a
- *                shipper globbing *.log ships every line once)
- *   output.idx   one record per chunk of `output`, so readers can tell the
- *                streams apart: u8 stream (1 stdout, 2 stderr), u32 BE
- *                length
+ *   stdout.log or stderr.log   the chunk's stream
+ *   output.idx                 one record per chunk, in arrival order:
+ *                              u8 stream (1 stdout, 2 stderr), u32 BE
+ *                              length
  *
- * Followers get live chunks; `follow()` pairs the byte offset already on
- * disk with the live feed so a reader sees every byte exactly once.
+ * Each byte is stored once. The interleaved view of both streams is the
+ * index read in order, each record taking the next `length` bytes of its
+ * stream's file (attach/cursor.ts does that).
+ *
+ * Followers hear how much was written, after it is on disk; `follow()`
+ * pairs the position already on disk with that feed so a reader sees
+ * every byte exactly once. Chunks are never kept: readers read the files.
  */
 import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
@@ -22,10 +24,10 @@ export type OutputStream = "stdout" | "stderr";
 /** Which view of the output to read: one stream, or both interleaved. */
 export type OutputView = OutputStream | "all";
 
-export const OUTPUT_FILES: Record<OutputView, string> = {
+/** The file of each stream, inside the job's directory. */
+export const OUTPUT_FILES: Record<OutputStream, string> = {
   stdout: "stdout.log",
   stderr: "stderr.log",
-  all: "output",
 };
 
 export const INDEX_FILE = "output.idx";
@@ -35,15 +37,23 @@ export const STREAM_IDS: Record<OutputStream, number> = {
   stderr: 2,
 };
 
+/** How much is on disk: bytes per stream and bytes of the index. */
+export interface OutputPosition {
+  stdout: number;
+  stderr: number;
+  index: number;
+}
+
 export interface OutputFollower {
-  /** Bytes of this view already on disk when following began. */
-  offset: number;
+  /** What was on disk when following began. */
+  position: OutputPosition;
   /** Stops the live feed. */
   close: () => void;
 }
 
 export interface FollowHandlers {
-  data(chunk: Buffer, stream: OutputStream): void;
+  /** `bytes` more of `stream` are on disk, and one more index record. */
+  data(stream: OutputStream, bytes: number): void;
   /** Called once when the job's output has ended. */
   end(): void;
 }
@@ -51,16 +61,11 @@ export interface FollowHandlers {
 /** See the module comment. */
 export class JobOutput {
   readonly dir: string;
-  readonly #fds: Record<OutputView, number>;
-  readonly #offsets: Record<OutputView, number> = {
-    stdout: 0,
-    stderr: 0,
-    all: 0,
-  };
-  readonly #followers = new Set<{ view: OutputView; h: FollowHandlers }>();
+  readonly #fds: Record<OutputStream, number>;
   readonly #indexFd: number;
+  readonly #position: OutputPosition = { stdout: 0, stderr: 0, index: 0 };
+  readonly #followers = new Set<{ h: FollowHandlers }>();
   readonly #record = Buffer.alloc(INDEX_RECORD_BYTES);
-  #indexBytes = 0;
   #ended = false;
   #broken = false;
   #droppedBytes = 0;
@@ -74,35 +79,42 @@ export class JobOutput {
     this.dir = dir;
     this.#onError = onError;
     mkdirSync(dir, { recursive: true });
-    const open = (view: OutputView) =>
-      openSync(join(dir, OUTPUT_FILES[view]), "w", 0o640);
-    this.#fds = { stdout: open("stdout"), stderr: open("stderr"), all: -1 };
-    this.#fds.all = open("all");
-    this.#indexFd = openSync(join(dir, INDEX_FILE), "w", 0o640);
+    const fds: number[] = [];
+    try {
+      for (const name of [...Object.values(OUTPUT_FILES), INDEX_FILE]) {
+        fds.push(openSync(join(dir, name), "w", 0o640));
+      }
+    } catch (err) {
+      for (const fd of fds) closeSync(fd);
+      throw err;
+    }
+    const [stdout, stderr, index] = fds as [number, number, number];
+    this.#fds = { stdout, stderr };
+    this.#indexFd = index;
   }
 
   get ended(): boolean {
     return this.#ended;
   }
 
-  /** Path of the file holding a view. */
-  path(view: OutputView): string {
-    return join(this.dir, OUTPUT_FILES[view]);
+  /** Path of a stream's file. */
+  path(stream: OutputStream): string {
+    return join(this.dir, OUTPUT_FILES[stream]);
   }
 
-  /** Path of the chunk index of the `output` file. */
+  /** Path of the chunk index. */
   get indexPath(): string {
     return join(this.dir, INDEX_FILE);
   }
 
   /** Bytes of one stream captured so far. */
   bytes(stream: OutputStream): number {
-    return this.#offsets[stream];
+    return this.#position[stream];
   }
 
-  /** Bytes on disk now: the `output` file and its index. */
-  position(): { data: number; index: number } {
-    return { data: this.#offsets.all, index: this.#indexBytes };
+  /** What is on disk now (a copy). */
+  position(): OutputPosition {
+    return { ...this.#position };
   }
 
   /** Bytes the job wrote that could not be stored (disk full, I/O error). */
@@ -111,10 +123,14 @@ export class JobOutput {
   }
 
   /**
-   * Records a chunk the job wrote. Ignored after `end()`. Never throws: if
+   * Records a chunk the job wrote. `chunk` is only read during the call
+   * (the process backend reuses its memory for the next read). Ignored
+   * after `end()`. Never throws: if
    * the files cannot be written (a full disk), the error goes to `onError`
    * once and the rest of the job's output is counted and dropped, so the
-   * job and the host go on and readers still see consistent files.
+   * job and the host go on and readers still see consistent files (a
+   * chunk counts only once its index record is written; bytes a failed
+   * write left behind in a stream's file are past what the index covers).
    */
   write(stream: OutputStream, chunk: Buffer): void {
     if (this.#ended || chunk.length === 0) return;
@@ -124,7 +140,6 @@ export class JobOutput {
     }
     try {
       writeAll(this.#fds[stream], chunk);
-      writeAll(this.#fds.all, chunk);
       this.#record.writeUInt8(STREAM_IDS[stream], 0);
       this.#record.writeUInt32BE(chunk.length, 1);
       writeAll(this.#indexFd, this.#record);
@@ -134,19 +149,17 @@ export class JobOutput {
       this.#onError?.(err);
       return;
     }
-    this.#offsets[stream] += chunk.length;
-    this.#offsets.all += chunk.length;
-    this.#indexBytes += INDEX_RECORD_BYTES;
-    for (const { view, h } of this.#followers) {
-      if (view === "all" || view === stream) h.data(chunk, stream);
-    }
+    this.#position[stream] += chunk.length;
+    this.#position.index += INDEX_RECORD_BYTES;
+    for (const { h } of this.#followers) h.data(stream, chunk.length);
   }
 
   /** Marks the output complete: closes the files, ends every follower. */
   end(): void {
     if (this.#ended) return;
     this.#ended = true;
-    for (const fd of Object.values(this.#fds)) closeSync(fd);
+    closeSync(this.#fds.stdout);
+    closeSync(this.#fds.stderr);
     closeSync(this.#indexFd);
     const followers = [...this.#followers];
     this.#followers.clear();
@@ -154,19 +167,19 @@ export class JobOutput {
   }
 
   /**
-   * Starts a live feed of a view. The caller reads the file up to the
-   * returned offset for history; `data` then carries every later byte.
-   * When the output has ended already, `end` is called at once.
+   * Starts a live feed of both streams. The caller reads the files up to
+   * the returned position for history; `data` then tells of every later
+   * chunk. When the output has ended already, `end` is called at once.
    */
-  follow(view: OutputView, h: FollowHandlers): OutputFollower {
-    const offset = this.#offsets[view];
+  follow(h: FollowHandlers): OutputFollower {
+    const position = this.position();
     if (this.#ended) {
       queueMicrotask(() => h.end());
-      return { offset, close: () => undefined };
+      return { position, close: () => undefined };
     }
-    const entry = { view, h };
+    const entry = { h };
     this.#followers.add(entry);
-    return { offset, close: () => this.#followers.delete(entry) };
+    return { position, close: () => this.#followers.delete(entry) };
   }
 }
 

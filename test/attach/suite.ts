@@ -231,6 +231,91 @@ export function defineAttachSuite(backend: AttachBackend): void {
     assert.equal((await client.getJob(id)).status, "done");
   });
 
+  test(`${backend.name} attach: an attacher that stops reading holds up neither the job nor the host`, async () => {
+    const id = nextId();
+    const count = 3_000_000; // about 21 MB, more than the sockets buffer
+    const expected = createHash("sha256");
+    let expectedBytes = 0;
+    for (let i = 1; i <= count; i += 100_000) {
+      let block = "";
+      for (let n = i; n < i + 100_000; n++) block += `${n}\n`;
+      expected.update(block);
+      expectedBytes += block.length;
+    }
+    const url = `${daemon.url.replace(/^http/, "ws")}/jobs/${id}/attach`;
+    const ws = new WebSocket(url);
+    const got = createHash("sha256");
+    let gotBytes = 0;
+    const frames: string[] = [];
+    const exit = new Promise<ExitPayload>((resolve, reject) => {
+      ws.on("error", reject);
+      ws.on("message", (message: Buffer) => {
+        const frame = decodeServer(message);
+        if (frame.type === "waiting") {
+          void client.createJob({
+            id,
+            config: backend.job(["seq", "1", String(count)]),
+          });
+        } else if (frame.type === "success") {
+          ws.pause(); // read nothing more until the job has ended
+        } else if (frame.type === "data") {
+          got.update(frame.data);
+          gotBytes += frame.data.length;
+        } else if (frame.type === "eof") {
+          frames.push(`eof ${frame.stream}`);
+        } else if (frame.type === "exit") {
+          resolve(frame.exit);
+        } else {
+          reject(new Error(`Unexpected ${frame.type} frame`));
+        }
+      });
+    });
+    await waitFor(
+      async () =>
+        (await client.getJob(id).catch(() => null))?.status === "done",
+      "the job to end while its attacher reads nothing",
+    );
+    assert.ok(gotBytes < expectedBytes, "the attacher was still behind");
+    ws.resume();
+    assert.deepEqual(await exit, {
+      status: "done",
+      exit_status: 0,
+      signal: null,
+    });
+    assert.equal(gotBytes, expectedBytes);
+    assert.equal(got.digest("hex"), expected.digest("hex"));
+    assert.deepEqual(frames, ["eof stdout", "eof stderr"]);
+    ws.close();
+  });
+
+  test(`${backend.name} attach: a stdout-only replay skips stderr and keeps order`, async () => {
+    const id = nextId();
+    await client.createJob({
+      id,
+      config: backend.job([
+        "sh",
+        "-c",
+        "i=1; while [ $i -le 200 ]; do echo out $i; echo err $i >&2; i=$((i+1)); done",
+      ]),
+    });
+    await waitFor(
+      async () => (await client.getJob(id)).status === "done",
+      "job end",
+    );
+    const out = collector();
+    const conn = await AttachConnection.open(daemon.url, id, {
+      logs: true,
+      stderr: false,
+      onData: out.onData,
+      onEof: out.onEof,
+    });
+    assert.equal((await conn.exit)?.status, "done");
+    const expected = Array.from({ length: 200 }, (_, i) => `out ${i + 1}\n`);
+    assert.equal(out.text("stdout"), expected.join(""));
+    assert.equal(out.text("stderr"), "");
+    assert.deepEqual(out.eof, ["stdout"]);
+  });
+
   test(`${backend.name} attach: an ended job replays its logs and ends with exit`, async () => {
     const id = nextId();
     await client.createJob({

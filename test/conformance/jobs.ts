@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
@@ -26,6 +26,19 @@ import {
 import { assertEnv, parseEnv, type BackendUnderTest } from "./backend.js";
 
 const GRACE_MS = 500;
+
+// Decodes output.idx: u8 stream (1 stdout, 2 stderr), u32 BE length.
+function indexRecords(index: Buffer): { stream: number; bytes: number }[] {
+  assert.equal(index.length % 5, 0, "whole records");
+  const records = [];
+  for (let at = 0; at < index.length; at += 5) {
+    records.push({
+      stream: index.readUInt8(at),
+      bytes: index.readUInt32BE(at + 1),
+    });
+  }
+  return records;
+}
 const FINAL = ["done", "crashed", "stopped", "failed"];
 
 /** Registers the job tests for one backend; see the module comment. */
@@ -115,7 +128,17 @@ export function defineJobTests(backend: BackendUnderTest): void {
     const dir = join(daemon.stateDir, "jobs", id);
     assert.equal(readFileSync(join(dir, "stdout.log"), "utf8"), "hello\n");
     assert.equal(readFileSync(join(dir, "stderr.log"), "utf8"), "oops\n");
-    assert.ok(both.includes(readFileSync(join(dir, "output"), "utf8")));
+    // Each byte is stored once: the index says which stream each chunk
+    // came from, in arrival order, and there is no combined file.
+    assert.equal(existsSync(join(dir, "output")), false);
+    const records = indexRecords(readFileSync(join(dir, "output.idx")));
+    const total = (id: number) =>
+      records.filter((r) => r.stream === id).reduce((n, r) => n + r.bytes, 0);
+    assert.deepEqual([total(1), total(2)], [6, 5]);
+    if (backend.ordersStreams) {
+      const order = records.map((r) => r.stream);
+      assert.deepEqual(order, [...order].sort(), "stdout before stderr");
+    }
     assert.equal(await backend.isGone(ended, hostId), true);
   });
 

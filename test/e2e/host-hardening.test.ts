@@ -185,10 +185,11 @@ test("hardening: a full disk drops the job's output, not the daemon", async () =
   const id = "disk-full";
   const dir = join(daemon.stateDir, "jobs", id);
   mkdirSync(dir, { recursive: true });
-  symlinkSync("/dev/full", join(dir, "output"));
+  // Writes to the job's stdout file fail with ENOSPC.
+  symlinkSync("/dev/full", join(dir, "stdout.log"));
   const job = await client.createJob({
     id,
-    config: { cmd: ["sh", "-c", "echo one; echo two"] },
+    config: { cmd: ["sh", "-c", "echo one; echo two; echo three >&2"] },
   });
   assert.equal(job.status, "running");
   const ended = await waitFor(async () => {
@@ -204,6 +205,16 @@ test("hardening: a full disk drops the job's output, not the daemon", async () =
         ),
       ),
     "the error logged",
+  );
+  // The first failed write drops the rest of the job's output, so every
+  // view is consistent (and empty) rather than partly written.
+  assert.equal(await readText(client.logs(id)), "");
+  assert.equal(await readText(client.logs(id, { stream: "stderr" })), "");
+  assert.equal(readFileSync(join(dir, "output.idx")).length, 0);
+  assert.equal(
+    daemon.lines.filter((l) => /job\.id=disk-full at=output_error/.test(l))
+      .length,
+    1,
   );
   assert.equal((await client.host()).id, "test-host");
 });

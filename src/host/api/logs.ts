@@ -1,20 +1,26 @@
 /**
- * GET /jobs/:id/logs — a job's captured output as plain bytes. With
- * `follow=1` the response stays open and carries new output until the job
- * ends. Following reads the files on disk rather than buffering live
- * chunks, so a slow client costs no memory: the live feed only says how
- * far the file has grown.
+ * GET /jobs/:id/logs — a job's captured output as plain bytes: one stream,
+ * or both in the order they were written. With `follow=1` the response
+ * stays open and carries new output until the job ends. The output comes
+ * from an OutputCursor reading the files on disk: a slow client costs no
+ * memory and never holds up the job.
  */
-import { open, type FileHandle } from "node:fs/promises";
 import type { ServerResponse } from "node:http";
 
 import { ValidationError } from "../../errors.js";
+import { OutputCursor } from "../attach/cursor.js";
 import type { Host } from "../host.js";
-import type { OutputView } from "../output.js";
+import type { OutputStream, OutputView } from "../output.js";
 import type { RouteContext } from "./router.js";
 
-const READ_CHUNK_BYTES = 64 * 1024;
+/** Largest piece read from the files and written at once. */
+const PIECE_BYTES = 256 * 1024;
 const VIEWS: readonly string[] = ["stdout", "stderr", "all"];
+const VIEW_STREAMS: Record<OutputView, readonly OutputStream[]> = {
+  stdout: ["stdout"],
+  stderr: ["stderr"],
+  all: ["stdout", "stderr"],
+};
 
 /** The route handler. */
 export async function getLogs(host: Host, ctx: RouteContext): Promise<void> {
@@ -23,76 +29,42 @@ export async function getLogs(host: Host, ctx: RouteContext): Promise<void> {
   const view = parseView(ctx.query.get("stream"));
   const follow = parseFlag(ctx.query.get("follow"), "follow");
 
-  let target = 0;
-  let ended = !follow;
-  let wake: (() => void) | null = null;
-  const notify = () => {
-    wake?.();
-    wake = null;
-  };
-  const follower = output.follow(view, {
-    data: (chunk) => {
-      target += chunk.length;
-      notify();
-    },
-    end: () => {
-      ended = true;
-      notify();
-    },
+  const cursor = new OutputCursor(output, {
+    fromStart: true,
+    streams: new Set(VIEW_STREAMS[view]),
+    untilNow: !follow,
   });
-  target = follower.offset;
-  if (!follow) follower.close();
-  ctx.res.once("close", () => {
-    follower.close();
-    ended = true;
-    notify();
+  const { res } = ctx;
+  res.once("close", () => cursor.close());
+  res.writeHead(200, {
+    "content-type": "text/plain; charset=utf-8",
+    "cache-control": "no-cache",
+    "x-content-type-options": "nosniff",
   });
-
-  const file = await open(output.path(view), "r");
-  try {
-    ctx.res.writeHead(200, {
-      "content-type": "text/plain; charset=utf-8",
-      "cache-control": "no-cache",
-      "x-content-type-options": "nosniff",
-    });
-    ctx.res.flushHeaders();
-    let position = 0;
-    for (;;) {
-      if (position < target) {
-        position += await copy(file, position, target, ctx.res);
-        continue;
-      }
-      if (ended || ctx.res.destroyed) break;
-      await new Promise<void>((resolve) => (wake = resolve));
-    }
-    // A followed log ends once the job's end is recorded, so a client that
-    // asks right after finds the final status.
-    if (follow && !ctx.res.destroyed) await host.ended(id);
-    ctx.res.end();
-  } finally {
-    follower.close();
-    await file.close();
+  res.flushHeaders();
+  // The host's shutdown may end the response while output still comes.
+  const gone = () => res.destroyed || res.writableEnded;
+  for await (const piece of cursor.pieces(PIECE_BYTES)) {
+    if (gone()) break;
+    if (!res.write(piece.data)) await drained(res);
   }
+  // A followed log ends once the job's end is recorded, so a client that
+  // asks right after finds the final status.
+  if (follow && !gone()) await host.ended(id);
+  res.end();
 }
 
-// Copies file bytes [position, target) to the response, waiting for drain.
-async function copy(
-  file: FileHandle,
-  position: number,
-  target: number,
-  res: ServerResponse,
-): Promise<number> {
-  const length = Math.min(READ_CHUNK_BYTES, target - position);
-  const buffer = Buffer.allocUnsafe(length);
-  const { bytesRead } = await file.read(buffer, 0, length, position);
-  if (bytesRead === 0) throw new Error("Log file is shorter than recorded");
-  if (!res.write(buffer.subarray(0, bytesRead)) && !res.destroyed) {
-    await new Promise<void>((resolve) => {
-      res.once("drain", resolve);
-      res.once("close", resolve);
-    });
-  }
-  return bytesRead;
+function drained(res: ServerResponse): Promise<void> {
+  if (res.destroyed) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.once("drain", done);
+    res.once("close", done);
+  });
 }
 
 function parseView(value: string | null): OutputView {

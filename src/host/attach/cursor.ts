@@ -1,29 +1,42 @@
 /**
  * Reads a job's output with its streams told apart, from the start or from
- * now, following it until the job's output ends. A reader that keeps up
- * gets new chunks straight from the live feed (a small bounded queue); one
- * that falls behind reads the `output` file and its chunk index at its own
- * pace, so a slow reader costs no memory and never holds up the job or
- * other readers. Either way every byte comes once, in order.
+ * now, following it until the job's output ends. Every byte is read back
+ * from the job's files (just written, so from the page cache) at the
+ * reader's own pace: a slow reader costs no memory and never holds up the
+ * job or other readers, and a fast one gets large pieces, read straight
+ * into a buffer it owns. Every byte comes once, in the order the host
+ * received it.
+ *
+ * The index (output.ts) lists every chunk in arrival order with its stream
+ * and length; walking it while keeping one read position per stream file
+ * rebuilds the interleaved output without storing it twice. Records of one
+ * stream that follow each other are adjacent in that stream's file, so
+ * they are read with one call.
  */
 import { closeSync, openSync, readSync } from "node:fs";
 
 import {
   INDEX_RECORD_BYTES,
+  STREAM_IDS,
   type JobOutput,
+  type OutputPosition,
   type OutputStream,
 } from "../output.js";
 
-/** Most bytes handed out in one piece. */
-const MAX_PIECE_BYTES = 1024 * 1024;
-/** Index records read at once. */
+/** Index records read from the file at once. */
 const INDEX_BATCH = 4096;
-/** Live bytes held for a reader that keeps up; beyond, it reads the file. */
-const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+/** Default largest piece `pieces()` hands out. */
+const DEFAULT_PIECE_BYTES = 1024 * 1024;
 
 export interface OutputPiece {
   stream: OutputStream;
   data: Buffer;
+}
+
+/** What `read()` put into the caller's buffer. */
+export interface ReadResult {
+  stream: OutputStream;
+  bytes: number;
 }
 
 export interface CursorOptions {
@@ -35,41 +48,40 @@ export interface CursorOptions {
   untilNow?: boolean;
 }
 
+// One contiguous range of a stream's file.
+interface Run {
+  stream: OutputStream;
+  position: number;
+  length: number;
+}
+
 /** See the module comment. */
 export class OutputCursor {
   readonly #output: JobOutput;
   readonly #streams: ReadonlySet<OutputStream>;
   readonly #stopFollowing: () => void;
-  #dataPos: number;
-  #indexPos: number;
+  /** How far bytes have been handed out (or skipped), per file. */
+  readonly #read: OutputPosition;
+  /** Index bytes known to be on disk. */
   #indexTarget: number;
+  /** Records read from the index file, not yet used up. */
+  #index = Buffer.alloc(0);
+  #indexAt = 0;
+  /** Bytes left of the record at `#indexAt`, once it is partly used. */
+  #recordLeft = 0;
   #ended = false;
   #closed = false;
   #wake: (() => void) | null = null;
-  #files: { data: number; index: number } | null = null;
-  readonly #queue: OutputPiece[] = [];
-  #queuedBytes = 0;
+  #wakeScheduled = false;
+  readonly #fds = new Map<OutputStream | "index", number>();
 
   constructor(output: JobOutput, options: CursorOptions) {
     this.#output = output;
     this.#streams = options.streams;
-    const follower = output.follow("all", {
-      data: (chunk, stream) => {
-        // Caught up (nothing left to read from disk) and room to spare:
-        // take the chunk as it is, as if it had been read back.
-        const live =
-          this.#indexPos === this.#indexTarget &&
-          this.#queuedBytes + chunk.length <= MAX_QUEUED_BYTES;
+    const follower = output.follow({
+      data: () => {
         this.#indexTarget += INDEX_RECORD_BYTES;
-        if (live) {
-          this.#indexPos += INDEX_RECORD_BYTES;
-          this.#dataPos += chunk.length;
-          if (this.#streams.has(stream)) {
-            this.#queue.push({ stream, data: chunk });
-            this.#queuedBytes += chunk.length;
-          }
-        }
-        this.#notify();
+        this.#notifySoon();
       },
       end: () => {
         this.#ended = true;
@@ -77,95 +89,142 @@ export class OutputCursor {
       },
     });
     this.#stopFollowing = follower.close;
-    const now = output.position();
-    this.#indexTarget = now.index;
+    this.#indexTarget = follower.position.index;
+    this.#read = options.fromStart
+      ? { stdout: 0, stderr: 0, index: 0 }
+      : follower.position;
     if (options.untilNow) {
       this.#stopFollowing();
       this.#ended = true;
     }
-    this.#dataPos = options.fromStart ? 0 : now.data;
-    this.#indexPos = options.fromStart ? 0 : now.index;
   }
 
-  /** Pieces in order until the output ends (or the cursor is closed). */
-  async *pieces(): AsyncGenerator<OutputPiece> {
-    try {
-      this.#files = {
-        data: openSync(this.#output.path("all"), "r"),
-        index: openSync(this.#output.indexPath, "r"),
-      };
-      for (;;) {
-        if (this.#closed) return;
-        // Queued live chunks come before anything read from disk: they
-        // precede it in the output.
-        const piece = this.#queue.shift();
-        if (piece) {
-          this.#queuedBytes -= piece.data.length;
-          yield piece;
-          continue;
-        }
-        if (this.#indexPos < this.#indexTarget) {
-          yield* this.#readBatch();
-          continue;
-        }
-        if (this.#ended) return;
-        await new Promise<void>((resolve) => (this.#wake = resolve));
-      }
-    } finally {
-      this.close();
-      if (this.#files) {
-        closeSync(this.#files.data);
-        closeSync(this.#files.index);
-      }
-      this.#files = null;
+  /**
+   * Copies the next bytes of one stream into `buffer` from `offset`, as
+   * many as are on disk and fit. Null when there is nothing to read now
+   * (see `wait()`). Throws when the files are unreadable.
+   */
+  read(buffer: Buffer, offset = 0): ReadResult | null {
+    if (this.#closed) return null;
+    const run = this.#nextRun(buffer.length - offset);
+    if (!run) return null;
+    readExactly(this.#fd(run.stream), buffer, offset, run);
+    return { stream: run.stream, bytes: run.length };
+  }
+
+  /**
+   * Resolves true once there may be something to read, false once the
+   * output has ended and all of it was read, or the cursor was closed.
+   */
+  async wait(): Promise<boolean> {
+    for (;;) {
+      if (this.#closed) return false;
+      if (this.#pending()) return true;
+      if (this.#ended) return false;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
     }
   }
 
-  /** Stops following; a pending `pieces()` returns. Idempotent. */
+  /** Pieces of at most `maxBytes`, in order, until the output ends. */
+  async *pieces(maxBytes = DEFAULT_PIECE_BYTES): AsyncGenerator<OutputPiece> {
+    try {
+      while (await this.wait()) {
+        const run = this.#nextRun(maxBytes);
+        if (!run) continue;
+        const data = Buffer.allocUnsafe(run.length);
+        readExactly(this.#fd(run.stream), data, 0, run);
+        yield { stream: run.stream, data };
+      }
+    } finally {
+      this.close();
+    }
+  }
+
+  /** Stops following and closes the files; `wait()` resolves false. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopFollowing();
+    for (const fd of this.#fds.values()) closeSync(fd);
+    this.#fds.clear();
     this.#notify();
   }
 
-  *#readBatch(): Generator<OutputPiece> {
-    const files = this.#files as { data: number; index: number };
+  #pending(): boolean {
+    return this.#recordLeft > 0 || this.#read.index < this.#indexTarget;
+  }
+
+  // Takes up to `maxBytes` of one stream from the records ahead: records
+  // of streams not wanted are skipped, a wanted record of the other stream
+  // ends the run. Advances the read positions past what it returns.
+  #nextRun(maxBytes: number): Run | null {
+    if (maxBytes < 1) return null;
+    let run: Run | null = null;
+    while (this.#pending()) {
+      if (this.#indexAt === this.#index.length) this.#loadIndex();
+      const stream = streamOf(this.#index.readUInt8(this.#indexAt));
+      const size = this.#index.readUInt32BE(this.#indexAt + 1);
+      const left = this.#recordLeft > 0 ? this.#recordLeft : size;
+      if (!this.#streams.has(stream) || left === 0) {
+        this.#read[stream] += left;
+        this.#finishRecord();
+        continue;
+      }
+      if (run && run.stream !== stream) break;
+      run ??= { stream, position: this.#read[stream], length: 0 };
+      const take = Math.min(left, maxBytes - run.length);
+      if (take === 0) break;
+      run.length += take;
+      this.#read[stream] += take;
+      if (take === left) this.#finishRecord();
+      else this.#recordLeft = left - take;
+    }
+    return run;
+  }
+
+  #finishRecord(): void {
+    this.#recordLeft = 0;
+    this.#indexAt += INDEX_RECORD_BYTES;
+    this.#read.index += INDEX_RECORD_BYTES;
+  }
+
+  #loadIndex(): void {
     const records = Math.min(
       INDEX_BATCH,
-      (this.#indexTarget - this.#indexPos) / INDEX_RECORD_BYTES,
+      (this.#indexTarget - this.#read.index) / INDEX_RECORD_BYTES,
     );
     const index = Buffer.allocUnsafe(records * INDEX_RECORD_BYTES);
-    readExactly(files.index, index, this.#indexPos);
-    this.#indexPos += index.length;
+    readExactly(this.#fd("index"), index, 0, {
+      position: this.#read.index,
+      length: index.length,
+    });
+    this.#index = index;
+    this.#indexAt = 0;
+  }
 
-    // Merge neighbouring records of one stream into pieces.
-    let stream: OutputStream | null = null;
-    let start = this.#dataPos;
-    let length = 0;
-    const flush = (): OutputPiece | null => {
-      if (stream === null || length === 0) return null;
-      if (!this.#streams.has(stream)) return null;
-      const piece = { stream, data: Buffer.allocUnsafe(length) };
-      readExactly(files.data, piece.data, start);
-      return piece;
-    };
-    for (let i = 0; i < records; i++) {
-      const id = index.readUInt8(i * INDEX_RECORD_BYTES);
-      const size = index.readUInt32BE(i * INDEX_RECORD_BYTES + 1);
-      const next: OutputStream = id === 2 ? "stderr" : "stdout";
-      if (next !== stream || length + size > MAX_PIECE_BYTES) {
-        const piece = flush();
-        if (piece) yield piece;
-        stream = next;
-        start = this.#dataPos;
-        length = 0;
-      }
-      length += size;
-      this.#dataPos += size;
+  // Files are opened when first needed: a reader of one stream never
+  // opens the other's file.
+  #fd(file: OutputStream | "index"): number {
+    let fd = this.#fds.get(file);
+    if (fd === undefined) {
+      const path =
+        file === "index" ? this.#output.indexPath : this.#output.path(file);
+      fd = openSync(path, "r");
+      this.#fds.set(file, fd);
     }
-    const last = flush();
-    if (last) yield last;
+    return fd;
+  }
+
+  // New output wakes the reader once the event loop has taken in all the
+  // output that was ready (the job's pipe is read up to 32 times in a
+  // row), so the reader reads it in one go instead of chunk by chunk.
+  #notifySoon(): void {
+    if (this.#wake === null || this.#wakeScheduled) return;
+    this.#wakeScheduled = true;
+    setImmediate(() => {
+      this.#wakeScheduled = false;
+      this.#notify();
+    });
   }
 
   #notify(): void {
@@ -175,20 +234,32 @@ export class OutputCursor {
   }
 }
 
+function streamOf(id: number): OutputStream {
+  if (id === STREAM_IDS.stdout) return "stdout";
+  if (id === STREAM_IDS.stderr) return "stderr";
+  throw new Error(`Job output index has an unknown stream id ${id}`);
+}
+
 // Reads are synchronous: the bytes were just written and sit in the page
 // cache, so a read costs less than a hop through the thread pool.
-function readExactly(fd: number, buffer: Buffer, position: number): void {
+function readExactly(
+  fd: number,
+  buffer: Buffer,
+  offset: number,
+  range: { position: number; length: number },
+): void {
   let done = 0;
-  while (done < buffer.length) {
+  while (done < range.length) {
     const bytesRead = readSync(
       fd,
       buffer,
-      done,
-      buffer.length - done,
-      position + done,
+      offset + done,
+      range.length - done,
+      range.position + done,
     );
-    if (bytesRead === 0)
+    if (bytesRead === 0) {
       throw new Error("Job output is shorter than its index");
+    }
     done += bytesRead;
   }
 }

@@ -55,9 +55,13 @@ export type ClientFrame =
   | { type: "signal"; signal: string }
   | { type: "resize"; rows: number; cols: number };
 
-/** The first two bytes of a data frame; the bytes follow. */
-export function dataHeader(stream: OutputStream): Buffer {
-  return Buffer.from([FRAME.data, STREAM_ID[stream]]);
+/** Bytes before the output in a data frame: type and stream. */
+export const DATA_HEADER_BYTES = 2;
+
+/** Writes a data frame's header into the first bytes of `frame`. */
+export function writeDataHeader(frame: Buffer, stream: OutputStream): void {
+  frame[0] = FRAME.data;
+  frame[1] = STREAM_ID[stream];
 }
 
 export function encodeServer(frame: ServerFrame): Buffer {

@@ -1,9 +1,9 @@
 /**
  * One attach session on the host side: waits for the job if it does not
  * exist yet (bounded), sends `success`, streams the job's output as data
- * frames from an OutputCursor, forwards stdin, signals and resizes, and
- * ends with `eof` per stream and `exit` once the job has ended. Many
- * sessions may attach to one job; none can hold up the job or another.
+ * frames (frames.ts), forwards stdin, signals and resizes, and ends with
+ * `eof` per stream and `exit` once the job has ended. Many sessions may
+ * attach to one job; none can hold up the job or another.
  */
 import type { WebSocket } from "ws";
 
@@ -13,8 +13,8 @@ import type { Host } from "../host.js";
 import { parseSignal } from "../job.js";
 import type { OutputStream } from "../output.js";
 import { OutputCursor } from "./cursor.js";
+import { FrameSender } from "./frames.js";
 import {
-  dataHeader,
   decodeClient,
   encodeServer,
   type ClientFrame,
@@ -23,8 +23,6 @@ import {
 
 /** Default time an attacher waits for its job to be created. */
 export const DEFAULT_ATTACH_WAIT_MS = 30_000;
-/** Bytes queued on the socket before the session waits for the client. */
-const HIGH_WATER_BYTES = 4 * 1024 * 1024;
 /** Client frames waiting to be applied before the socket is paused. */
 const MAX_PENDING_FRAMES = 8;
 
@@ -62,6 +60,7 @@ class AttachSession {
   readonly #flags: AttachFlags;
   readonly #log: Context;
   #cursor: OutputCursor | null = null;
+  readonly #frames: FrameSender;
   #input: Promise<void> = Promise.resolve();
   #pendingInput = 0;
   #jobFound!: () => void;
@@ -82,8 +81,10 @@ class AttachSession {
     this.#id = id;
     this.#flags = flags;
     this.#log = log.child({ fn: "attach", "job.id": id });
+    this.#frames = new FrameSender(ws);
     ws.on("close", () => {
       this.#closed = true;
+      this.#frames.stop();
       this.#cursor?.close();
     });
     ws.on("error", () => undefined);
@@ -110,7 +111,7 @@ class AttachSession {
     this.#cursor ??= this.#onJob();
     this.#send({ type: "success" });
 
-    await this.#pump(this.#cursor);
+    await this.#frames.send(this.#cursor);
     if (this.#closed) return;
     const ended = !this.#host.isActive(this.#id);
     if (!this.#flags.stream && !ended) {
@@ -179,18 +180,6 @@ class AttachSession {
       streams: new Set(this.#streams()),
       untilNow: !this.#flags.stream,
     });
-  }
-
-  async #pump(cursor: OutputCursor): Promise<void> {
-    for await (const piece of cursor.pieces()) {
-      if (this.#closed) return;
-      const sent = new Promise<void>((resolve) => {
-        // Header and bytes as two fragments of one message: no copy.
-        this.#ws.send(dataHeader(piece.stream), { binary: true, fin: false });
-        this.#ws.send(piece.data, { binary: true, fin: true }, () => resolve());
-      });
-      if (this.#ws.bufferedAmount > HIGH_WATER_BYTES) await sent;
-    }
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
