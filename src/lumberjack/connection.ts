@@ -1,9 +1,9 @@
 /**
  * One client connection of a LumberjackReceiver: decodes its frames, gathers
- * each window's events into a batch, hands the batch to `onBatch`, and acks
- * it only once `onBatch` has resolved. While `onBatch` runs, seq-0
- * keepalive acks go out every keepaliveMs and the socket is paused, so a
- * fast sender waits rather than fills memory.
+ * each window's events into a batch, hands the batch to `onBatch` (or
+ * `onRawBatch`), and acks it only once that has resolved. While the
+ * handler runs, seq-0 keepalive acks go out every keepaliveMs and the
+ * socket is paused, so a fast sender waits rather than fills memory.
  *
  * The version of the first frame fixes the connection's version. A window
  * size holds until the next window frame, so a v1 sender that announces
@@ -24,12 +24,13 @@ import {
   type Frame,
   type Version,
 } from "./frames.js";
+import { checkJsonObject } from "./json-check.js";
 
 // After the last ack of a graceful close, how long the client gets to
 // close its side before the socket is destroyed.
 const END_GRACE_MS = 2000;
 
-/** What onBatch learns about a batch besides its events. */
+/** What a batch handler learns about a batch besides its events. */
 export interface BatchInfo {
   /** The receiver's number for the connection, as logged (`conn.id`). */
   connectionId: number;
@@ -46,6 +47,26 @@ export type BatchHandler = (
   info: BatchInfo,
 ) => Promise<void>;
 
+/**
+ * One event as it came over the wire, its frame as decoded: a v2 `json`
+ * frame whose `payload` is one JSON object (checked, not parsed), or a v1
+ * `data` frame whose `pairs` are the key and value bytes. The Buffers are
+ * never reused by the receiver, so a handler may keep them.
+ */
+export type RawEvent =
+  Extract<Frame, { type: "json" }> | Extract<Frame, { type: "data" }>;
+
+/** Like BatchHandler, for events left as bytes (`onRawBatch`). */
+export type RawBatchHandler = (
+  events: RawEvent[],
+  info: BatchInfo,
+) => Promise<void>;
+
+/** Where a connection hands its batches: parsed or raw. */
+export type BatchTarget =
+  | { raw: false; onBatch: BatchHandler }
+  | { raw: true; onBatch: RawBatchHandler };
+
 /** Counters a receiver shares with all its connections. */
 export interface Counters {
   events: number;
@@ -61,7 +82,7 @@ export interface ConnectionSettings {
   limits: DecoderLimits;
   idleTimeoutMs: number;
   keepaliveMs: number;
-  onBatch: BatchHandler;
+  target: BatchTarget;
   counters: Counters;
 }
 
@@ -75,10 +96,12 @@ export class ReceiverConnection {
   readonly #log: Context;
   readonly #decoder: FrameDecoder;
   readonly #idleTimer: NodeJS.Timeout;
+  readonly #raw: boolean;
   #keepaliveTimer: NodeJS.Timeout | undefined;
   #version: Version | undefined;
   #window: number | undefined;
-  #events: Record<string, unknown>[] = [];
+  /** Events of the batch being read: objects, or RawEvents when raw. */
+  #events: unknown[] = [];
   #lastSeq = 0;
   /** Frames decoded but not yet handled: they wait while a batch is out. */
   #backlog: Frame[] = [];
@@ -92,6 +115,7 @@ export class ReceiverConnection {
 
   constructor(socket: Socket, settings: ConnectionSettings) {
     this.id = settings.id;
+    this.#raw = settings.target.raw;
     this.#socket = socket;
     this.#settings = settings;
     this.#log = settings.log;
@@ -187,11 +211,8 @@ export class ReceiverConnection {
       case "window":
         return this.#onWindow(frame.size);
       case "data":
-        return this.#onEvent(frame.seq, () => pairsToObject(frame.pairs));
       case "json":
-        return this.#onEvent(frame.seq, () =>
-          parseEvent(frame.seq, frame.payload),
-        );
+        return this.#onEvent(frame);
       default:
         throw new ProtocolError(
           `Unexpected ${frame.type} frame from a client: expected a ` +
@@ -213,7 +234,8 @@ export class ReceiverConnection {
     this.#window = size;
   }
 
-  #onEvent(seq: number, decode: () => Record<string, unknown>): void {
+  #onEvent(frame: RawEvent): void {
+    const seq = frame.seq;
     if (this.#window === undefined) {
       throw new ProtocolError(
         `Unexpected data frame (sequence ${seq}) before any window frame`,
@@ -228,7 +250,8 @@ export class ReceiverConnection {
         `Invalid data frame: sequence ${seq} does not follow ${this.#lastSeq}`,
       );
     }
-    this.#events.push(decode());
+    // Decoded after the sequence checks: their errors come first.
+    this.#events.push(this.#raw ? checkRawEvent(frame) : decodeEvent(frame));
     this.#lastSeq = seq;
     if (this.#events.length === this.#window) this.#startBatch();
   }
@@ -251,8 +274,13 @@ export class ReceiverConnection {
       version,
       seq,
     };
+    const target = this.#settings.target;
     new Promise<void>((resolve) =>
-      resolve(this.#settings.onBatch(events, info)),
+      resolve(
+        target.raw
+          ? target.onBatch(events as RawEvent[], info)
+          : target.onBatch(events as Record<string, unknown>[], info),
+      ),
     ).then(
       () => this.#onBatchDone(events.length, version, seq),
       (err: unknown) => this.#onBatchFailed(err),
@@ -345,20 +373,33 @@ export class ReceiverConnection {
 }
 
 // A v2 event is one JSON object; Logstash refuses anything else too.
-function parseEvent(seq: number, payload: Buffer): Record<string, unknown> {
+function decodeEvent(frame: RawEvent): Record<string, unknown> {
+  if (frame.type === "data") return pairsToObject(frame.pairs);
   let value: unknown;
   try {
-    value = JSON.parse(payload.toString("utf8"));
+    value = JSON.parse(frame.payload.toString("utf8"));
   } catch (err) {
     throw new ProtocolError(
-      `Invalid JSON event at sequence ${seq}: ${errorMessage(err)}`,
+      `Invalid JSON event at sequence ${frame.seq}: ${errorMessage(err)}`,
       { cause: err },
     );
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new ProtocolError(
-      `Invalid JSON event at sequence ${seq}: expected an object`,
+      `Invalid JSON event at sequence ${frame.seq}: expected an object`,
     );
   }
   return value as Record<string, unknown>;
+}
+
+// The raw path: the same rule for v2, checked without building objects.
+function checkRawEvent(frame: RawEvent): RawEvent {
+  if (frame.type === "data") return frame;
+  const problem = checkJsonObject(frame.payload);
+  if (problem !== undefined) {
+    throw new ProtocolError(
+      `Invalid JSON event at sequence ${frame.seq}: ${problem}`,
+    );
+  }
+  return frame;
 }

@@ -34,10 +34,14 @@ export {
 export {
   LumberjackReceiver,
   type LumberjackReceiverOptions,
+  type ReceiverSettings,
   type ReceiverStats,
   type BatchInfo,
   type BatchHandler,
+  type RawBatchHandler,
+  type RawEvent,
 } from "./receiver.js";
+export { checkJsonObject } from "./json-check.js";
 export {
   encodeBatch,
   PreparedBatch,

@@ -1,8 +1,9 @@
 /**
  * LumberjackReceiver: a Lumberjack server for v1 and v2 clients on one
- * port, over TCP or TLS. Each fully read batch goes to `onBatch`; the ack
- * follows only once it resolves (see connection.ts for one connection's
- * rules). Limits guard the process against a hostile or broken client:
+ * port, over TCP or TLS. Each fully read batch goes to `onBatch`, as
+ * objects, or to `onRawBatch`, as the bytes that came; the ack follows
+ * only once it resolves (see connection.ts for one connection's rules).
+ * Limits guard the process against a hostile or broken client:
  * connections, window size, frame size, inflated size, idle time. A bad
  * frame closes that connection alone.
  */
@@ -20,7 +21,9 @@ import { errorMessage, UnavailableError, ValidationError } from "../errors.js";
 import {
   ReceiverConnection,
   type BatchHandler,
+  type BatchTarget,
   type Counters,
+  type RawBatchHandler,
 } from "./connection.js";
 import {
   DEFAULT_MAX_FRAME_BYTES,
@@ -32,7 +35,12 @@ import {
 import { joinHostPort, MAX_MS, whole } from "./options.js";
 import { serverTlsOptions, type ServerTlsOptions } from "./tls.js";
 
-export type { BatchHandler, BatchInfo } from "./connection.js";
+export type {
+  BatchHandler,
+  BatchInfo,
+  RawBatchHandler,
+  RawEvent,
+} from "./connection.js";
 
 export const DEFAULT_RECEIVER_HOST = "127.0.0.1";
 export const DEFAULT_RECEIVER_PORT = 5044;
@@ -40,8 +48,27 @@ export const DEFAULT_MAX_CONNECTIONS = 256;
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 export const DEFAULT_KEEPALIVE_MS = 2000;
 
-/** Options of LumberjackReceiver; each default is listed once, here. */
-export interface LumberjackReceiverOptions {
+/**
+ * Options of LumberjackReceiver: the settings below and exactly one batch
+ * handler.
+ *
+ * - `onBatch` takes each fully read batch: v2 events as parsed JSON
+ *   objects, v1 pairs as objects of strings.
+ * - `onRawBatch` takes each batch as its frames (RawEvent): v2 payloads
+ *   are checked to be one JSON object, byte by byte, but neither parsed
+ *   nor checked as UTF-8; v1 pairs stay bytes.
+ *
+ * The batch is acked once the handler resolves; a rejection closes the
+ * connection without an ack.
+ */
+export type LumberjackReceiverOptions = ReceiverSettings &
+  (
+    | { onBatch: BatchHandler; onRawBatch?: undefined }
+    | { onRawBatch: RawBatchHandler; onBatch?: undefined }
+  );
+
+/** Options besides the batch handler; each default is listed once, here. */
+export interface ReceiverSettings {
   /** Address to listen on; default 127.0.0.1. */
   host?: string;
   /** Port; default 5044. 0 picks a free one (see listen's result). */
@@ -66,12 +93,6 @@ export interface LumberjackReceiverOptions {
   keepaliveMs?: number;
   /** Where the receiver logs (`fn=receiver`); it never prints otherwise. */
   log: Context;
-  /**
-   * Takes each fully read batch: v2 events as parsed JSON objects, v1
-   * pairs as objects of strings. The batch is acked once this resolves;
-   * a rejection closes the connection without an ack.
-   */
-  onBatch: BatchHandler;
 }
 
 /** Counts since listen: connections open now, and what was acked. */
@@ -100,7 +121,7 @@ export class LumberjackReceiver {
   readonly #options: Resolved;
   readonly #tls: ServerTlsOptions | undefined;
   readonly #log: Context;
-  readonly #onBatch: BatchHandler;
+  readonly #target: BatchTarget;
   readonly #counters: Counters = { events: 0, batches: 0, bytes: 0 };
   /** Every open TCP connection, accepted or still in its handshake. */
   readonly #sockets = new Set<Socket>();
@@ -115,13 +136,7 @@ export class LumberjackReceiver {
     this.#options = resolveOptions(options);
     if (options.tls !== undefined) serverTlsOptions(options.tls);
     this.#tls = options.tls;
-    if (typeof options.onBatch !== "function") {
-      throw new ValidationError(
-        "Invalid onBatch: expected a function",
-        "onBatch",
-      );
-    }
-    this.#onBatch = options.onBatch;
+    this.#target = batchTarget(options);
     this.#log = options.log.child({ fn: "receiver" });
   }
 
@@ -277,12 +292,27 @@ export class LumberjackReceiver {
       limits: this.#options.limits,
       idleTimeoutMs: this.#options.idleTimeoutMs,
       keepaliveMs: this.#options.keepaliveMs,
-      onBatch: this.#onBatch,
+      target: this.#target,
       counters: this.#counters,
     });
     this.#connections.add(connection);
     void connection.closed.then(() => this.#connections.delete(connection));
   }
+}
+
+function batchTarget(options: LumberjackReceiverOptions): BatchTarget {
+  const { onBatch, onRawBatch } = options;
+  if (onBatch !== undefined && onRawBatch !== undefined) {
+    throw new ValidationError(
+      "Invalid onRawBatch: give onBatch or onRawBatch, not both",
+      "onRawBatch",
+    );
+  }
+  if (typeof onRawBatch === "function")
+    return { raw: true, onBatch: onRawBatch };
+  if (typeof onBatch === "function") return { raw: false, onBatch };
+  const field = onRawBatch === undefined ? "onBatch" : "onRawBatch";
+  throw new ValidationError(`Invalid ${field}: expected a function`, field);
 }
 
 function hasPeerCertificate(socket: TLSSocket): boolean {

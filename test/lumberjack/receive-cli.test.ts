@@ -11,8 +11,10 @@ import { createInterface } from "node:readline";
 import { after, test } from "node:test";
 
 import { LumberjackClient } from "../../src/lumberjack/client.js";
+import { encodeCompressed, encodeFrame } from "../../src/lumberjack/index.js";
 import { LORNE, ROOT, runLorne, tempDir, waitFor } from "../helpers.js";
 import { CertFactory } from "./certs.js";
+import { exchange } from "./peer.js";
 
 interface Receive {
   child: ChildProcess;
@@ -96,6 +98,67 @@ test("receive: v1 and v2 events land in the file as ndjson before the ack, and S
   await waitFor(() => !v1.connected && !v2.connected, "the clients to see it");
 });
 
+test("receive: v2 payloads are written byte for byte (CR and LF whitespace as spaces), v1 events as the JSON of their pairs, bad events not at all", async () => {
+  const out = join(dir.path, "raw.ndjson");
+  const r = await receive(["--out", out, "--fsync"]);
+  const json = (seq: number, payload: Buffer) =>
+    encodeFrame({ type: "json", version: 2, seq, payload });
+  const badUtf8 = Buffer.from([
+    0x7b, 0x22, 0x73, 0x22, 0x3a, 0x22, 0xff, 0xc3, 0x22, 0x7d,
+  ]);
+  const v2 = await exchange(r.port, [
+    encodeFrame({ type: "window", version: 2, size: 3 }),
+    json(1, Buffer.from(' { "b" : [1, 2.50] ,"a":"\\u00e9\\n" } ')),
+    encodeCompressed(
+      2,
+      Buffer.concat([
+        json(2, badUtf8),
+        json(3, Buffer.from('{\r\n"k":\t[1,\n2]}\n')),
+      ]),
+      1,
+    ),
+  ]);
+  assert.equal(v2.acks.length, 1);
+  const v1 = await exchange(r.port, [
+    encodeFrame({ type: "window", version: 1, size: 1 }),
+    encodeFrame({
+      type: "data",
+      version: 1,
+      seq: 1,
+      pairs: [[Buffer.from("line"), Buffer.from([0x61, 0xff, 0x62])]],
+    }),
+  ]);
+  assert.equal(v1.acks.length, 1);
+  const bad = await exchange(r.port, [
+    encodeFrame({ type: "window", version: 2, size: 1 }),
+    json(1, Buffer.from("[1]")),
+  ]);
+  assert.deepEqual(bad.acks, []);
+
+  assert.deepEqual(
+    readFileSync(out),
+    Buffer.concat([
+      Buffer.from(' { "b" : [1, 2.50] ,"a":"\\u00e9\\n" } \n'),
+      badUtf8,
+      Buffer.from('\n{  "k":\t[1, 2]} \n{"line":"a\ufffdb"}\n'),
+    ]),
+  );
+  await waitFor(
+    () => r.log.some((l) => l.includes("at=protocol_error")),
+    "the protocol error",
+  );
+  assert.ok(
+    r.log.some((l) =>
+      l.includes(
+        `err="Invalid JSON event at sequence 1: unexpected '[' at byte 0, expected an object"`,
+      ),
+    ),
+    r.log.join("\n"),
+  );
+  r.child.kill("SIGTERM");
+  assert.equal(await r.exited, 0);
+});
+
 test("receive: --format logfmt to stdout, and SIGINT exits 0 too", async () => {
   const r = await receive(["--format", "logfmt"]);
   const c = client(r.port, 2);
@@ -103,8 +166,12 @@ test("receive: --format logfmt to stdout, and SIGINT exits 0 too", async () => {
     { line: "hello world", level: "info" },
     { line: "x=y", n: 2 },
   ]);
-  await waitFor(() => r.stdout().split("\n").length === 3, "two lines");
-  assert.equal(r.stdout(), 'line="hello world" level=info\nline="x=y" n=2\n');
+  await client(r.port, 1).send([{ line: "v1", n: 3 }]);
+  await waitFor(() => r.stdout().split("\n").length === 4, "three lines");
+  assert.equal(
+    r.stdout(),
+    'line="hello world" level=info\nline="x=y" n=2\nline=v1 n=3\n',
+  );
   r.child.kill("SIGINT");
   assert.equal(await r.exited, 0);
 });

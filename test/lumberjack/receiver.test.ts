@@ -12,8 +12,9 @@ import {
 } from "../../src/lumberjack/index.js";
 import {
   LumberjackReceiver,
+  type BatchHandler,
   type BatchInfo,
-  type LumberjackReceiverOptions,
+  type ReceiverSettings,
 } from "../../src/lumberjack/receiver.js";
 import { Context, MemoryLogger } from "../../src/log/index.js";
 import { waitFor } from "../helpers.js";
@@ -37,7 +38,7 @@ after(() => {
 });
 
 async function start(
-  options: Partial<LumberjackReceiverOptions> = {},
+  options: Partial<ReceiverSettings> & { onBatch?: BatchHandler } = {},
 ): Promise<Harness> {
   const logger = new MemoryLogger();
   const batches: Harness["batches"] = [];
@@ -430,7 +431,7 @@ test("receiver: destroy drops connections without acking", async () => {
 test("receiver: options are checked at construction, naming the field", () => {
   const log = new Context({ logger: new MemoryLogger() });
   const onBatch = async () => {};
-  const cases: [Partial<LumberjackReceiverOptions>, string, string][] = [
+  const cases: [Partial<ReceiverSettings>, string, string][] = [
     [
       { port: 70000 },
       "port",
