@@ -7,8 +7,9 @@
  * - a file no glob finds any more (rotated away, deleted) is read to its
  *   end, then closed and forgotten (its saved offset stays until
  *   `state_ttl_ms`, in case it comes back);
- * - a file shorter than its read offset, or whose first bytes changed, was
- *   truncated: it is read again from 0;
+ * - a file shorter than its read offset, or whose first bytes changed
+ *   (looked at when its size or mtime changes), was truncated: it is read
+ *   again from 0;
  * - a new file resumes at its saved offset when its fingerprint still
  *   matches; it continues where a just-truncated file stopped when it is
  *   that file's copy (copytruncate); a new file identical to a live file
@@ -19,7 +20,8 @@
  * Idle readers are closed after `close_inactive_ms`, and offsets of files
  * not seen for `state_ttl_ms` are forgotten.
  */
-import { open, type FileHandle } from "node:fs/promises";
+import type { BigIntStats } from "node:fs";
+import { open, stat, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 
 import type { Context } from "../log/index.js";
@@ -28,7 +30,7 @@ import type { FileIdentity, Fingerprint } from "./identity.js";
 import type { OffsetStore } from "./offsets.js";
 import type { FileTable } from "./table.js";
 
-import { errorMessage } from "../errors.js";
+import { errorMessage, LorneError } from "../errors.js";
 import { expand, globBases } from "./discovery.js";
 import { EventTemplate } from "./events.js";
 import { entryOf, isBusy, type TrackedFile } from "./tracked.js";
@@ -38,7 +40,6 @@ import {
   identityOf,
   isGone,
   readFingerprint,
-  statIdentity,
 } from "./identity.js";
 
 /** How long a new copy of a live file waits for that file's truncation. */
@@ -70,6 +71,8 @@ export class Refresher {
   readonly #truncations: Truncation[] = [];
   /** New files held back as a possible copy, by key: since when. */
   readonly #waiting = new Map<string, number>();
+  /** Modification time (ns) of each known file at the last look, by key. */
+  readonly #mtimes = new Map<string, bigint>();
   #first = true;
 
   constructor(options: RefresherOptions) {
@@ -146,20 +149,24 @@ export class Refresher {
     twins: Map<string, TrackedFile>,
   ): Promise<void> {
     const { table } = this.#o;
-    const found = await statIdentity(path);
+    const found = await statFile(path);
     if (found === undefined) return;
-    const known = table.get(found.identity.key);
+    const key = found.identity.key;
+    const known = table.get(key);
     if (known === undefined) {
       await this.#add(path, group, found.identity, first, twins);
+      if (table.get(key) !== undefined) this.#mtimes.set(key, found.mtimeNs);
       return;
     }
     known.matched = true;
     if (known.path !== path) this.#moved(known, path);
-    const grew = found.size !== known.size;
+    const changed =
+      found.size !== known.size || found.mtimeNs !== this.#mtimes.get(key);
+    this.#mtimes.set(key, found.mtimeNs);
     known.size = found.size;
     if (found.size < known.readOffset) {
       this.truncated(known);
-    } else if (grew) {
+    } else if (changed) {
       await this.#checkPrefix(known, path);
       if (found.size > known.readOffset) table.markDirty(known);
     }
@@ -269,6 +276,7 @@ export class Refresher {
     if (isBusy(file) || file.dirty) return;
     if (!file.matched) {
       await table.remove(file);
+      this.#mtimes.delete(file.key);
       return;
     }
     if (
@@ -302,6 +310,33 @@ export class Refresher {
 // sha256 of no bytes: the fingerprint of an empty file.
 const EMPTY_HASH =
   "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/** What a refresh needs of a path's file; undefined when it is gone. */
+interface FoundFile {
+  identity: FileIdentity;
+  size: number;
+  mtimeNs: bigint;
+}
+
+// Like identity.ts's statIdentity, with the modification time.
+async function statFile(path: string): Promise<FoundFile | undefined> {
+  let stats: BigIntStats;
+  try {
+    stats = await stat(path, { bigint: true });
+  } catch (err) {
+    if (isGone(err)) return undefined;
+    throw new LorneError(
+      "unavailable",
+      `Cannot stat "${path}": ${errorMessage(err)}`,
+      { cause: err },
+    );
+  }
+  return {
+    identity: identityOf(stats),
+    size: Number(stats.size),
+    mtimeNs: stats.mtimeNs,
+  };
+}
 
 function twinKey(fp: Fingerprint): string {
   return `${fp.length}:${fp.hash}`;

@@ -32,7 +32,7 @@ export interface Batch {
 
 /** What the spooler tells the shipper about files as it reads them. */
 export interface SpoolerHooks {
-  /** A file got shorter than its read offset. */
+  /** A file got shorter than its read offset, or lost its first bytes. */
   truncated(file: TrackedFile): void;
   /** Lines were skipped as over-long. */
   skipped(file: TrackedFile, lines: number, bytes: number): void;
@@ -109,6 +109,10 @@ export class Spooler {
       if (result.eof) file.dirty = false;
       if (result.lines.length === 0 && result.offset === file.readOffset) {
         if (result.eof) await this.#checkTruncated(file);
+        return undefined;
+      }
+      if (!(await this.#table.samePrefix(file, result.offset))) {
+        this.#hooks.truncated(file); // rewritten: what was read is not ours
         return undefined;
       }
       file.lastDataMs = now;

@@ -3,12 +3,20 @@
  * them may have lines to read (in round-robin order), and how many readers
  * are open. Opening a reader when `max_open_files` are open first closes
  * the least recently read one that is idle (at its end, nothing in
- * flight); when none is idle the file waits for a later batch.
+ * flight); when none is idle the file waits for a later batch. After each
+ * read the file's first bytes are checked against its fingerprint, so a
+ * file truncated and written past the read offset is not read from the
+ * middle of its new lines.
  */
 import type { OffsetClaim, TrackedFile } from "./tracked.js";
 
 import { canRead, isBusy } from "./tracked.js";
 
+import {
+  FINGERPRINT_BYTES,
+  fingerprintMatches,
+  readFingerprint,
+} from "./identity.js";
 import { FileReader } from "./reader.js";
 
 export interface FileTableOptions {
@@ -142,6 +150,37 @@ export class FileTable {
       return undefined;
     }
     return file.reader;
+  }
+
+  /**
+   * Whether `file`, just read up to `offset` through its open reader,
+   * still starts with the bytes of its fingerprint. False means it was
+   * truncated and written again since, so what was read may be the middle
+   * of new lines: the caller drops it and reads the file again from 0. On
+   * a match the fingerprint grows to cover the first `offset` bytes (up to
+   * FINGERPRINT_BYTES), so that a later rewrite is seen too. A rewrite
+   * that keeps the first bytes cannot be seen.
+   */
+  async samePrefix(file: TrackedFile, offset: number): Promise<boolean> {
+    const reader = file.reader;
+    if (reader === undefined) return true;
+    const covered = Math.min(offset, FINGERPRINT_BYTES);
+    let same: boolean;
+    let wider = file.fingerprint;
+    try {
+      same = await fingerprintMatches(reader.fd, file.fingerprint);
+      if (same && covered > wider.length) {
+        wider = await readFingerprint(reader.fd, covered);
+      }
+    } catch (err) {
+      if (file.reader !== reader) return true;
+      throw err;
+    }
+    // A reader closed meanwhile (a refresh let the file go) may have had
+    // its descriptor number reused: the bytes were another file's.
+    if (file.reader !== reader) return true;
+    if (same) file.fingerprint = wider;
+    return same;
   }
 
   async closeReader(file: TrackedFile): Promise<void> {
