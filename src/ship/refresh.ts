@@ -4,9 +4,11 @@
  * fingerprint of the first bytes), never by path:
  *
  * - a known file at a new path was renamed: the same reader goes on;
- * - a file no glob finds any more (rotated away, deleted) is read to its
- *   end, then closed and forgotten (its saved offset stays until
- *   `state_ttl_ms`, in case it comes back);
+ * - a file no glob finds any more is read to its end, then closed and
+ *   forgotten (its saved offset stays until `state_ttl_ms`); unless it
+ *   still exists (renamed out of the globs, a symlink's old target): a
+ *   program may still write to it, so its open reader follows it until
+ *   idle for `close_inactive_ms`;
  * - a file shorter than its read offset, or whose first bytes changed
  *   (looked at when its size or mtime changes), was truncated: it is read
  *   again from 0;
@@ -20,9 +22,10 @@
  * Idle readers are closed after `close_inactive_ms`, and offsets of files
  * not seen for `state_ttl_ms` are forgotten.
  */
-import type { BigIntStats } from "node:fs";
+import { fstat as fstatCallback, type BigIntStats } from "node:fs";
 import { open, stat, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
+import { promisify } from "node:util";
 
 import type { Context } from "../log/index.js";
 import type { ShipConfig } from "./config.js";
@@ -270,11 +273,13 @@ export class Refresher {
     return this.#o.now() - since < COPY_WAIT_MS;
   }
 
-  // Closes idle readers; forgets files no glob finds once read to the end.
+  // Closes idle readers; forgets files no glob finds once read to the end
+  // (and, when they still exist, once idle).
   async #tidy(file: TrackedFile, nowMs: number): Promise<void> {
     const { table, config } = this.#o;
     if (isBusy(file) || file.dirty) return;
     if (!file.matched) {
+      if (await this.#follow(file, nowMs)) return;
       await table.remove(file);
       this.#mtimes.delete(file.key);
       return;
@@ -285,6 +290,31 @@ export class Refresher {
     ) {
       await table.closeReader(file);
     }
+  }
+
+  // Whether to go on reading a file no glob finds: it grew, or it exists
+  // and was written lately. Without an open reader it cannot be reached.
+  async #follow(file: TrackedFile, nowMs: number): Promise<boolean> {
+    const reader = file.reader;
+    if (reader === undefined) return false;
+    let stats: BigIntStats;
+    try {
+      stats = await fstat(reader.fd, { bigint: true });
+    } catch {
+      return false; // closed meanwhile
+    }
+    // The descriptor may have been closed and its number reused meanwhile.
+    if (file.reader !== reader || identityOf(stats).key !== file.key) {
+      return false;
+    }
+    const size = Number(stats.size);
+    if (size !== file.size) {
+      file.size = size;
+      this.#o.table.markDirty(file);
+      return true;
+    }
+    if (stats.nlink === 0n) return false; // deleted, and read to its end
+    return nowMs - file.lastDataMs < this.#o.config.closeInactiveMs;
   }
 
   #forgetOld(nowMs: number): void {
@@ -310,6 +340,11 @@ export class Refresher {
 // sha256 of no bytes: the fingerprint of an empty file.
 const EMPTY_HASH =
   "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+const fstat = promisify(fstatCallback) as (
+  fd: number,
+  options: { bigint: true },
+) => Promise<BigIntStats>;
 
 /** What a refresh needs of a path's file; undefined when it is gone. */
 interface FoundFile {
