@@ -170,7 +170,11 @@ export class Shipper {
     const drained = Promise.all(this.#running).then(() => false);
     const late = await Promise.race([drained, timedOut]);
     clearTimeout(timer);
-    if (late) this.#log.log({ at: "close", in_flight: "abandoned" });
+    if (late) {
+      this.#log.log({ at: "close", in_flight: "abandoned" });
+      // A server sending only keepalives would hold client.close() forever.
+      for (const sender of this.senders) sender.client.destroy();
+    }
     await this.#refreshing;
     await Promise.all(this.senders.map((s) => s.client.close()));
     for (const sender of this.senders) sender.client.destroy();
