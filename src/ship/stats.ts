@@ -61,6 +61,9 @@ export function statisticsJson(shipper: Shipper): StatisticsJson {
   let locked = 0;
   for (const f of shipper.table.files()) {
     if (isBusy(f)) locked++;
+    // A file renamed out of the globs keeps the path it was last seen at,
+    // which may lead to its successor now: the path shows the successor.
+    if (shipper.table.atPath(f.path) !== f && f.path in files) continue;
     files[f.path] = {
       size: f.size,
       position: f.readOffset,
@@ -141,10 +144,14 @@ export function metricsRegistry(shipper: Shipper): Registry {
     labelNames: ["path"],
     registers: [registry],
     collect() {
-      this.reset();
+      // Files that share a path (see statisticsJson) add up.
+      const lag = new Map<string, number>();
       for (const f of shipper.table.files()) {
-        this.set({ path: f.path }, Math.max(0, f.size - f.ackedOffset));
+        const bytes = Math.max(0, f.size - f.ackedOffset);
+        lag.set(f.path, (lag.get(f.path) ?? 0) + bytes);
       }
+      this.reset();
+      for (const [path, bytes] of lag) this.set({ path }, bytes);
     },
   });
   return registry;
@@ -160,7 +167,10 @@ export async function serveStatistics(
   const server = createServer((req, res) => {
     const path = (req.url ?? "").split("?")[0];
     if (req.method !== "GET" && req.method !== "HEAD") {
-      reply(res, 405, "application/json", notFound("Only GET is served"));
+      // not_found is 404 everywhere in lorne, for a method as for a path.
+      const method = req.method ?? "";
+      const only = `No route for ${method} ${path}: only GET and HEAD`;
+      reply(res, 404, "application/json", notFound(only));
     } else if (path === "/" || path === "/stats") {
       reply(
         res,
