@@ -1,0 +1,159 @@
+/**
+ * `lorne ship` from the command line (the built binary: `npm run build`
+ * first): help, a missing config, `--check`, and bad configs that must
+ * never start a shipper.
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test, type TestContext } from "node:test";
+
+import { runLorne, tempDir } from "../helpers.js";
+import { configObject, startReceiver, writeConfig } from "./harness.js";
+
+function setup(t: TestContext): string {
+  const dir = tempDir("lorne-ship-cli-");
+  t.after(dir.remove);
+  return dir.path;
+}
+
+test("ship cli: --help describes the command and its flags", async () => {
+  const { code, stdout, stderr } = await runLorne(["ship", "--help"]);
+  assert.equal(code, 0);
+  assert.equal(stderr, "");
+  assert.equal(
+    stdout,
+    [
+      "Usage: lorne ship [options]",
+      "",
+      "tail files by glob and ship their lines over Lumberjack, at least once",
+      "",
+      "Options:",
+      "  -c, --config <file>  config file (butteredscones JSON)",
+      "  --check              check the config, print a summary and exit",
+      "  -h, --help           display help for command",
+      "",
+    ].join("\n"),
+  );
+});
+
+test("ship cli: a missing config file is one line naming it, exit 2", async (t) => {
+  const dir = setup(t);
+  const path = join(dir, "missing.json");
+  const { code, stdout, stderr } = await runLorne(["ship", "--config", path]);
+  assert.deepEqual(
+    { code, stdout, stderr },
+    {
+      code: 2,
+      stdout: "",
+      stderr: `lorne: Cannot read config "${path}": no such file\n`,
+    },
+  );
+});
+
+test("ship cli: no --config is a usage error, exit 2", async () => {
+  const { code, stdout, stderr } = await runLorne(["ship"]);
+  assert.deepEqual(
+    { code, stdout, stderr },
+    {
+      code: 2,
+      stdout: "",
+      stderr:
+        "lorne: required option '-c, --config <file>' not specified (see --help)\n",
+    },
+  );
+});
+
+test("ship cli: --check prints a summary and touches no state", async (t) => {
+  const dir = setup(t);
+  const config = configObject(dir, 5044, {}, [
+    {
+      paths: ["logs/*.log", "/var/log/messages"],
+      exclude: ["logs/*.gz"],
+    },
+    { paths: ["other/**/*.log"] },
+  ]);
+  (config.network as Record<string, unknown>).compression_level = 3;
+  const path = writeConfig(dir, config);
+  const { code, stdout, stderr } = await runLorne([
+    "ship",
+    "--config",
+    path,
+    "--check",
+  ]);
+  assert.deepEqual({ code, stderr }, { code: 0, stderr: "" });
+  assert.equal(
+    stdout,
+    [
+      `config ok: ${path}`,
+      `state: ${join(dir, "state.db")}`,
+      "servers: 127.0.0.1:5044 (v2, compression 3, TLS off)",
+      `files[0]: ${join(dir, "logs/*.log")} /var/log/messages excluding ${join(dir, "logs/*.gz")}`,
+      `files[1]: ${join(dir, "other/**/*.log")}`,
+      "",
+    ].join("\n"),
+  );
+  assert.equal(existsSync(join(dir, "state.db")), false);
+});
+
+// Each config is otherwise good: a shipper that started would create the
+// state file and send the waiting line to the receiver.
+const BAD: {
+  name: string;
+  change: (config: Record<string, unknown>, dir: string) => void;
+  message: (dir: string) => string;
+}[] = [
+  {
+    name: "a number out of range",
+    change: (c) => {
+      (c.network as Record<string, unknown>).spool_size = 0;
+    },
+    message: () =>
+      "Invalid network.spool_size 0: expected a whole number from 1 to 1048576",
+  },
+  {
+    name: "an unknown key",
+    change: (c) => {
+      (c.files as Record<string, unknown>[])[0]!.feilds = {};
+    },
+    message: () =>
+      "Unknown key files[0].feilds: expected one of paths, fields, exclude, read_from, include_file_fields",
+  },
+  {
+    name: "a bad server address",
+    change: (c) => {
+      (c.network as Record<string, unknown>).servers = [{ addr: "127.0.0.1" }];
+    },
+    message: () =>
+      'Invalid network.servers[0].addr "127.0.0.1": expected "host:port"',
+  },
+  {
+    name: "a state file in a folder that does not exist",
+    change: (c, dir) => {
+      c.state = join(dir, "nowhere", "state.db");
+    },
+    message: (dir) =>
+      `Cannot open state "${join(dir, "nowhere", "state.db")}": directory "${join(dir, "nowhere")}" does not exist`,
+  },
+];
+
+for (const bad of BAD) {
+  test(`ship cli: a config with ${bad.name} never starts (exit 2, names the key)`, async (t) => {
+    const dir = setup(t);
+    mkdirSync(join(dir, "logs"));
+    writeFileSync(join(dir, "logs", "a.log"), "must not be sent\n");
+    const received = await startReceiver();
+    t.after(() => received.close());
+    const config = configObject(dir, received.port);
+    bad.change(config, dir);
+    const path = writeConfig(dir, config);
+
+    const { code, stdout, stderr } = await runLorne(["ship", "-c", path]);
+    assert.deepEqual(
+      { code, stdout, stderr },
+      { code: 2, stdout: "", stderr: `lorne: ${bad.message(dir)}\n` },
+    );
+    assert.equal(existsSync(join(dir, "state.db")), false);
+    assert.deepEqual(received.lines(), []);
+  });
+}
