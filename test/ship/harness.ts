@@ -205,15 +205,6 @@ export async function startGatedReceiver(port = 0): Promise<GatedReceiver> {
   };
 }
 
-/** How many times each line reached the receiver. */
-export function lineCounts(received: Received): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const line of received.lines()) {
-    counts.set(line, (counts.get(line) ?? 0) + 1);
-  }
-  return counts;
-}
-
 /**
  * Waits until the shipper has nothing in flight or waiting for a retry and
  * every sender is idle: after this, no batch can still arrive unless new
