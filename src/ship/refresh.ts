@@ -171,8 +171,10 @@ export class Refresher {
       this.truncated(known);
     } else if (changed) {
       await this.#checkPrefix(known, path);
-      if (found.size > known.readOffset) table.markDirty(known);
     }
+    // Also when nothing changed: a read may have failed in between (the
+    // file was renamed before its reader opened it).
+    if (found.size > known.readOffset) table.markDirty(known);
   }
 
   #moved(file: TrackedFile, path: string): void {
