@@ -121,7 +121,8 @@ test("events: offsets of any size are written in decimal, in v1 and v2", () => {
     ]);
     const [v2] = decode(events.encode(2, 1));
     assert.ok(v2?.type === "json");
-    assert.equal(JSON.parse(v2.payload.toString()).offset, endOffset);
+    const event = JSON.parse(v2.payload.toString()) as { offset: number };
+    assert.equal(event.offset, endOffset);
     const [v1] = decode(events.encode(1, 1));
     assert.ok(v1?.type === "data");
     assert.equal(v1.pairs[3]?.[1].toString(), String(endOffset));
