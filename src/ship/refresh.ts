@@ -14,8 +14,8 @@
  *   again from 0;
  * - a new file resumes at its saved offset when its fingerprint still
  *   matches; it continues where a just-truncated file stopped when it is
- *   that file's copy (copytruncate); a new file identical to a live file
- *   waits up to COPY_WAIT_MS for that file's truncation before it counts
+ *   that file's copy (copytruncate, see copies.ts); a new file identical
+ *   to a live file waits a while for that file's truncation before it counts
  *   as new; a new file starts at 0, or at its end for `read_from: end`
  *   when it was already there at the shipper's first look.
  *
@@ -29,11 +29,12 @@ import { promisify } from "node:util";
 
 import type { Context } from "../log/index.js";
 import type { ShipConfig } from "./config.js";
-import type { FileIdentity, Fingerprint } from "./identity.js";
+import type { FileIdentity } from "./identity.js";
 import type { OffsetStore } from "./offsets.js";
 import type { FileTable } from "./table.js";
 
 import { errorMessage, LorneError } from "../errors.js";
+import { CopyDetector } from "./copies.js";
 import { expand, globBases } from "./discovery.js";
 import { EventTemplate } from "./events.js";
 import { entryOf, isBusy, type TrackedFile } from "./tracked.js";
@@ -44,11 +45,6 @@ import {
   isGone,
   readFingerprint,
 } from "./identity.js";
-
-/** How long a new copy of a live file waits for that file's truncation. */
-export const COPY_WAIT_MS = 5000;
-/** How long a truncated file's last offset is kept for its copy. */
-export const TRUNCATED_MEMORY_MS = 60_000;
 
 export interface RefresherOptions {
   config: ShipConfig;
@@ -63,23 +59,16 @@ export interface RefresherOptions {
   refreshSoon: () => void;
 }
 
-interface Truncation {
-  fingerprint: Fingerprint;
-  offset: number;
-  atMs: number;
-}
-
 export class Refresher {
   readonly #o: RefresherOptions;
-  readonly #truncations: Truncation[] = [];
-  /** New files held back as a possible copy, by key: since when. */
-  readonly #waiting = new Map<string, number>();
+  readonly #copies: CopyDetector;
   /** Modification time (ns) of each known file at the last look, by key. */
   readonly #mtimes = new Map<string, bigint>();
   #first = true;
 
   constructor(options: RefresherOptions) {
     this.#o = options;
+    this.#copies = new CopyDetector(options.now);
   }
 
   /** One refresh; returns the folders worth watching. */
@@ -90,14 +79,12 @@ export class Refresher {
     this.#first = false;
     for (const file of table.files()) file.matched = false;
 
-    const twins = new Map<string, TrackedFile>();
-    for (const file of table.files())
-      twins.set(twinKey(file.fingerprint), file);
+    this.#copies.snapshot(table.files());
     const dirs = new Set(globBases(config.files));
     for (const { path, group } of found) {
       dirs.add(dirname(path));
       try {
-        await this.#visit(path, group, first, twins);
+        await this.#visit(path, group, first);
       } catch (err) {
         this.#o.log.log({
           at: "refresh_error",
@@ -117,7 +104,7 @@ export class Refresher {
     const expired = store.expire(config.stateTtlMs, nowMs);
     if (expired.length > 0)
       this.#o.log.log({ at: "expire", files: expired.length });
-    this.#forgetOld(nowMs);
+    this.#copies.forgetOld(nowMs);
     this.#o.wake();
     return [...dirs];
   }
@@ -125,11 +112,7 @@ export class Refresher {
   /** Starts `file` again from 0, remembering where it was for its copy. */
   truncated(file: TrackedFile): void {
     const { table, store, now, log } = this.#o;
-    this.#truncations.push({
-      fingerprint: file.fingerprint,
-      offset: file.readOffset,
-      atMs: now(),
-    });
+    this.#copies.truncated(file.fingerprint, file.readOffset);
     log.log({
       at: "truncated",
       "file.path": file.path,
@@ -142,22 +125,17 @@ export class Refresher {
     file.reader?.reset(0);
     store.commit([entryOf(file, now())]);
     table.markDirty(file);
-    if (this.#waiting.size > 0) this.#o.refreshSoon();
+    if (this.#copies.holding) this.#o.refreshSoon();
   }
 
-  async #visit(
-    path: string,
-    group: number,
-    first: boolean,
-    twins: Map<string, TrackedFile>,
-  ): Promise<void> {
+  async #visit(path: string, group: number, first: boolean): Promise<void> {
     const { table } = this.#o;
     const found = await statFile(path);
     if (found === undefined) return;
     const key = found.identity.key;
     const known = table.get(key);
     if (known === undefined) {
-      await this.#add(path, group, found.identity, first, twins);
+      await this.#add(path, group, found.identity, first);
       if (table.get(key) !== undefined) this.#mtimes.set(key, found.mtimeNs);
       return;
     }
@@ -198,7 +176,6 @@ export class Refresher {
     group: number,
     identity: FileIdentity,
     first: boolean,
-    twins: Map<string, TrackedFile>,
   ): Promise<void> {
     const { config, store, table, now, log } = this.#o;
     await withFile(path, identity, async (handle, size) => {
@@ -213,11 +190,11 @@ export class Refresher {
         start = same ? saved.offset : 0;
         how = same ? "resume" : "replaced";
       } else {
-        const copy = await this.#copyOf(handle, size);
+        const copy = await this.#copies.copyOf(handle, size);
         if (copy !== undefined) {
           start = copy;
           how = "copy";
-        } else if (this.#holdAsCopy(identity.key, fingerprint, twins)) {
+        } else if (this.#copies.hold(identity.key, fingerprint)) {
           return;
         } else {
           const atEnd = first && config.files[group]?.readFrom === "end";
@@ -225,7 +202,7 @@ export class Refresher {
           how = atEnd ? "end" : "beginning";
         }
       }
-      this.#waiting.delete(identity.key);
+      this.#copies.settled(identity.key);
       const file: TrackedFile = {
         key: identity.key,
         identity,
@@ -248,31 +225,6 @@ export class Refresher {
       table.add(file);
       log.log({ at: "open", "file.path": path, offset: start, from: how });
     });
-  }
-
-  // The offset a just-truncated file had reached, when this is its copy.
-  async #copyOf(handle: FileHandle, size: number): Promise<number | undefined> {
-    for (const [i, t] of this.#truncations.entries()) {
-      if (t.fingerprint.length === 0 || size < t.offset) continue;
-      if (!(await fingerprintMatches(handle, t.fingerprint))) continue;
-      this.#truncations.splice(i, 1);
-      return t.offset;
-    }
-    return undefined;
-  }
-
-  // A new file identical to a live one may be its copy, about to be
-  // truncated (copytruncate); hold it back a while to see.
-  #holdAsCopy(
-    key: string,
-    fingerprint: Fingerprint,
-    twins: Map<string, TrackedFile>,
-  ): boolean {
-    if (fingerprint.length === 0) return false;
-    if (!twins.has(twinKey(fingerprint))) return false;
-    const since = this.#waiting.get(key) ?? this.#o.now();
-    this.#waiting.set(key, since);
-    return this.#o.now() - since < COPY_WAIT_MS;
   }
 
   // Closes idle readers; forgets files no glob finds once read to the end
@@ -319,16 +271,6 @@ export class Refresher {
     return nowMs - file.lastDataMs < this.#o.config.closeInactiveMs;
   }
 
-  #forgetOld(nowMs: number): void {
-    const keep = this.#truncations.filter(
-      (t) => nowMs - t.atMs < TRUNCATED_MEMORY_MS,
-    );
-    this.#truncations.splice(0, this.#truncations.length, ...keep);
-    for (const [key, since] of this.#waiting) {
-      if (nowMs - since > COPY_WAIT_MS * 10) this.#waiting.delete(key);
-    }
-  }
-
   #template(group: number, path: string): EventTemplate {
     const files = this.#o.config.files[group];
     return new EventTemplate({
@@ -373,10 +315,6 @@ async function statFile(path: string): Promise<FoundFile | undefined> {
     size: Number(stats.size),
     mtimeNs: stats.mtimeNs,
   };
-}
-
-function twinKey(fp: Fingerprint): string {
-  return `${fp.length}:${fp.hash}`;
 }
 
 // Opens `path` for a look at its first bytes, if it is still `identity`.
