@@ -46,13 +46,16 @@ export function identityOf(stats: BigIntStats): FileIdentity {
 }
 
 /**
- * The identity and size of the file at `path`, following symlinks.
+ * The identity, size and modification time (ns) of the file at `path`,
+ * following symlinks.
  * Undefined when nothing is there (ENOENT, or a path component that is not
  * a directory). Other failures throw a LorneError with the cause chained.
  */
 export async function statIdentity(
   path: string,
-): Promise<{ identity: FileIdentity; size: number } | undefined> {
+): Promise<
+  { identity: FileIdentity; size: number; mtimeNs: bigint } | undefined
+> {
   let stats: BigIntStats;
   try {
     stats = await stat(path, { bigint: true });
@@ -64,7 +67,11 @@ export async function statIdentity(
       { cause: err },
     );
   }
-  return { identity: identityOf(stats), size: Number(stats.size) };
+  return {
+    identity: identityOf(stats),
+    size: Number(stats.size),
+    mtimeNs: stats.mtimeNs,
+  };
 }
 
 /**

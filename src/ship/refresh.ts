@@ -23,7 +23,7 @@
  * not seen for `state_ttl_ms` are forgotten.
  */
 import { fstat as fstatCallback, type BigIntStats } from "node:fs";
-import { open, stat, type FileHandle } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import { promisify } from "node:util";
 
@@ -33,7 +33,7 @@ import type { FileIdentity } from "./identity.js";
 import type { OffsetStore } from "./offsets.js";
 import type { FileTable } from "./table.js";
 
-import { errorMessage, LorneError } from "../errors.js";
+import { errorMessage } from "../errors.js";
 import { CopyDetector } from "./copies.js";
 import { expand, globBases } from "./discovery.js";
 import { EventTemplate } from "./events.js";
@@ -44,6 +44,7 @@ import {
   identityOf,
   isGone,
   readFingerprint,
+  statIdentity,
 } from "./identity.js";
 
 export interface RefresherOptions {
@@ -130,7 +131,7 @@ export class Refresher {
 
   async #visit(path: string, group: number, first: boolean): Promise<void> {
     const { table } = this.#o;
-    const found = await statFile(path);
+    const found = await statIdentity(path);
     if (found === undefined) return;
     const key = found.identity.key;
     const known = table.get(key);
@@ -289,33 +290,6 @@ const fstat = promisify(fstatCallback) as (
   fd: number,
   options: { bigint: true },
 ) => Promise<BigIntStats>;
-
-/** What a refresh needs of a path's file; undefined when it is gone. */
-interface FoundFile {
-  identity: FileIdentity;
-  size: number;
-  mtimeNs: bigint;
-}
-
-// Like identity.ts's statIdentity, with the modification time.
-async function statFile(path: string): Promise<FoundFile | undefined> {
-  let stats: BigIntStats;
-  try {
-    stats = await stat(path, { bigint: true });
-  } catch (err) {
-    if (isGone(err)) return undefined;
-    throw new LorneError(
-      "unavailable",
-      `Cannot stat "${path}": ${errorMessage(err)}`,
-      { cause: err },
-    );
-  }
-  return {
-    identity: identityOf(stats),
-    size: Number(stats.size),
-    mtimeNs: stats.mtimeNs,
-  };
-}
 
 // Opens `path` for a look at its first bytes, if it is still `identity`.
 async function withFile(
