@@ -12,12 +12,11 @@
  * loop and each chunk is handed to `onChunk`, which must be done with it
  * before returning (JobOutput writes it to disk synchronously).
  *
- * A pair is made by listening on a socket in a directory that only this
- * user can enter (mkdtemp makes it 0700, once per backend), connecting,
- * and accepting; the listening socket is closed (and its name removed)
- * at once. One set of pairs is made ahead, so starting a job does not
- * wait for it. When that fails (no writable temp dir, a path too long),
- * the backend falls back to Node's pipes.
+ * A pair is made by listening on a socket in a fresh directory that only
+ * this user can enter (mkdtemp makes it 0700), connecting, and accepting;
+ * the directory is removed at once. One set of pairs is made ahead, so
+ * starting a job does not wait for it. When that fails (no writable temp
+ * dir, a path too long), the backend falls back to Node's pipes.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
@@ -58,8 +57,6 @@ interface CaptureSet {
  * ready, so a job's start does not wait for the sockets to be made.
  */
 export class CaptureSockets {
-  #dir: string | null = null;
-  #next = 0;
   #spare: Promise<CaptureSet> | null = null;
   #closed = false;
 
@@ -71,16 +68,19 @@ export class CaptureSockets {
   async open(onChunk: Sink): Promise<Captures> {
     const spare = this.#spare;
     this.#spare = null;
-    const set = (await spare?.catch(() => null)) ?? (await this.#make());
+    const set = (await spare?.catch(() => null)) ?? (await makeSet());
     set.route.sink = onChunk;
     if (this.#spare === null && !this.#closed) {
-      this.#spare = this.#make();
+      // Made once the caller has started its job, not before.
+      this.#spare = new Promise<CaptureSet>((resolve, reject) =>
+        setImmediate(() => void makeSet().then(resolve, reject)),
+      );
       this.#spare.catch(() => undefined); // the next open makes its own
     }
     return set.captures;
   }
 
-  /** Closes the spare set and removes the directory. Idempotent. */
+  /** Closes the set kept ready. Idempotent. */
   close(): void {
     this.#closed = true;
     void this.#spare?.then(
@@ -88,14 +88,18 @@ export class CaptureSockets {
       () => null,
     );
     this.#spare = null;
-    this.#removeDir();
   }
+}
 
-  async #make(): Promise<CaptureSet> {
+// The directory lives only while the set is made, so at most the one
+// being made is left behind should the host be killed.
+async function makeSet(): Promise<CaptureSet> {
+  const dir = mkdtempSync(join(tmpdir(), "lorne-capture-"));
+  try {
     const route: CaptureSet["route"] = { sink: null };
     const made = await Promise.allSettled(
       (["stdout", "stderr"] as const).map((stream) =>
-        this.#pair((chunk) => route.sink?.(stream, chunk)),
+        makePair(join(dir, stream), (chunk) => route.sink?.(stream, chunk)),
       ),
     );
     const [stdout, stderr] = made;
@@ -109,32 +113,25 @@ export class CaptureSockets {
       if (result.status === "fulfilled") destroyPair(result.value);
     }
     throw made.find((r) => r.status === "rejected")?.reason;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
+}
 
-  async #pair(onChunk: (chunk: Buffer) => void): Promise<CapturePair> {
-    this.#dir ??= mkdtempSync(join(tmpdir(), "lorne-capture-"));
-    const path = join(this.#dir, String(++this.#next));
-    // Node would cut a longer path short, to a name outside the directory.
-    if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
-      throw new Error(`Cannot listen on "${path}": the path is too long`);
-    }
-    const server = createServer({ pauseOnConnect: true });
-    try {
-      await listen(server, path);
-      return await accept(server, path, onChunk);
-    } catch (err) {
-      // The next set starts afresh, should something have removed the
-      // directory (a temp cleaner).
-      this.#removeDir();
-      throw err;
-    } finally {
-      server.close();
-    }
+async function makePair(
+  path: string,
+  onChunk: (chunk: Buffer) => void,
+): Promise<CapturePair> {
+  // Node would cut a longer path short, to a name outside the directory.
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
+    throw new Error(`Cannot listen on "${path}": the path is too long`);
   }
-
-  #removeDir(): void {
-    if (this.#dir !== null) rmSync(this.#dir, { recursive: true, force: true });
-    this.#dir = null;
+  const server = createServer({ pauseOnConnect: true });
+  try {
+    await listen(server, path);
+    return await accept(server, path, onChunk);
+  } finally {
+    server.close();
   }
 }
 
