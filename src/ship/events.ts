@@ -87,39 +87,37 @@ export class LineEvents implements EventFrames {
    * `{"line":"<line>"<tail>[,"offset":N]}`.
    */
   #encodeV2(firstSeq: number): Buffer {
-    // Bytes each line's escapes add, in line order across segments.
-    const extra = new Uint32Array(this.count);
+    // Sized as if nothing needed escaping; grown in the rare case it must.
     let size = 0;
-    let i = 0;
     for (const { template, lines } of this.#segments) {
       const fixed = 10 + JSON_HEAD.length + 2 + template.jsonTail.length;
       const offsetKey = template.withOffset ? JSON_OFFSET.length : 0;
       for (const line of lines) {
-        const more = escapeExtra(line.bytes);
-        extra[i++] = more;
-        size += fixed + line.bytes.length + more;
+        size += fixed + line.bytes.length;
         if (offsetKey !== 0) size += offsetKey + digits(line.endOffset);
       }
     }
-    const out = Buffer.allocUnsafe(size);
+    let out: Buffer = Buffer.allocUnsafe(size + (size >> 3));
     let at = 0;
     let seq = firstSeq;
-    i = 0;
     for (const { template, lines } of this.#segments) {
       const tail = template.jsonTail;
+      const fixed = 10 + JSON_HEAD.length + 2 + tail.length + 32;
       for (const line of lines) {
+        const bytes = line.bytes;
+        // Room for this event even if every byte became \u00XX.
+        const worst = at + fixed + bytes.length * 6;
+        if (worst > out.length) out = grow(out, at, worst);
         const start = at;
         out.writeUInt16BE(V2_JSON, at);
         out.writeUInt32BE(seq++, at + 2);
         at += 10;
         out.set(JSON_HEAD, at);
         at += JSON_HEAD.length;
-        if (extra[i++] === 0) {
-          out.set(line.bytes, at);
-          at += line.bytes.length;
-        } else {
-          at = writeEscaped(out, at, line.bytes);
-        }
+        // Copy, then escape from the first byte that needs it, if any.
+        out.set(bytes, at);
+        const from = firstEscape(bytes);
+        at = from < 0 ? at + bytes.length : writeEscaped(out, at, bytes, from);
         out[at++] = 0x22; // closing quote of the line
         out.set(tail, at);
         at += tail.length;
@@ -131,7 +129,7 @@ export class LineEvents implements EventFrames {
         out.writeUInt32BE(at - start - 10, start + 6);
       }
     }
-    return out;
+    return out.subarray(0, at);
   }
 
   /**
@@ -199,9 +197,26 @@ function escapeExtra(bytes: Buffer): number {
   return extra;
 }
 
-// Writes `bytes` JSON-escaped at `at`; returns the end.
-function writeEscaped(out: Buffer, at: number, bytes: Buffer): number {
+// Index of the first byte JSON needs escaped, or -1.
+function firstEscape(bytes: Buffer): number {
   for (let i = 0; i < bytes.length; i++) {
+    if (ESCAPE_EXTRA[bytes[i] as number] !== 0) return i;
+  }
+  return -1;
+}
+
+/**
+ * Writes `bytes` JSON-escaped at `at`, where its first `from` bytes are
+ * already in place (and need no escape); returns the end.
+ */
+function writeEscaped(
+  out: Buffer,
+  at: number,
+  bytes: Buffer,
+  from = 0,
+): number {
+  at += from;
+  for (let i = from; i < bytes.length; i++) {
     const b = bytes[i] as number;
     const more = ESCAPE_EXTRA[b] as number;
     if (more === 0) {
@@ -219,6 +234,13 @@ function writeEscaped(out: Buffer, at: number, bytes: Buffer): number {
     }
   }
   return at;
+}
+
+// A copy of out's first `used` bytes in a buffer of at least `need` bytes.
+function grow(out: Buffer, used: number, need: number): Buffer {
+  const bigger = Buffer.allocUnsafe(Math.max(need, out.length * 2));
+  out.copy(bigger, 0, 0, used);
+  return bigger;
 }
 
 function digits(n: number): number {

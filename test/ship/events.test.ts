@@ -128,3 +128,33 @@ test("events: offsets of any size are written in decimal, in v1 and v2", () => {
     assert.equal(v1.pairs[3]?.[1].toString(), String(endOffset));
   }
 });
+
+test("events: v2 frames match a line-by-line encoding for any bytes, escapes and all", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 40 }),
+      (raw) => {
+        const lines = raw.map((bytes, i) => ({
+          bytes: Buffer.from(bytes),
+          endOffset: i * 1000,
+        }));
+        const frames = decode(
+          new LineEvents([{ template: withFile, lines }]).encode(2, 1),
+        );
+        assert.deepEqual(
+          frames.map((f) => (f.type === "json" ? f.payload : undefined)),
+          lines.map((line) =>
+            Buffer.concat([
+              Buffer.from('{"line":"'),
+              jsonStringBody(line.bytes),
+              Buffer.from(
+                `","host":"h1","file":"/var/log/a.log","offset":${line.endOffset}}`,
+              ),
+            ]),
+          ),
+        );
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
