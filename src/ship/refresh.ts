@@ -23,14 +23,16 @@
  * not seen for `state_ttl_ms` are forgotten.
  */
 import { fstat as fstatCallback, type BigIntStats } from "node:fs";
-import { open, type FileHandle } from "node:fs/promises";
-import { dirname } from "node:path";
+import { open, readdir, type FileHandle } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
+
+import picomatch from "picomatch";
 
 import type { Context } from "../log/index.js";
 import type { ShipConfig } from "./config.js";
 import type { FileIdentity } from "./identity.js";
-import type { OffsetStore } from "./offsets.js";
+import type { OffsetEntry, OffsetStore } from "./offsets.js";
 import type { FileTable } from "./table.js";
 
 import { errorMessage } from "../errors.js";
@@ -63,6 +65,8 @@ export interface RefresherOptions {
 export class Refresher {
   readonly #o: RefresherOptions;
   readonly #copies: CopyDetector;
+  /** Entries of files first seen in this refresh, saved at its end. */
+  readonly #seen: OffsetEntry[] = [];
   /** Modification time (ns) of each known file at the last look, by key. */
   readonly #mtimes = new Map<string, bigint>();
   #first = true;
@@ -95,12 +99,15 @@ export class Refresher {
       }
     }
 
+    if (first) await this.#findMoved();
+
     const nowMs = now();
     const seen: string[] = [];
     for (const file of [...table.files()]) {
       if (file.matched) seen.push(file.key);
       await this.#tidy(file, nowMs);
     }
+    store.commit(this.#seen.splice(0));
     store.touch(seen, nowMs);
     const expired = store.expire(config.stateTtlMs, nowMs);
     if (expired.length > 0)
@@ -108,6 +115,56 @@ export class Refresher {
     this.#copies.forgetOld(nowMs);
     this.#o.wake();
     return [...dirs];
+  }
+
+  /**
+   * At start: files with a saved offset that no glob finds any more may
+   * have been rotated away while the shipper was stopped, with lines not
+   * yet acked. Each is looked for in its old folder, by identity, and if
+   * it is still the same file and has more to read, it is followed like a
+   * file renamed out of the globs while running.
+   */
+  async #findMoved(): Promise<void> {
+    const { table, store, log } = this.#o;
+    const lost = new Map<string, OffsetEntry[]>();
+    for (const entry of store.all()) {
+      if (table.get(entry.key) !== undefined) continue;
+      const dir = dirname(entry.path);
+      lost.set(dir, [...(lost.get(dir) ?? []), entry]);
+    }
+    for (const [dir, entries] of lost) {
+      const wanted = new Map(entries.map((e) => [e.key, e]));
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch {
+        continue; // the folder is gone too
+      }
+      for (const name of names) {
+        if (wanted.size === 0) break;
+        const path = join(dir, name);
+        const found = await statIdentity(path).catch(() => undefined);
+        const entry = found && wanted.get(found.identity.key);
+        if (found === undefined || entry === undefined) continue;
+        wanted.delete(entry.key);
+        if (found.size <= entry.offset) continue;
+        await this.#add(path, this.#groupOf(entry.path), found.identity, false);
+        const file = table.get(entry.key);
+        if (file === undefined) continue;
+        file.matched = false;
+        log.log({ at: "moved", "file.path": path, was: entry.path });
+      }
+    }
+  }
+
+  // The group whose globs took `path`; the first when none does now.
+  #groupOf(path: string): number {
+    const at = this.#o.config.files.findIndex(
+      (group) =>
+        group.paths.some((glob) => picomatch.isMatch(path, glob)) &&
+        !group.exclude.some((glob) => picomatch.isMatch(path, glob)),
+    );
+    return Math.max(at, 0);
   }
 
   /** Starts `file` again from 0, remembering where it was for its copy. */
@@ -164,7 +221,11 @@ export class Refresher {
   // The same inode with other first bytes was rewritten from the start.
   async #checkPrefix(file: TrackedFile, path: string): Promise<void> {
     await withFile(path, file.identity, async (handle, size) => {
-      if (!(await fingerprintMatches(handle, file.fingerprint))) {
+      const same =
+        (await fingerprintMatches(handle, file.fingerprint)) &&
+        (size < file.readOffset ||
+          (await followsNewline(handle, file.readOffset)));
+      if (!same) {
         this.truncated(file);
       } else if (file.fingerprint.length < FINGERPRINT_BYTES) {
         file.fingerprint = await readFingerprint(handle, size);
@@ -185,9 +246,12 @@ export class Refresher {
       let start: number;
       let how: string;
       if (saved !== undefined) {
+        // A saved offset always follows a newline: if it does not any
+        // more, the file was rewritten (maybe with the same first bytes).
         const same =
           size >= saved.offset &&
-          (await fingerprintMatches(handle, saved.fingerprint));
+          (await fingerprintMatches(handle, saved.fingerprint)) &&
+          (await followsNewline(handle, saved.offset));
         start = same ? saved.offset : 0;
         how = same ? "resume" : "replaced";
       } else {
@@ -199,7 +263,7 @@ export class Refresher {
           return;
         } else {
           const atEnd = first && config.files[group]?.readFrom === "end";
-          start = atEnd ? size : 0;
+          start = atEnd ? await lineStart(handle, size) : 0;
           how = atEnd ? "end" : "beginning";
         }
       }
@@ -224,6 +288,9 @@ export class Refresher {
         lastAckMs: 0,
       };
       table.add(file);
+      // Saved at once, so a restart knows the file was seen and where
+      // it started (read_from end, a copy), before any batch is acked.
+      if (how !== "resume") this.#seen.push(entryOf(file, now()));
       log.log({ at: "open", "file.path": path, offset: start, from: how });
     });
   }
@@ -311,4 +378,28 @@ async function withFile(
   } finally {
     await handle.close();
   }
+}
+
+/** Whether the byte before `offset` is a newline (or offset is 0). */
+async function followsNewline(
+  handle: FileHandle,
+  offset: number,
+): Promise<boolean> {
+  if (offset === 0) return true;
+  const byte = Buffer.alloc(1);
+  const { bytesRead } = await handle.read(byte, 0, 1, offset - 1);
+  return bytesRead === 1 && byte[0] === 0x0a;
+}
+
+/**
+ * Where the line `size` falls in starts: after the last newline of the
+ * last 64 KiB (a file is joined at a line, not in a half-written one);
+ * `size` itself when there is none that near.
+ */
+async function lineStart(handle: FileHandle, size: number): Promise<number> {
+  const length = Math.min(size, 64 * 1024);
+  const tail = Buffer.alloc(length);
+  const { bytesRead } = await handle.read(tail, 0, length, size - length);
+  const newline = tail.subarray(0, bytesRead).lastIndexOf(0x0a);
+  return newline < 0 ? size : size - length + newline + 1;
 }
