@@ -152,6 +152,11 @@ async function runHost(flags: HostFlags): Promise<void> {
   };
   process.on("SIGTERM", shutdown);
   process.on("SIGINT", shutdown);
+  // Node's default for SIGUSR1 opens its debugger on 127.0.0.1:9229: in a
+  // daemon that runs jobs, that would let any local user run code in it.
+  process.on("SIGUSR1", () =>
+    log.log({ fn: "main", at: "signal", signal: "SIGUSR1" }),
+  );
 }
 
 function resolveOptions(flags: HostFlags): Omit<DaemonOptions, "log"> {

@@ -4,7 +4,7 @@
  * `lorne receive`) at least once. Takes a butteredscones config file as it
  * is; see docs/ship.md. Logs as logfmt to stderr.
  *
- * SIGTERM and SIGINT stop reading, wait (bounded by the network timeout)
+ * SIGUSR1 logs an `at=stats` line. SIGTERM and SIGINT stop reading, wait (bounded by the network timeout)
  * for the batches in flight to be acked, save offsets and exit 0; a second
  * signal exits 1 at once. `--check` loads the config, prints a summary
  * and exits, without touching the offsets store.
@@ -45,11 +45,12 @@ async function runShip(flags: ShipFlags): Promise<void> {
   const log = new Context({ data: { app: "lorne", fn: "ship" }, logger });
   const shipper = new Shipper(config, { log });
   let stats: Server | undefined;
+  // Statistics first: a taken address fails before any file is opened.
   const start = async (): Promise<void> => {
-    await shipper.start();
     if (config.statistics !== undefined) {
       stats = await serveStatistics(shipper, config.statistics, log);
     }
+    await shipper.start();
   };
 
   // Listening before the start: a signal while the store is opened or the
@@ -85,6 +86,21 @@ async function runShip(flags: ShipFlags): Promise<void> {
   };
   process.on("SIGTERM", shutdown);
   process.on("SIGINT", shutdown);
+  // Also keeps SIGUSR1 from opening Node's debugger in a process that may
+  // run as root to read logs.
+  process.on("SIGUSR1", () => {
+    const c = shipper.counters;
+    log.log({
+      at: "stats",
+      files: shipper.table.size,
+      files_open: shipper.table.openReaders,
+      lines_read: c.linesRead,
+      lines_acked: c.linesAcked,
+      lines_retried: c.linesRetried,
+      lines_skipped: c.linesSkipped,
+      retry_queue: shipper.retryQueue,
+    });
+  });
 
   // Signals are handled from the event loop, never before this line.
   const starting = start();

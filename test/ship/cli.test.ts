@@ -4,12 +4,19 @@
  * never start a shipper.
  */
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 
-import { runLorne, tempDir } from "../helpers.js";
-import { configObject, startReceiver, writeConfig } from "./harness.js";
+import { runLorne, tempDir, waitFor } from "../helpers.js";
+import {
+  configObject,
+  spawnShip,
+  startReceiver,
+  writeConfig,
+} from "./harness.js";
 
 function setup(t: TestContext): string {
   const dir = tempDir("lorne-ship-cli-");
@@ -157,3 +164,50 @@ for (const bad of BAD) {
     assert.deepEqual(received.lines(), []);
   });
 }
+
+test("ship cli: SIGUSR1 logs statistics (and opens no debugger); SIGTERM exits 0", async (t) => {
+  const dir = setup(t);
+  mkdirSync(join(dir, "logs"));
+  writeFileSync(join(dir, "logs", "a.log"), "one\n");
+  const received = await startReceiver();
+  t.after(() => received.close());
+  const child = spawnShip(writeConfig(dir, configObject(dir, received.port)));
+  t.after(() => child.kill("SIGKILL"));
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  await waitFor(() => stderr.includes("at=start"), "the shipper's start");
+  await waitFor(() => received.lines().includes("one"), "the line");
+
+  child.kill("SIGUSR1");
+  await waitFor(() => stderr.includes("at=stats"), "the stats line");
+  assert.match(
+    stderr,
+    /at=stats files=1 files_open=\d lines_read=1 lines_acked=1/,
+  );
+  assert.doesNotMatch(stderr, /Debugger/);
+  child.kill("SIGTERM");
+  const [code] = (await once(child, "exit")) as [number | null];
+  assert.equal(code, 0);
+});
+
+test("ship cli: a statistics address in use fails before any file or state is opened", async (t) => {
+  const dir = setup(t);
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+  t.after(() => taken.close());
+  const port = (taken.address() as AddressInfo).port;
+  const config = configObject(dir, 1, {
+    statistics: { addr: `127.0.0.1:${port}` },
+  });
+  const { code, stderr } = await runLorne([
+    "ship",
+    "--config",
+    writeConfig(dir, config),
+  ]);
+  assert.equal(code, 1);
+  assert.match(
+    stderr,
+    new RegExp(`Cannot listen on statistics.addr 127.0.0.1:${port}`),
+  );
+  assert.equal(existsSync(join(dir, "state.db")), false);
+});
