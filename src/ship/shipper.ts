@@ -20,6 +20,7 @@ import { errorMessage } from "../errors.js";
 import { PreparedBatch } from "../lumberjack/batch.js";
 import { LumberjackClient } from "../lumberjack/client.js";
 import { Backoff } from "./backoff.js";
+import { readerLimit } from "./descriptors.js";
 import { FolderWatcher } from "./discovery.js";
 import { OffsetStore, type OffsetEntry } from "./offsets.js";
 import { Refresher } from "./refresh.js";
@@ -41,6 +42,8 @@ export class Shipper {
   readonly config: ShipConfig;
   readonly counters = new ShipCounters();
   readonly table: FileTable;
+  /** max_open_files, lowered to fit the process's descriptor limit. */
+  readonly maxOpenFiles: number;
   readonly senders: Sender[] = [];
   readonly #log: Context;
   readonly #now: () => number;
@@ -65,8 +68,9 @@ export class Shipper {
     this.config = config;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
+    this.maxOpenFiles = readerLimit(config.maxOpenFiles);
     this.table = new FileTable({
-      maxOpenFiles: config.maxOpenFiles,
+      maxOpenFiles: this.maxOpenFiles,
       maxLineBytes: config.maxLineBytes,
     });
     this.#host = options.host ?? hostname();
@@ -134,6 +138,7 @@ export class Shipper {
       at: "start",
       files: this.table.size,
       servers: this.senders.length,
+      max_open_files: this.maxOpenFiles,
     });
   }
 

@@ -142,6 +142,12 @@ export class FileTable {
       });
     } catch (err) {
       this.#open--;
+      // Out of descriptors (a lower ulimit than max_open_files, or others
+      // use them): make room, and let the file wait for its turn.
+      if (isOutOfDescriptors(err)) {
+        await this.#closeIdle();
+        return undefined;
+      }
       throw err;
     }
     if (file.reader.identity.key !== file.key) {
@@ -209,4 +215,14 @@ export class FileTable {
     await this.closeReader(oldest);
     return true;
   }
+}
+
+function isOutOfDescriptors(err: unknown): boolean {
+  const seen = new Set<unknown>();
+  for (let e = err; e instanceof Error && !seen.has(e); e = e.cause) {
+    seen.add(e);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EMFILE" || code === "ENFILE") return true;
+  }
+  return false;
 }

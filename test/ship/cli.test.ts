@@ -4,17 +4,19 @@
  * never start a shipper.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 
-import { runLorne, tempDir, waitFor } from "../helpers.js";
+import { LORNE, runLorne, tempDir, waitFor } from "../helpers.js";
 import {
   configObject,
   spawnShip,
   startReceiver,
+  waitForLines,
   writeConfig,
 } from "./harness.js";
 
@@ -210,4 +212,39 @@ test("ship cli: a statistics address in use fails before any file or state is op
     new RegExp(`Cannot listen on statistics.addr 127.0.0.1:${port}`),
   );
   assert.equal(existsSync(join(dir, "state.db")), false);
+});
+
+test("ship cli: under a descriptor limit lower than max_open_files, every file is shipped", async (t) => {
+  const dir = setup(t);
+  mkdirSync(join(dir, "logs"));
+  const lines: string[] = [];
+  for (let i = 0; i < 300; i++) {
+    writeFileSync(join(dir, "logs", `f${i}.log`), `file ${i}\n`);
+    lines.push(`file ${i}`);
+  }
+  const received = await startReceiver();
+  t.after(() => received.close());
+  const configPath = writeConfig(dir, configObject(dir, received.port));
+  // max_open_files stays at its default, 1024, far above the limit.
+  const child = spawn(
+    "sh",
+    [
+      "-c",
+      'ulimit -n 150 && exec "$0" "$@"',
+      process.execPath,
+      LORNE,
+      "ship",
+      "--config",
+      configPath,
+    ],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  t.after(() => child.kill("SIGKILL"));
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  await waitForLines(received, lines, 30_000);
+  assert.match(stderr, /at=start files=300 servers=1 max_open_files=86/);
+  child.kill("SIGTERM");
+  const [code] = (await once(child, "exit")) as [number | null];
+  assert.equal(code, 0);
 });
