@@ -5,8 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { TestContext } from "node:test";
 
 import { errorMessage } from "../../src/errors.js";
 import { Context, MemoryLogger } from "../../src/log/index.js";
@@ -15,7 +16,7 @@ import { parseShipConfig, type ShipConfig } from "../../src/ship/config.js";
 import { OffsetStore, type OffsetEntry } from "../../src/ship/offsets.js";
 import { Shipper } from "../../src/ship/shipper.js";
 import { isBusy } from "../../src/ship/tracked.js";
-import { LORNE, waitFor } from "../helpers.js";
+import { LORNE, tempDir, waitFor } from "../helpers.js";
 
 export interface Received {
   port: number;
@@ -278,4 +279,20 @@ export function savedEntries(statePath: string): OffsetEntry[] {
   } finally {
     store.close();
   }
+}
+
+/** A temp dir with `logs/` and a receiver, both gone when the test ends. */
+export async function shipSetup(
+  t: TestContext,
+  prefix = "lorne-ship-",
+): Promise<{ dir: string; logs: string; received: Received }> {
+  const dir = tempDir(prefix);
+  const logs = join(dir.path, "logs");
+  mkdirSync(logs);
+  const received = await startReceiver();
+  t.after(async () => {
+    await received.close();
+    dir.remove();
+  });
+  return { dir: dir.path, logs, received };
 }

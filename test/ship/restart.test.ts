@@ -6,7 +6,6 @@
 import {
   appendFileSync,
   copyFileSync,
-  mkdirSync,
   renameSync,
   truncateSync,
   writeFileSync,
@@ -14,28 +13,20 @@ import {
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 
-import { tempDir } from "../helpers.js";
 import {
   expectExactly,
   runShipper,
   shipConfig,
-  startReceiver,
+  shipSetup,
   waitForLines,
   waitForLog,
 } from "./harness.js";
 
 async function setup(t: TestContext) {
-  const dir = tempDir("lorne-restart-");
-  const logs = join(dir.path, "logs");
-  mkdirSync(logs);
-  const received = await startReceiver();
-  t.after(async () => {
-    await received.close();
-    dir.remove();
-  });
+  const { dir, logs, received } = await shipSetup(t, "lorne-restart-");
   const run = (globs: string[], group: Record<string, unknown> = {}) =>
     runShipper(
-      shipConfig(dir.path, received.port, {}, [
+      shipConfig(dir, received.port, {}, [
         { paths: globs.map((g) => join(logs, g)), ...group },
       ]),
     );

@@ -1,29 +1,14 @@
 import assert from "node:assert/strict";
-import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 
 import { OffsetStore } from "../../src/ship/offsets.js";
 import { statIdentity } from "../../src/ship/identity.js";
-import { tempDir, waitFor } from "../helpers.js";
-import {
-  runShipper,
-  shipConfig,
-  startReceiver,
-  waitForLines,
-} from "./harness.js";
+import { waitFor } from "../helpers.js";
+import { runShipper, shipConfig, shipSetup, waitForLines } from "./harness.js";
 
-async function setup(t: TestContext) {
-  const dir = tempDir("lorne-ship-");
-  const logs = join(dir.path, "logs");
-  mkdirSync(logs);
-  const received = await startReceiver();
-  t.after(async () => {
-    await received.close();
-    dir.remove();
-  });
-  return { dir: dir.path, logs, received };
-}
+const setup = (t: TestContext) => shipSetup(t);
 
 for (const version of [1, 2] as const) {
   test(`ship: lines arrive with host, fields, file and offset (v${version})`, async (t) => {
