@@ -2,9 +2,12 @@
  * Copy detection for copytruncate rotation: `cp app.log app.log.1` then
  * `truncate app.log`. The copy is a new inode holding the lines the
  * original had, so reading it from 0 would send them twice. Each
- * truncation is remembered (fingerprint and read offset) for a while; a
- * new file whose first bytes match a remembered one goes on from that
- * offset. A new file identical to a live, not yet truncated file is held
+ * truncation is remembered (fingerprint, read and acked offsets) for a
+ * while; a new file whose first bytes match a remembered one goes on
+ * reading from the read offset, but counts as saved only up to the acked
+ * one: lines of the original still in flight when it was truncated are
+ * acked for the original's old content, which no longer exists, so a crash
+ * before then must send them again from the copy. A new file identical to a live, not yet truncated file is held
  * back up to COPY_WAIT_MS, since the truncation usually follows the copy
  * at once.
  */
@@ -19,9 +22,14 @@ export const COPY_WAIT_MS = 5000;
 /** How long a truncated file's last offset is kept for its copy. */
 export const TRUNCATED_MEMORY_MS = 60_000;
 
-interface Truncation {
+/** Where a truncated file had been read to, and acked to. */
+export interface CopyStart {
+  readOffset: number;
+  ackedOffset: number;
+}
+
+interface Truncation extends CopyStart {
   fingerprint: Fingerprint;
-  offset: number;
   atMs: number;
 }
 
@@ -49,17 +57,20 @@ export class CopyDetector {
   }
 
   /** Remembers where a file was read to before it was truncated. */
-  truncated(fingerprint: Fingerprint, offset: number): void {
-    this.#truncations.push({ fingerprint, offset, atMs: this.#now() });
+  truncated(fingerprint: Fingerprint, start: CopyStart): void {
+    this.#truncations.push({ fingerprint, ...start, atMs: this.#now() });
   }
 
-  /** The offset a just-truncated file had reached, when this is its copy. */
-  async copyOf(handle: FileHandle, size: number): Promise<number | undefined> {
+  /** Where a just-truncated file had got to, when this is its copy. */
+  async copyOf(
+    handle: FileHandle,
+    size: number,
+  ): Promise<CopyStart | undefined> {
     for (const [i, t] of this.#truncations.entries()) {
-      if (t.fingerprint.length === 0 || size < t.offset) continue;
+      if (t.fingerprint.length === 0 || size < t.readOffset) continue;
       if (!(await fingerprintMatches(handle, t.fingerprint))) continue;
       this.#truncations.splice(i, 1);
-      return t.offset;
+      return { readOffset: t.readOffset, ackedOffset: t.ackedOffset };
     }
     return undefined;
   }

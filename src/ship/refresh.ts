@@ -170,7 +170,10 @@ export class Refresher {
   /** Starts `file` again from 0, remembering where it was for its copy. */
   truncated(file: TrackedFile): void {
     const { table, store, now, log } = this.#o;
-    this.#copies.truncated(file.fingerprint, file.readOffset);
+    this.#copies.truncated(file.fingerprint, {
+      readOffset: file.readOffset,
+      ackedOffset: file.ackedOffset,
+    });
     log.log({
       at: "truncated",
       "file.path": file.path,
@@ -244,6 +247,8 @@ export class Refresher {
       const fingerprint = await readFingerprint(handle, size);
       const saved = store.get(identity.key);
       let start: number;
+      // Saved offset: where reading starts, but for a copy (see copies.ts).
+      let acked: number | undefined;
       let how: string;
       if (saved !== undefined) {
         // A saved offset always follows a newline: if it does not any
@@ -257,7 +262,8 @@ export class Refresher {
       } else {
         const copy = await this.#copies.copyOf(handle, size);
         if (copy !== undefined) {
-          start = copy;
+          start = copy.readOffset;
+          acked = copy.ackedOffset;
           how = "copy";
         } else if (this.#copies.hold(identity.key, fingerprint)) {
           return;
@@ -277,7 +283,7 @@ export class Refresher {
         reader: undefined,
         fingerprint,
         readOffset: start,
-        ackedOffset: start,
+        ackedOffset: acked ?? start,
         generation: 0,
         pending: [],
         dirty: size > start,

@@ -111,3 +111,21 @@ test("restart: a file rotated out of the globs while stopped is finished", async
   t.after(() => shipper.close());
   await expectExactly(received, shipper.shipper, ["one", "two", "three"]);
 });
+
+test("restart: lines in flight when their file was copytruncated still arrive after a crash", async (t) => {
+  const { logs, received, run } = await setup(t);
+  const path = join(logs, "app.log");
+  received.failNext(1_000_000); // nothing is acked in the first run
+  writeFileSync(path, "one\ntwo\n");
+  let shipper = await run(["app.log*"]);
+  await waitForLog(shipper.logs, { at: "send_error" });
+  copyFileSync(path, `${path}.1`);
+  truncateSync(path);
+  await waitForLog(shipper.logs, { at: "open", from: "copy" });
+  shipper.shipper.destroy(); // a crash: the retry queue is gone
+
+  received.failNext(0);
+  shipper = await run(["app.log*"]);
+  t.after(() => shipper.close());
+  await expectExactly(received, shipper.shipper, ["one", "two"]);
+});
