@@ -30,6 +30,9 @@ import { entryOf } from "./tracked.js";
 import { ShipCounters } from "./counters.js";
 import { FileTable } from "./table.js";
 
+/** Batches each sender may have read ahead, besides the one it sends. */
+export const READ_AHEAD = 2;
+
 /** Options besides the config, mostly for tests. */
 export interface ShipperOptions {
   log: Context;
@@ -142,6 +145,12 @@ export class Shipper {
     });
   }
 
+  // Batches read ahead at most: READ_AHEAD per sender, so one is ready
+  // when an ack comes even if the one after took long to build.
+  get #readAheadLimit(): number {
+    return this.senders.length * READ_AHEAD;
+  }
+
   /** Statistics for the HTTP endpoint; see stats.ts. */
   get retryQueue(): number {
     return this.#retry.length;
@@ -213,7 +222,7 @@ export class Shipper {
         this.#readAhead();
         return batch;
       }
-      if (this.#prepared.length < this.senders.length) {
+      if (this.#prepared.length < this.#readAheadLimit) {
         const built = await this.#build();
         if (built !== undefined) continue;
         await this.#sleep(this.#idle.next(), true);
@@ -227,7 +236,9 @@ export class Shipper {
 
   // Builds the next batch while the last one is on its way.
   #readAhead(): void {
-    if (this.#stopping || this.#prepared.length >= this.senders.length) return;
+    if (this.#stopping || this.#prepared.length >= this.#readAheadLimit) {
+      return;
+    }
     void this.#build().then((batch) => {
       if (batch !== undefined) this.#wakeUp();
     });

@@ -44,8 +44,8 @@ export interface TrackedFile {
   lastAckMs: number;
 }
 
-/** Batches of one file at once: one sent, one read ahead. */
-export const MAX_PENDING = 2;
+/** Batches of one file at once: one sent, two read ahead. */
+export const MAX_PENDING = 3;
 
 /** A batch of its lines is waiting for an ack. */
 export function isBusy(file: TrackedFile): boolean {
