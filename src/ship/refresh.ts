@@ -23,7 +23,7 @@
  * not seen for `state_ttl_ms` are forgotten.
  */
 import { fstat as fstatCallback, type BigIntStats } from "node:fs";
-import { open, readdir, type FileHandle } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 
@@ -37,6 +37,7 @@ import type { FileTable } from "./table.js";
 
 import { errorMessage } from "../errors.js";
 import { CopyDetector } from "./copies.js";
+import { followsNewline, lineStart, withFile } from "./probe.js";
 import { expand, globBases } from "./discovery.js";
 import { EventTemplate } from "./events.js";
 import { entryOf, isBusy, type TrackedFile } from "./tracked.js";
@@ -44,7 +45,6 @@ import {
   FINGERPRINT_BYTES,
   fingerprintMatches,
   identityOf,
-  isGone,
   readFingerprint,
   statIdentity,
 } from "./identity.js";
@@ -363,49 +363,3 @@ const fstat = promisify(fstatCallback) as (
   fd: number,
   options: { bigint: true },
 ) => Promise<BigIntStats>;
-
-// Opens `path` for a look at its first bytes, if it is still `identity`.
-async function withFile(
-  path: string,
-  identity: FileIdentity,
-  use: (handle: FileHandle, size: number) => Promise<void>,
-): Promise<void> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, "r");
-  } catch (err) {
-    if (isGone(err)) return;
-    throw err;
-  }
-  try {
-    const stats = await handle.stat({ bigint: true });
-    if (identityOf(stats).key !== identity.key) return;
-    await use(handle, Number(stats.size));
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Whether the byte before `offset` is a newline (or offset is 0). */
-async function followsNewline(
-  handle: FileHandle,
-  offset: number,
-): Promise<boolean> {
-  if (offset === 0) return true;
-  const byte = Buffer.alloc(1);
-  const { bytesRead } = await handle.read(byte, 0, 1, offset - 1);
-  return bytesRead === 1 && byte[0] === 0x0a;
-}
-
-/**
- * Where the line `size` falls in starts: after the last newline of the
- * last 64 KiB (a file is joined at a line, not in a half-written one);
- * `size` itself when there is none that near.
- */
-async function lineStart(handle: FileHandle, size: number): Promise<number> {
-  const length = Math.min(size, 64 * 1024);
-  const tail = Buffer.alloc(length);
-  const { bytesRead } = await handle.read(tail, 0, length, size - length);
-  const newline = tail.subarray(0, bytesRead).lastIndexOf(0x0a);
-  return newline < 0 ? size : size - length + newline + 1;
-}
