@@ -5,7 +5,7 @@
  * certificate stops the shipper before it starts instead of failing every
  * connection later. Errors name the config key and the file.
  */
-import { X509Certificate } from "node:crypto";
+import { createPublicKey, X509Certificate } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { createSecureContext } from "node:tls";
 
@@ -133,6 +133,16 @@ function checkKeyPair(cert: string, key: string, paths: TlsPaths): void {
     }
     const reason = reasonOf(err);
     throw fail(`the private key cannot be loaded (${reason})`, err);
+  }
+  // OpenSSL keeps a key of another type (EC for an RSA certificate) in a
+  // slot of its own without complaint, then sends no certificate at all.
+  const certKey = new X509Certificate(cert).publicKey.export({
+    type: "spki",
+    format: "der",
+  });
+  const ownKey = createPublicKey(key).export({ type: "spki", format: "der" });
+  if (!certKey.equals(ownKey)) {
+    throw fail(`it does not match network.certificate "${paths.certificate}"`);
   }
 }
 

@@ -41,6 +41,16 @@ function withFiles(files: Obj): Obj {
   return config({ network: net(files) });
 }
 
+// An RSA key next to the EC certificates: OpenSSL itself does not refuse
+// the pair, it only sends no certificate.
+function rsaKey(): string {
+  const path = join(dir, "rsa.key");
+  execFileSync("openssl", ["genrsa", "-out", path, "2048"], {
+    stdio: "ignore",
+  });
+  return path;
+}
+
 function encryptedKey(): string {
   const path = join(dir, "encrypted.key");
   execFileSync("openssl", [
@@ -151,6 +161,14 @@ const BAD_TLS: readonly [string, () => Obj, (d: string) => string, string][] = [
     () => withFiles({ certificate: "client.crt", key: "stranger.key" }),
     (d) =>
       `Invalid network.key "${d}/stranger.key": it does not match ` +
+      `network.certificate "${d}/client.crt"`,
+    "network.key",
+  ],
+  [
+    "a key of another type (RSA for an EC certificate)",
+    () => withFiles({ certificate: "client.crt", key: rsaKey() }),
+    (d) =>
+      `Invalid network.key "${d}/rsa.key": it does not match ` +
       `network.certificate "${d}/client.crt"`,
     "network.key",
   ],
