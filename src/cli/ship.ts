@@ -6,14 +6,15 @@
  *
  * SIGUSR1 logs an `at=stats` line. SIGTERM and SIGINT stop reading, wait (bounded by the network timeout)
  * for the batches in flight to be acked, save offsets and exit 0; a second
- * signal exits 1 at once. `--check` loads the config, prints a summary
- * and exits, without touching the offsets store.
+ * signal exits 1 at once. `--check` loads the config and looks at the
+ * offsets store without changing it, prints a summary and exits.
  */
 import type { Command } from "commander";
 import type { Server } from "node:http";
 
 import { BufferedLogger, Context } from "../log/index.js";
 import { loadShipConfig, type ShipConfig } from "../ship/config.js";
+import { OffsetStore } from "../ship/offsets.js";
 import { Shipper } from "../ship/shipper.js";
 import { serveStatistics } from "../ship/stats.js";
 
@@ -38,6 +39,7 @@ export function register(program: Command): void {
 async function runShip(flags: ShipFlags): Promise<void> {
   const config = await loadShipConfig(flags.config);
   if (flags.check === true) {
+    OffsetStore.check(config.statePath);
     process.stdout.write(summary(config));
     return;
   }

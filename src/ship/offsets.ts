@@ -133,6 +133,27 @@ export class OffsetStore {
     }
   }
 
+  /**
+   * Checks, without changing anything, that `path` could be opened: its
+   * directory exists, and the file, if there is one, is lorne ship state
+   * (one in use by a running shipper counts as such). For `--check`.
+   */
+  static check(path: string): void {
+    checkPlace(path);
+    if (!statSync(path, { throwIfNoEntry: false })) return;
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path, { readonly: true, fileMustExist: true });
+      checkOwner(db, path);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") return;
+      throw openError(path, err);
+    } finally {
+      db?.close();
+    }
+  }
+
   /** The entry for one file identity, if saved. */
   get(key: string): OffsetEntry | undefined {
     return this.#run("read offsets from", () => {
@@ -258,6 +279,14 @@ function checkOwner(db: Database.Database, path: string): boolean {
       `this one reads ${SCHEMA_VERSION})`;
   } else if (version !== SCHEMA_VERSION) {
     what = `lorne ship state with an unknown schema version ${version}`;
+  } else if (
+    db
+      .prepare(
+        "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'offsets'",
+      )
+      .get() === undefined
+  ) {
+    what = "lorne ship state without its offsets table (damaged)";
   }
   if (what === undefined) return false;
   throw new ValidationError(

@@ -248,3 +248,20 @@ test("ship cli: under a descriptor limit lower than max_open_files, every file i
   const [code] = (await once(child, "exit")) as [number | null];
   assert.equal(code, 0);
 });
+
+test("ship cli: --check refuses a state file that is not lorne ship state", async (t) => {
+  const dir = setup(t);
+  writeFileSync(join(dir, "state.db"), "not a database\n".repeat(100));
+  const { code, stdout, stderr } = await runLorne([
+    "ship",
+    "--config",
+    writeConfig(dir, configObject(dir, 5044)),
+    "--check",
+  ]);
+  assert.equal(code, 2);
+  assert.equal(stdout, "");
+  assert.equal(
+    stderr,
+    `lorne: Cannot open state "${join(dir, "state.db")}": it is not an SQLite database\n`,
+  );
+});

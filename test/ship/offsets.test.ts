@@ -334,3 +334,63 @@ test("offsets: a missing directory or a directory path is named", () => {
     ),
   );
 });
+
+test("offsets: lorne ship state without its table is refused, unchanged", () => {
+  const path = statePath();
+  const db = new Database(path);
+  db.pragma(`application_id = ${APPLICATION_ID}`);
+  db.pragma("user_version = 1");
+  db.exec("CREATE TABLE other (x)");
+  db.close();
+  const before = readFileSync(path);
+  const looks = [
+    (p: string) => OffsetStore.open(p),
+    (p: string) => OffsetStore.check(p),
+  ];
+  for (const look of looks) {
+    assert.throws(
+      () => look(path),
+      is(
+        ValidationError,
+        `Cannot open state "${path}": it is lorne ship state without its offsets table (damaged)`,
+        "state",
+      ),
+    );
+  }
+  assert.deepEqual(readFileSync(path), before);
+});
+
+test("offsets: check() looks without changing anything", () => {
+  const fresh = statePath();
+  OffsetStore.check(fresh); // absent: it would be created
+  assert.equal(existsSync(fresh), false);
+
+  const ours = statePath();
+  const store = OffsetStore.open(ours);
+  store.commit([entry(1)]);
+  OffsetStore.check(ours); // in use by a running shipper: still fine
+  store.close();
+  const before = readFileSync(ours);
+  OffsetStore.check(ours);
+  assert.deepEqual(readFileSync(ours), before);
+
+  const text = statePath();
+  writeFileSync(text, "not a database\n".repeat(100));
+  assert.throws(
+    () => OffsetStore.check(text),
+    is(
+      ValidationError,
+      `Cannot open state "${text}": it is not an SQLite database`,
+      "state",
+    ),
+  );
+  const missing = join(dir.path, "nowhere", "state.db");
+  assert.throws(
+    () => OffsetStore.check(missing),
+    is(
+      ValidationError,
+      `Cannot open state "${missing}": directory "${join(dir.path, "nowhere")}" does not exist`,
+      "state",
+    ),
+  );
+});
