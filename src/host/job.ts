@@ -8,6 +8,7 @@ import { constants as osConstants } from "node:os";
 
 import { ValidationError } from "../errors.js";
 import { setKey } from "../log/data.js";
+import { isWholeIn } from "../numbers.js";
 
 /** Upper bound on `config.tcp_ports` for one job. */
 export const MAX_TCP_PORTS = 64;
@@ -266,12 +267,7 @@ export function jobArgv(config: JobConfig): string[] {
 }
 
 function expectPortCount(value: unknown): number {
-  if (
-    typeof value !== "number" ||
-    !Number.isInteger(value) ||
-    value < 0 ||
-    value > MAX_TCP_PORTS
-  ) {
+  if (!isWholeIn(value, 0, MAX_TCP_PORTS)) {
     throw new ValidationError(
       `Invalid config.tcp_ports: must be an integer from 0 to ` +
         `${MAX_TCP_PORTS}, got ${describe(value)}`,

@@ -19,6 +19,7 @@ import type { Socket } from "node:net";
 import type { Version } from "./frames.js";
 
 import { errorMessage, UnavailableError, ValidationError } from "../errors.js";
+import { isWholeIn } from "../numbers.js";
 import {
   encodeBatch,
   eventCount,
@@ -117,7 +118,7 @@ export class LumberjackClient extends EventEmitter<LumberjackClientEvents> {
         "host",
       );
     }
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    if (!isWholeIn(port, 1, 65535)) {
       throw new ValidationError(
         `Invalid port ${String(port)}: expected a whole number from 1 to 65535`,
         "port",

@@ -5,6 +5,7 @@
 import { constants } from "node:buffer";
 
 import { ValidationError } from "../errors.js";
+import { isWholeIn } from "../numbers.js";
 
 const MAX_U32 = 0xffff_ffff;
 
@@ -93,12 +94,7 @@ export function resolveLimits(limits: DecoderLimits = {}): ResolvedLimits {
 }
 
 function check(name: string, value: unknown, min: number, max: number) {
-  if (
-    typeof value !== "number" ||
-    !Number.isInteger(value) ||
-    value < min ||
-    value > max
-  ) {
+  if (!isWholeIn(value, min, max)) {
     throw new ValidationError(
       `Invalid decoder limit ${name}: must be an integer from ${min} to ${max}`,
       name,

@@ -3,6 +3,7 @@
  * becomes a ValidationError that names the option.
  */
 import { ValidationError } from "../errors.js";
+import { isWholeIn } from "../numbers.js";
 
 export { MAX_MS } from "../timers.js";
 
@@ -13,12 +14,7 @@ export function whole(
   min: number,
   max: number,
 ): number {
-  if (
-    typeof value !== "number" ||
-    !Number.isInteger(value) ||
-    value < min ||
-    value > max
-  ) {
+  if (!isWholeIn(value, min, max)) {
     throw new ValidationError(
       `Invalid ${name} ${String(value)}: expected a whole number from ` +
         `${min} to ${max}`,

@@ -8,6 +8,7 @@
 import { isAbsolute, resolve } from "node:path";
 
 import { ValidationError } from "../errors.js";
+import { isWholeIn } from "../numbers.js";
 
 /** Longest value text quoted in a message; longer ones are cut. */
 const MAX_SHOWN_CHARS = 80;
@@ -89,12 +90,7 @@ export function wholeNumber(
   min: number,
   max: number,
 ): number {
-  if (
-    typeof value !== "number" ||
-    !Number.isInteger(value) ||
-    value < min ||
-    value > max
-  ) {
+  if (!isWholeIn(value, min, max)) {
     throw invalid(field, value, `a whole number from ${min} to ${max}`);
   }
   return value;
