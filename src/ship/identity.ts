@@ -102,6 +102,22 @@ export async function fingerprintMatches(
   return bytes.length === fp.length && sha256(bytes) === fp.hash;
 }
 
+/**
+ * `fp` taken again over the first min(`size`, FINGERPRINT_BYTES) bytes,
+ * when the file still starts with the bytes `fp` covers; undefined when it
+ * does not (truncated and written again). A fingerprint grows this way as
+ * a file is read, so that a later rewrite of its first bytes is seen.
+ */
+export async function widenFingerprint(
+  fd: FileHandle | number,
+  fp: Fingerprint,
+  size: number,
+): Promise<Fingerprint | undefined> {
+  if (!(await fingerprintMatches(fd, fp))) return undefined;
+  if (Math.min(size, FINGERPRINT_BYTES) <= fp.length) return fp;
+  return readFingerprint(fd, size);
+}
+
 /** Whether an fs error means the file is not there. */
 export function isGone(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;

@@ -42,11 +42,11 @@ import { expand, globBases } from "./discovery.js";
 import { EventTemplate } from "./events.js";
 import { entryOf, isBusy, type TrackedFile } from "./tracked.js";
 import {
-  FINGERPRINT_BYTES,
   fingerprintMatches,
   identityOf,
   readFingerprint,
   statIdentity,
+  widenFingerprint,
 } from "./identity.js";
 
 export interface RefresherOptions {
@@ -224,15 +224,13 @@ export class Refresher {
   // The same inode with other first bytes was rewritten from the start.
   async #checkPrefix(file: TrackedFile, path: string): Promise<void> {
     await withFile(path, file.identity, async (handle, size) => {
+      const wider = await widenFingerprint(handle, file.fingerprint, size);
       const same =
-        (await fingerprintMatches(handle, file.fingerprint)) &&
+        wider !== undefined &&
         (size < file.readOffset ||
           (await followsNewline(handle, file.readOffset)));
-      if (!same) {
-        this.truncated(file);
-      } else if (file.fingerprint.length < FINGERPRINT_BYTES) {
-        file.fingerprint = await readFingerprint(handle, size);
-      }
+      if (same) file.fingerprint = wider;
+      else this.truncated(file);
     });
   }
 

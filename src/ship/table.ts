@@ -8,16 +8,12 @@
  * file truncated and written past the read offset is not read from the
  * middle of its new lines.
  */
+import type { Fingerprint } from "./identity.js";
 import type { OffsetClaim, TrackedFile } from "./tracked.js";
 
-import { canRead, isBusy } from "./tracked.js";
-
-import {
-  FINGERPRINT_BYTES,
-  fingerprintMatches,
-  readFingerprint,
-} from "./identity.js";
+import { widenFingerprint } from "./identity.js";
 import { FileReader } from "./reader.js";
+import { canRead, isBusy } from "./tracked.js";
 
 export interface FileTableOptions {
   maxOpenFiles: number;
@@ -170,14 +166,9 @@ export class FileTable {
   async samePrefix(file: TrackedFile, offset: number): Promise<boolean> {
     const reader = file.reader;
     if (reader === undefined) return true;
-    const covered = Math.min(offset, FINGERPRINT_BYTES);
-    let same: boolean;
-    let wider = file.fingerprint;
+    let wider: Fingerprint | undefined;
     try {
-      same = await fingerprintMatches(reader.fd, file.fingerprint);
-      if (same && covered > wider.length) {
-        wider = await readFingerprint(reader.fd, covered);
-      }
+      wider = await widenFingerprint(reader.fd, file.fingerprint, offset);
     } catch (err) {
       if (file.reader !== reader) return true;
       throw err;
@@ -185,8 +176,8 @@ export class FileTable {
     // A reader closed meanwhile (a refresh let the file go) may have had
     // its descriptor number reused: the bytes were another file's.
     if (file.reader !== reader) return true;
-    if (same) file.fingerprint = wider;
-    return same;
+    if (wider !== undefined) file.fingerprint = wider;
+    return wider !== undefined;
   }
 
   async closeReader(file: TrackedFile): Promise<void> {
