@@ -27,6 +27,7 @@ export class Sender {
   lastSendMs: number | undefined;
   lastChunkSize = 0;
   readonly #hooks: SenderHooks;
+  readonly #now: () => number;
   readonly #backoff: Backoff;
   readonly #stop = new AbortController();
   #running: Promise<void> | undefined;
@@ -34,10 +35,12 @@ export class Sender {
   constructor(
     client: LumberjackClient,
     hooks: SenderHooks,
+    now: () => number = Date.now,
     backoff = new Backoff(),
   ) {
     this.client = client;
     this.#hooks = hooks;
+    this.#now = now;
     this.#backoff = backoff;
   }
 
@@ -75,7 +78,7 @@ export class Sender {
       this.status = "idle";
       this.linesSent += batch.lines;
       this.batchesSent++;
-      this.lastSendMs = Date.now();
+      this.lastSendMs = this.#now();
       this.#hooks.acked(batch, this);
     }
     this.status = "idle";

@@ -49,6 +49,7 @@ export class Shipper {
   readonly maxOpenFiles: number;
   readonly senders: Sender[] = [];
   readonly #log: Context;
+  readonly #host: string;
   readonly #now: () => number;
   readonly #retry: Batch[] = [];
   /** Batches read ahead, waiting for their files' older batches. */
@@ -78,8 +79,6 @@ export class Shipper {
     });
     this.#host = options.host ?? hostname();
   }
-
-  readonly #host: string;
 
   /** Opens the store, finds the files and starts sending. */
   async start(): Promise<void> {
@@ -129,11 +128,15 @@ export class Shipper {
         ackTimeoutMs: timeoutMs,
         writeTimeoutMs: timeoutMs,
       });
-      const sender = new Sender(client, {
-        take: () => this.#take(),
-        acked: (batch, s) => this.#acked(batch, s),
-        failed: (batch, err, s) => this.#failed(batch, err, s),
-      });
+      const sender = new Sender(
+        client,
+        {
+          take: () => this.#take(),
+          acked: (batch, s) => this.#acked(batch, s),
+          failed: (batch, err, s) => this.#failed(batch, err, s),
+        },
+        this.#now,
+      );
       this.senders.push(sender);
     }
     this.#running = this.senders.map((s) => s.start());

@@ -1,8 +1,8 @@
 /**
  * The statistics endpoint of a real Shipper on `statistics.addr`
  * 127.0.0.1:0: butteredscones' JSON on GET /, Prometheus text on
- * GET /metrics, JSON errors elsewhere. A fixed clock makes the file times
- * exact; the send time comes from the sender's own clock.
+ * GET /metrics, JSON errors elsewhere. A fixed clock makes every time
+ * exact.
  */
 import assert from "node:assert/strict";
 import { appendFileSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
@@ -106,23 +106,17 @@ function sample(text: string, name: string): number | undefined {
 }
 
 test("stats: GET / answers butteredscones' JSON with exact values", async (t) => {
-  const before = Date.now();
   const r = await start(t, (logs) => {
     writeFileSync(join(logs, "a.log"), "a1\na2\n");
     writeFileSync(join(logs, "b.log"), "b1\nb2\nb3\npartial");
   });
   await expectExactly(r.received, r.shipper, ["a1", "a2", "b1", "b2", "b3"]);
-  const after = Date.now();
 
   const res = await get(`${r.url}/`);
   assert.equal(res.status, 200);
   assert.equal(res.type, "application/json");
-  const body = JSON.parse(res.text) as {
-    clients: Record<string, { last_send_time: string }>;
-  };
+  const body = JSON.parse(res.text) as unknown;
   const client = `127.0.0.1:${r.received.port}`;
-  const sent = Date.parse(body.clients[client]?.last_send_time ?? "");
-  assert.ok(sent >= before && sent <= after, `send time ${sent}`);
   const file = (size: number, position: number) => ({
     size,
     position,
@@ -135,7 +129,7 @@ test("stats: GET / answers butteredscones' JSON with exact values", async (t) =>
       [client]: {
         status: "idle",
         lines_sent: 5,
-        last_send_time: new Date(sent).toISOString(),
+        last_send_time: NOW,
         last_chunk_size: 5,
       },
     },
