@@ -74,8 +74,29 @@ export interface BackendStatus {
   error?: string;
 }
 
+/** A job an earlier daemon started, as `adopt()` found it. */
+export interface AdoptRequest {
+  job: JobRecord;
+  /** The job's directory (its output files). */
+  dir: string;
+  log: Context;
+}
+
+/**
+ * What became of it: still running (the daemon takes it over), or ended
+ * while no daemon watched (with how, as far as anyone knows).
+ */
+export type Adopted =
+  | { running: RunningJob; output: JobOutput }
+  | { exit: ExitInfo; output: JobOutput | null };
+
 export interface Backend {
   readonly name: string;
+  /**
+   * True when the backend's jobs write their output files themselves (a
+   * shim): the host then keeps only a view of them (JobOutput.view).
+   */
+  readonly externalOutput?: boolean;
   /**
    * Rejects a job config this backend cannot run (a ValidationError naming
    * the field), before the job is recorded.
@@ -86,6 +107,12 @@ export interface Backend {
    * working directory); the error message becomes the job's `error`.
    */
   start(request: StartRequest): Promise<RunningJob>;
+  /**
+   * Takes over a job an earlier daemon started and did not see end (after
+   * a crash). Never rejects: what cannot be found has ended, unknown how.
+   * Backends without it cannot keep jobs across restarts.
+   */
+  adopt?(request: AdoptRequest): Promise<Adopted>;
   /** Current health; a backend with nothing to report is always ok. */
   status(): BackendStatus;
   /** Releases the backend's own resources; jobs are stopped by the host. */

@@ -155,7 +155,9 @@ async function openBackend(
   hostId: string,
   log: Context,
 ): Promise<Backend> {
-  if ((options.backend ?? "process") === "process") return new ProcessBackend();
+  if ((options.backend ?? "process") === "process") {
+    return new ProcessBackend({ stateDir: options.stateDir });
+  }
   const docker = new DockerBackend({ ...options.docker, hostId, log });
   await docker.open();
   await docker.cleanup(options.force ?? false);

@@ -138,13 +138,7 @@ export class Host {
     const record = this.#jobs.add(id, spec, options.ports ?? []);
     let output: JobOutput;
     try {
-      output = new JobOutput(join(this.jobsDir, id), (err) =>
-        log.log({
-          at: "output_error",
-          err: errorMessage(err),
-          resolution: "dropping output",
-        }),
-      );
+      output = this.#openOutput(id, log);
     } catch (err) {
       this.ports.release(options.ports ?? []);
       const reason = `Cannot create output files for job "${id}": ${errorMessage(err)}`;
@@ -332,6 +326,23 @@ export class Host {
     await Promise.all([...this.#active.keys()].map((id) => this.stop(id)));
     await this.#options.backend.close();
     timer.finish();
+  }
+
+  // The backend's jobs may write their files themselves (shims): then
+  // the host only watches them grow.
+  #openOutput(id: string, log: Context): JobOutput {
+    const dir = join(this.jobsDir, id);
+    if (this.#options.backend.externalOutput) {
+      mkdirSync(dir, { recursive: true });
+      return JobOutput.view(dir);
+    }
+    return new JobOutput(dir, (err) =>
+      log.log({
+        at: "output_error",
+        err: errorMessage(err),
+        resolution: "dropping output",
+      }),
+    );
   }
 
   #terminate(id: string, active: ActiveJob): void {

@@ -12,11 +12,25 @@
  * index read in order, each record taking the next `length` bytes of its
  * stream's file (attach/cursor.ts does that).
  *
- * Followers hear how much was written, after it is on disk; `follow()`
+ * Followers hear that more was written, after it is on disk; `follow()`
  * pairs the position already on disk with that feed so a reader sees
  * every byte exactly once. Chunks are never kept: readers read the files.
+ *
+ * A JobOutput either writes the files itself (the docker backend, and
+ * `lorne shim` for process jobs) or is a view of files another process
+ * writes (the daemon's side of a shim job): `JobOutput.view()`, moved on
+ * with `advanceTo()` as the writer reports its position.
  */
-import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  statSync,
+  truncateSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 
 export type OutputStream = "stdout" | "stderr";
@@ -52,8 +66,8 @@ export interface OutputFollower {
 }
 
 export interface FollowHandlers {
-  /** `bytes` more of `stream` are on disk, and one more index record. */
-  data(stream: OutputStream, bytes: number): void;
+  /** More is on disk: `position()` tells how much. */
+  data(): void;
   /** Called once when the job's output has ended. */
   end(): void;
 }
@@ -61,9 +75,9 @@ export interface FollowHandlers {
 /** See the module comment. */
 export class JobOutput {
   readonly dir: string;
-  readonly #fds: Record<OutputStream, number>;
-  readonly #indexFd: number;
-  readonly #position: OutputPosition = { stdout: 0, stderr: 0, index: 0 };
+  /** The files, when this object writes them; null for a view. */
+  readonly #fds: Record<OutputStream | "index", number> | null;
+  #position: OutputPosition = { stdout: 0, stderr: 0, index: 0 };
   readonly #followers = new Set<{ h: FollowHandlers }>();
   readonly #record = Buffer.alloc(INDEX_RECORD_BYTES);
   #ended = false;
@@ -75,22 +89,39 @@ export class JobOutput {
    * Creates the job directory and opens (truncating) its output files.
    * `onError` hears of the first failed write.
    */
-  constructor(dir: string, onError?: (err: unknown) => void) {
+  constructor(
+    dir: string,
+    onError?: (err: unknown) => void,
+    mode: "create" | "view" | "resume" = "create",
+  ) {
     this.dir = dir;
     this.#onError = onError;
-    mkdirSync(dir, { recursive: true });
-    const fds: number[] = [];
-    try {
-      for (const name of [...Object.values(OUTPUT_FILES), INDEX_FILE]) {
-        fds.push(openSync(join(dir, name), "w", 0o640));
-      }
-    } catch (err) {
-      for (const fd of fds) closeSync(fd);
-      throw err;
+    if (mode === "view") {
+      this.#fds = null;
+      return;
     }
-    const [stdout, stderr, index] = fds as [number, number, number];
-    this.#fds = { stdout, stderr };
-    this.#indexFd = index;
+    mkdirSync(dir, { recursive: true });
+    if (mode === "resume") this.#position = repair(dir);
+    // Appending after a repair: every write lands at the end.
+    this.#fds = openFiles(dir, mode === "create" ? "w" : "a");
+  }
+
+  /**
+   * The daemon's view of output another process writes (a shim job): no
+   * files are opened; `advanceTo()` moves it on.
+   */
+  static view(dir: string): JobOutput {
+    return new JobOutput(dir, undefined, "view");
+  }
+
+  /**
+   * Reopens existing output to write more of it (a job re-adopted after
+   * the daemon restarted). A chunk torn by a crash (bytes past what the
+   * index covers, a partial index record) is cut off first, so the files
+   * are consistent again.
+   */
+  static resume(dir: string, onError?: (err: unknown) => void): JobOutput {
+    return new JobOutput(dir, onError, "resume");
   }
 
   get ended(): boolean {
@@ -134,15 +165,17 @@ export class JobOutput {
    */
   write(stream: OutputStream, chunk: Buffer): void {
     if (this.#ended || chunk.length === 0) return;
+    const fds = this.#fds;
+    if (fds === null) throw new Error("Cannot write to a view of job output");
     if (this.#broken) {
       this.#droppedBytes += chunk.length;
       return;
     }
     try {
-      writeAll(this.#fds[stream], chunk);
+      writeAll(fds[stream], chunk);
       this.#record.writeUInt8(STREAM_IDS[stream], 0);
       this.#record.writeUInt32BE(chunk.length, 1);
-      writeAll(this.#indexFd, this.#record);
+      writeAll(fds.index, this.#record);
     } catch (err) {
       this.#broken = true;
       this.#droppedBytes += chunk.length;
@@ -151,16 +184,26 @@ export class JobOutput {
     }
     this.#position[stream] += chunk.length;
     this.#position.index += INDEX_RECORD_BYTES;
-    for (const { h } of this.#followers) h.data(stream, chunk.length);
+    for (const { h } of this.#followers) h.data();
+  }
+
+  /**
+   * Moves a view on to what its writer reports is on disk (never back).
+   * Ignored after `end()`.
+   */
+  advanceTo(position: OutputPosition, droppedBytes = this.#droppedBytes): void {
+    if (this.#ended) return;
+    this.#droppedBytes = Math.max(this.#droppedBytes, droppedBytes);
+    if (position.index <= this.#position.index) return;
+    this.#position = { ...position };
+    for (const { h } of this.#followers) h.data();
   }
 
   /** Marks the output complete: closes the files, ends every follower. */
   end(): void {
     if (this.#ended) return;
     this.#ended = true;
-    closeSync(this.#fds.stdout);
-    closeSync(this.#fds.stderr);
-    closeSync(this.#indexFd);
+    for (const fd of Object.values(this.#fds ?? {})) closeSync(fd);
     const followers = [...this.#followers];
     this.#followers.clear();
     for (const { h } of followers) h.end();
@@ -181,6 +224,72 @@ export class JobOutput {
     this.#followers.add(entry);
     return { position, close: () => this.#followers.delete(entry) };
   }
+}
+
+function openFiles(
+  dir: string,
+  flags: "w" | "a",
+): Record<OutputStream | "index", number> {
+  const fds: number[] = [];
+  try {
+    for (const name of [...Object.values(OUTPUT_FILES), INDEX_FILE]) {
+      fds.push(openSync(join(dir, name), flags, 0o640));
+    }
+  } catch (err) {
+    for (const fd of fds) closeSync(fd);
+    throw err;
+  }
+  const [stdout, stderr, index] = fds as [number, number, number];
+  return { stdout, stderr, index };
+}
+
+// Reads the index to learn what it covers, then cuts off a torn record
+// and any stream bytes past what the index covers.
+function repair(dir: string): OutputPosition {
+  const indexPath = join(dir, INDEX_FILE);
+  const fd = openSync(indexPath, "r");
+  let position: OutputPosition;
+  try {
+    position = readIndex(fd);
+  } finally {
+    closeSync(fd);
+  }
+  truncateTo(indexPath, position.index);
+  for (const stream of ["stdout", "stderr"] as const) {
+    truncateTo(join(dir, OUTPUT_FILES[stream]), position[stream]);
+  }
+  return position;
+}
+
+// Sums the lengths of the index's whole records, per stream.
+function readIndex(fd: number): OutputPosition {
+  const size = fstatSync(fd).size;
+  const whole = size - (size % INDEX_RECORD_BYTES);
+  const position: OutputPosition = { stdout: 0, stderr: 0, index: whole };
+  const batch = Buffer.alloc(INDEX_RECORD_BYTES * 8192);
+  for (let at = 0; at < whole;) {
+    const got = readSync(fd, batch, 0, Math.min(batch.length, whole - at), at);
+    if (got <= 0) break;
+    for (let i = 0; i + INDEX_RECORD_BYTES <= got; i += INDEX_RECORD_BYTES) {
+      const stream = batch[i] === STREAM_IDS.stdout ? "stdout" : "stderr";
+      position[stream] += batch.readUInt32BE(i + 1);
+    }
+    at += got;
+  }
+  return position;
+}
+
+// Cuts a file to `bytes`; a file shorter than that means the index
+// describes output that is not there, which no repair can make right.
+function truncateTo(path: string, bytes: number): void {
+  const size = statSync(path).size;
+  if (size < bytes) {
+    throw new Error(
+      `Cannot resume output: "${path}" holds ${size} bytes, ` +
+        `the index says ${bytes}`,
+    );
+  }
+  if (size > bytes) truncateSync(path, bytes);
 }
 
 function writeAll(fd: number, chunk: Buffer): void {

@@ -21,6 +21,8 @@ export interface ExitInfo {
   oomKilled?: boolean;
   /** Why the exit is unknown or odd (the container vanished). */
   error?: string;
+  /** When the job ended, when known better than "now" (ISO 8601). */
+  endedAt?: string;
 }
 
 /** See the module comment. */
@@ -117,7 +119,7 @@ export class JobTable {
     job.signal = exit.signal;
     job.oom_killed = exit.oomKilled ?? false;
     if (exit.error !== undefined) job.error = exit.error;
-    job.ended_at = new Date().toISOString();
+    job.ended_at = exit.endedAt ?? new Date().toISOString();
     this.#events.emit("stop", job);
     return job;
   }

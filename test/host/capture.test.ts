@@ -12,7 +12,7 @@ import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, test } from "node:test";
 
-import { CaptureSockets } from "../../src/host/backends/capture.js";
+import { CaptureSockets } from "../../src/host/shim/capture.js";
 import type { OutputStream } from "../../src/host/output.js";
 import { tempDir, waitFor } from "../helpers.js";
 

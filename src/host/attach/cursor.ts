@@ -80,7 +80,7 @@ export class OutputCursor {
     this.#streams = options.streams;
     const follower = output.follow({
       data: () => {
-        this.#indexTarget += INDEX_RECORD_BYTES;
+        this.#indexTarget = output.position().index;
         this.#notifySoon();
       },
       end: () => {

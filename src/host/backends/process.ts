@@ -1,51 +1,61 @@
 /**
- * The process backend: each job is a child process in a process group of
- * its own, with stdout and stderr read through socket pairs into the job's
- * output files (capture.ts; TTY jobs run on a pseudo-terminal instead, see
- * pty.ts). When the job's main process exits, whatever it left behind in
- * its group is killed, as a container's processes die with its init.
+ * The process backend: each job is a process on this machine, owned by a
+ * `lorne shim` of its own (shim/main.ts) that writes its output files and
+ * records its exit, so the job outlives the daemon. The daemon holds a
+ * control connection to each shim (shim/client.ts); after a restart it
+ * connects again, or reads how the job ended while it was away.
  */
-import {
-  spawn,
-  type ChildProcess,
-  type StdioOptions,
-} from "node:child_process";
-import { statSync } from "node:fs";
-import type { Readable } from "node:stream";
+import { mkdirSync } from "node:fs";
 
 import { errorMessage, ValidationError } from "../../errors.js";
-import {
-  streamStdin,
-  type Backend,
-  type BackendStatus,
-  type RunningJob,
-  type StartRequest,
+import type {
+  Adopted,
+  AdoptRequest,
+  Backend,
+  BackendStatus,
+  RunningJob,
+  StartRequest,
 } from "../backend.js";
 import { jobArgv, type JobConfig } from "../job.js";
-import type { JobOutput } from "../output.js";
-import type { ExitInfo } from "../state.js";
-import { CaptureSockets, type Captures } from "./capture.js";
-import { startOnPty } from "./pty.js";
-
-/** How long to wait for the pipes to drain after the job exits. */
-const DRAIN_MS = 2000;
+import { JobOutput } from "../output.js";
+import { connectShim, killJobGroup } from "../shim/client.js";
+import { readExitFile } from "../shim/exitfile.js";
+import { ShimLauncher } from "../shim/launcher.js";
+import {
+  checkSocketPathFits,
+  shimSocketDir,
+  shimSocketPath,
+} from "../shim/spec.js";
 
 const DEFAULT_PATH =
   "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 export interface ProcessBackendOptions {
+  /** The daemon's state dir: where the shims' sockets live. */
+  stateDir: string;
   /** PATH given to jobs that set none; default: the daemon's own PATH. */
   jobPath?: string;
+  /** Keep a shim started ahead (default true; tests turn it off). */
+  spareShim?: boolean;
 }
 
 /** See the module comment. */
 export class ProcessBackend implements Backend {
   readonly name = "process";
+  readonly externalOutput = true;
+  readonly #stateDir: string;
   readonly #jobPath: string;
-  readonly #captures = new CaptureSockets();
+  readonly #launcher: ShimLauncher;
 
-  constructor(options: ProcessBackendOptions = {}) {
+  constructor(options: ProcessBackendOptions) {
+    checkSocketPathFits(options.stateDir);
+    mkdirSync(shimSocketDir(options.stateDir), {
+      recursive: true,
+      mode: 0o700,
+    });
+    this.#stateDir = options.stateDir;
     this.#jobPath = options.jobPath ?? process.env.PATH ?? DEFAULT_PATH;
+    this.#launcher = new ShimLauncher({ spare: options.spareShim });
   }
 
   validate(config: JobConfig): void {
@@ -69,147 +79,81 @@ export class ProcessBackend implements Backend {
   }
 
   async start(request: StartRequest): Promise<RunningJob> {
-    const { argv, job, output } = request;
-    const env = { PATH: this.#jobPath, ...request.env };
-    const [file, ...args] = argv;
-    if (file === undefined) {
-      throw new Error("Cannot start job: no command given");
-    }
-
-    const cwd = job.config.working_dir;
-    if (cwd !== undefined && !isDirectory(cwd)) {
-      throw new Error(`Cannot start job: working directory "${cwd}" not found`);
-    }
-
-    if (job.config.tty) return startOnPty(request, file, args, env, cwd);
-
-    const captures = await this.#captures
-      .open((stream, chunk) => output.write(stream, chunk))
-      .catch((err: unknown) => {
-        request.log.log({
-          at: "capture_fallback",
-          err: errorMessage(err),
-          resolution: "node pipes",
-        });
-        return null;
-      });
-    const stdio: StdioOptions = [
-      job.config.stdin ? "pipe" : "ignore",
-      captures?.stdout.jobEnd ?? "pipe",
-      captures?.stderr.jobEnd ?? "pipe",
-    ];
-    let child: ChildProcess;
-    try {
-      child = spawn(file, args, { env, cwd, detached: true, stdio });
-    } catch (err) {
-      closeCaptures(captures, true);
-      throw err;
-    }
-    // The job holds its own ends now.
-    closeCaptures(captures, false);
-    const pipes = captures
-      ? [captures.stdout.reader, captures.stderr.reader]
-      : readThroughNode(child, output);
-
-    return new Promise((resolve, reject) => {
-      child.once("error", (err) => {
-        for (const pipe of pipes) pipe.destroy();
-        output.end();
-        reject(new Error(describeSpawnError(file, err), { cause: err }));
-      });
-      child.once("spawn", () => {
-        resolve({
-          pid: child.pid ?? null,
-          exited: waitForExit(child, pipes, () => output.end()),
-          signal: (signal) => signalGroup(child, signal),
-          stdin: child.stdin ? streamStdin(child.stdin) : undefined,
-        });
-      });
+    const { job, output } = request;
+    const socket = shimSocketPath(this.#stateDir, job.id);
+    const reply = await this.#launcher.launch({
+      jobId: job.id,
+      dir: output.dir,
+      socket,
+      argv: request.argv,
+      env: { PATH: this.#jobPath, ...request.env },
+      cwd: job.config.working_dir,
+      tty: job.config.tty === true,
+      stdin: job.config.stdin === true,
+      ttySize: request.ttySize,
+    });
+    if (!reply.ok) throw new Error(reply.error);
+    return connectShim({
+      jobId: job.id,
+      socket,
+      dir: output.dir,
+      output,
+      stdin: job.config.stdin === true,
+      log: request.log,
     });
   }
 
+  async adopt({ job, dir, log }: AdoptRequest): Promise<Adopted> {
+    const output = JobOutput.view(dir);
+    const ended = endedWhileAway(dir, output);
+    if (ended) return ended;
+    try {
+      const running = await connectShim({
+        jobId: job.id,
+        socket: shimSocketPath(this.#stateDir, job.id),
+        dir,
+        output,
+        stdin: job.config.stdin === true,
+        log,
+      });
+      return { running, output };
+    } catch (err) {
+      // The shim may have finished between the look and the connect.
+      const late = endedWhileAway(dir, output);
+      if (late) return late;
+      if (job.pid !== null) killJobGroup(job.pid, job.id);
+      output.end();
+      return {
+        exit: {
+          exitStatus: null,
+          signal: null,
+          error: `The job's exit status is unknown: its shim is gone (${errorMessage(err)})`,
+        },
+        output,
+      };
+    }
+  }
+
   close(): Promise<void> {
-    this.#captures.close();
+    this.#launcher.close();
     return Promise.resolve();
   }
 }
 
-// Closes the host's copies of the job's ends; with `readers`, the readers
-// as well (the job never started).
-function closeCaptures(captures: Captures | null, readers: boolean): void {
-  for (const pair of captures ? [captures.stdout, captures.stderr] : []) {
-    pair.jobEnd.destroy();
-    if (readers) pair.reader.destroy();
-  }
-}
-
-// The fallback: Node's own pipes, read with its 64 KiB chunks.
-function readThroughNode(child: ChildProcess, output: JobOutput): Readable[] {
-  child.stdout?.on("data", (chunk: Buffer) => output.write("stdout", chunk));
-  child.stderr?.on("data", (chunk: Buffer) => output.write("stderr", chunk));
-  return [child.stdout, child.stderr].filter((p) => p !== null);
-}
-
-function waitForExit(
-  child: ChildProcess,
-  pipes: Readable[],
-  end: () => void,
-): Promise<ExitInfo> {
-  return new Promise((resolve) => {
-    child.once("exit", (code, signal) => {
-      // The leader is gone: take its group with it so the pipes close.
-      signalGroup(child, "SIGKILL");
-      void drained(pipes).then(() => {
-        end();
-        resolve({ exitStatus: code, signal });
-      });
-    });
-  });
-}
-
-// Resolves when both output pipes have closed, or after DRAIN_MS when
-// something outside the group still holds them.
-function drained(pipes: Readable[]): Promise<void> {
-  const closed = pipes.map(
-    (pipe) =>
-      new Promise<void>((resolve) => {
-        if (pipe.closed) resolve();
-        else pipe.once("close", () => resolve());
-      }),
-  );
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      for (const pipe of pipes) pipe.destroy();
-      resolve();
-    }, DRAIN_MS);
-  });
-  return Promise.race([
-    Promise.all(closed).then(() => undefined),
-    timeout,
-  ]).finally(() => clearTimeout(timer));
-}
-
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
+// How a job ended while no daemon was connected, from its exit file.
+function endedWhileAway(dir: string, output: JobOutput): Adopted | null {
+  let exit;
   try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // ESRCH: the group is gone already, which is what we wanted.
+    exit = readExitFile(dir);
+  } catch (err) {
+    output.end();
+    return {
+      exit: { exitStatus: null, signal: null, error: errorMessage(err) },
+      output,
+    };
   }
-}
-
-function describeSpawnError(file: string, err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === "ENOENT") return `Cannot start "${file}": command not found`;
-  if (code === "EACCES") return `Cannot start "${file}": permission denied`;
-  return `Cannot start "${file}": ${errorMessage(err)}`;
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
+  if (!exit) return null;
+  output.advanceTo(exit.position, exit.droppedBytes);
+  output.end();
+  return { exit, output };
 }

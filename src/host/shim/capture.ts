@@ -1,8 +1,8 @@
 /**
- * How the process backend reads a job's stdout and stderr. Each stream is
+ * How `lorne shim` reads its job's stdout and stderr. Each stream is
  * a connected pair of Unix stream sockets, which is what Node's own `pipe`
- * stdio is as well: the job gets one end, the host reads the other. The
- * difference is the read side: the host's end reads straight into one
+ * stdio is as well: the job gets one end, the shim reads the other. The
+ * difference is the read side: the shim's end reads straight into one
  * buffer that every job shares (`onread`), so a read takes up to 512 KiB
  * instead of Node's 64 KiB and allocates nothing. Bigger reads mean fewer
  * system calls, fewer output writes and index records per MB, and no
@@ -24,13 +24,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import type { OutputStream } from "../output.js";
+import { MAX_SOCKET_PATH_BYTES } from "./spec.js";
 
 /** Size of the read buffer all jobs share. */
 const READ_BUFFER_BYTES = 512 * 1024;
 /** Longest the local connect and accept may take. */
 const SETUP_TIMEOUT_MS = 5000;
-/** Longest socket path Linux takes (sun_path less its NUL). */
-const MAX_SOCKET_PATH_BYTES = 107;
 
 let sharedBuffer: Buffer | undefined;
 
@@ -38,7 +37,7 @@ let sharedBuffer: Buffer | undefined;
 export interface CapturePair {
   /** Given to the job as its stdout or stderr; close it once spawned. */
   jobEnd: Socket;
-  /** Read by the host; emits `close` once the job's end is closed. */
+  /** Read by the shim; emits `close` once the job's end is closed. */
   reader: Socket;
 }
 
@@ -80,6 +79,13 @@ export class CaptureSockets {
     return set.captures;
   }
 
+  /** Starts making a set ahead of the first `open()`. */
+  prepare(): void {
+    if (this.#spare !== null || this.#closed) return;
+    this.#spare = makeSet();
+    this.#spare.catch(() => undefined); // open() makes its own
+  }
+
   /** Closes the set kept ready. Idempotent. */
   close(): void {
     this.#closed = true;
@@ -92,7 +98,7 @@ export class CaptureSockets {
 }
 
 // The directory lives only while the set is made, so at most the one
-// being made is left behind should the host be killed.
+// being made is left behind should the shim be killed.
 async function makeSet(): Promise<CaptureSet> {
   const dir = mkdtempSync(join(tmpdir(), "lorne-capture-"));
   try {

@@ -10,8 +10,9 @@ import { delimiter, join } from "node:path";
 
 import pty from "node-pty";
 
-import type { RunningJob, StartRequest } from "../backend.js";
+import type { RunningJob } from "../backend.js";
 import type { ExitInfo } from "../state.js";
+import type { ChildRequest } from "./runner.js";
 
 const DEFAULT_SIZE = { rows: 24, cols: 80 };
 const EOT = Buffer.from([4]);
@@ -22,12 +23,11 @@ const SIGNAL_NAMES = new Map<number, string>(
 
 /** Starts `file args` on a new pseudo-terminal; see the module comment. */
 export function startOnPty(
-  request: StartRequest,
+  request: ChildRequest,
   file: string,
   args: string[],
-  env: Record<string, string>,
-  cwd: string | undefined,
 ): Promise<RunningJob> {
+  const { env, cwd } = request;
   // node-pty reports a missing program only as a late exit; check first.
   if (!findExecutable(file, env.PATH ?? "")) {
     return Promise.reject(

@@ -1,0 +1,86 @@
+/**
+ * The shim's record of how its job ended, `exit.json` in the job's
+ * directory. It is written durably (temp file, fsync, rename, fsync of the
+ * directory) before the daemon is told, so a daemon that was down when
+ * the job ended learns the truth when it comes back.
+ */
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from "node:fs";
+import { join } from "node:path";
+
+import { EXIT_FILE } from "./spec.js";
+import type { ShimExit } from "./protocol.js";
+
+/** Writes the exit record; throws when it cannot be made durable. */
+export function writeExitFile(dir: string, exit: ShimExit): void {
+  const path = join(dir, EXIT_FILE);
+  const temp = `${path}.tmp`;
+  const fd = openSync(temp, "w", 0o640);
+  try {
+    writeSync(fd, `${JSON.stringify(exit)}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, path);
+  const dirFd = openSync(dir, "r");
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}
+
+/**
+ * The exit record, or null when there is none. Throws when one is there
+ * but unreadable or malformed, naming the file.
+ */
+export function readExitFile(dir: string): ShimExit | null {
+  const path = join(dir, EXIT_FILE);
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new Error(`Cannot read "${path}": ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  return checkExit(text, path);
+}
+
+function checkExit(text: string, path: string): ShimExit {
+  let value: Partial<ShimExit>;
+  try {
+    value = JSON.parse(text) as Partial<ShimExit>;
+  } catch {
+    throw new Error(`Cannot read "${path}": not JSON`);
+  }
+  const position = value.position;
+  const ok =
+    typeof value === "object" &&
+    value !== null &&
+    (value.exitStatus === null || Number.isInteger(value.exitStatus)) &&
+    (value.signal === null || typeof value.signal === "string") &&
+    typeof value.endedAt === "string" &&
+    typeof position === "object" &&
+    position !== null &&
+    [position.stdout, position.stderr, position.index].every(
+      (n) => Number.isSafeInteger(n) && n >= 0,
+    );
+  if (!ok) throw new Error(`Cannot read "${path}": not an exit record`);
+  return {
+    exitStatus: value.exitStatus ?? null,
+    signal: value.signal ?? null,
+    oomKilled: value.oomKilled === true,
+    endedAt: value.endedAt as string,
+    position,
+    droppedBytes: Number(value.droppedBytes) || 0,
+  };
+}

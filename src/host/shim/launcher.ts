@@ -1,0 +1,173 @@
+/**
+ * Starts shims for the daemon. Starting Node takes tens of milliseconds,
+ * so one shim is kept waiting ahead: a job's start hands it the spec and
+ * reads its reply, and the next spare is started after. Jobs started at
+ * the same time as another take a fresh shim each.
+ *
+ * A shim is its own session (detached), so a Ctrl-C meant for the daemon
+ * never reaches it, and its pipes to the daemon are closed once it has
+ * replied: the daemon dying later costs the shim nothing.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+import { errorMessage } from "../../errors.js";
+import type { ShimReply, ShimSpec } from "./spec.js";
+
+/** Node flags that keep a shim small: it runs one job, not a server. */
+export const SHIM_NODE_FLAGS = [
+  "--max-old-space-size=64",
+  "--max-semi-space-size=1",
+  "--v8-pool-size=0",
+  "--single-threaded",
+];
+/** Longest a shim may take to answer a spec. */
+const REPLY_TIMEOUT_MS = 30_000;
+/** Longest reply line taken. */
+const MAX_REPLY_BYTES = 64 * 1024;
+
+const ENTRY = fileURLToPath(new URL("./entry.js", import.meta.url));
+
+export interface ShimLauncherOptions {
+  /** Keep a spare shim started ahead; default true. */
+  spare?: boolean;
+}
+
+/** See the module comment. */
+export class ShimLauncher {
+  readonly #keepSpare: boolean;
+  #spare: ChildProcess | null = null;
+  #closed = false;
+
+  constructor(options: ShimLauncherOptions = {}) {
+    this.#keepSpare = options.spare ?? true;
+    this.#refill();
+  }
+
+  /**
+   * Hands the spec to a shim. Resolves with its reply (which may say the
+   * job could not start); rejects when the shim itself failed.
+   */
+  async launch(spec: ShimSpec): Promise<ShimReply> {
+    const shim = this.#take();
+    setImmediate(() => this.#refill());
+    const answer = readReply(shim);
+    shim.stdin?.end(`${JSON.stringify(spec)}\n`);
+    try {
+      return await answer;
+    } finally {
+      shim.stdout?.destroy();
+      shim.unref();
+    }
+  }
+
+  /** Ends the spare shim. Idempotent. */
+  close(): void {
+    this.#closed = true;
+    this.#spare?.stdin?.end(); // it exits at end of input
+    this.#spare?.unref();
+    this.#spare = null;
+  }
+
+  #take(): ChildProcess {
+    const spare = this.#spare;
+    this.#spare = null;
+    if (spare && spare.exitCode === null && spare.signalCode === null) {
+      return spare;
+    }
+    return startShim();
+  }
+
+  #refill(): void {
+    if (!this.#keepSpare || this.#closed || this.#spare) return;
+    this.#spare = startShim();
+    // A spare is never waited for.
+    this.#spare.unref();
+    (this.#spare.stdout as unknown as { unref?: () => void })?.unref?.();
+  }
+}
+
+function startShim(): ChildProcess {
+  const shim = spawn(process.execPath, [...SHIM_NODE_FLAGS, ENTRY], {
+    detached: true,
+    stdio: ["pipe", "pipe", "ignore"],
+    // The job gets the env its spec names; the shim itself only needs to
+    // know where temporary files go.
+    env: process.env.TMPDIR === undefined ? {} : { TMPDIR: process.env.TMPDIR },
+  });
+  shim.on("error", () => undefined); // reported through the reply
+  shim.stdin?.on("error", () => undefined);
+  shim.stdout?.on("error", () => undefined);
+  return shim;
+}
+
+function readReply(shim: ChildProcess): Promise<ShimReply> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const timer = setTimeout(
+      () =>
+        fail(new Error(`lorne shim did not answer in ${REPLY_TIMEOUT_MS} ms`)),
+      REPLY_TIMEOUT_MS,
+    );
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString("utf8");
+      const newline = text.indexOf("\n");
+      if (newline >= 0) done(text.slice(0, newline));
+      else if (text.length > MAX_REPLY_BYTES)
+        fail(new Error("lorne shim: reply too long"));
+    };
+    const onExit = (code: number | null, signal: string | null) =>
+      fail(
+        new Error(
+          `lorne shim exited before answering (${signal ?? `code ${code}`})`,
+        ),
+      );
+    const onError = (err: Error) =>
+      fail(
+        new Error(`Cannot start lorne shim: ${errorMessage(err)}`, {
+          cause: err,
+        }),
+      );
+    const cleanup = () => {
+      clearTimeout(timer);
+      shim.stdout?.off("data", onData);
+      shim.off("exit", onExit);
+      shim.off("error", onError);
+    };
+    const done = (line: string) => {
+      cleanup();
+      try {
+        resolve(checkReply(JSON.parse(line)));
+      } catch {
+        reject(
+          new Error(
+            `lorne shim: unreadable reply ${JSON.stringify(line.slice(0, 200))}`,
+          ),
+        );
+      }
+    };
+    const fail = (err: Error) => {
+      cleanup();
+      try {
+        process.kill(shim.pid ?? 0, "SIGKILL");
+      } catch {
+        // gone already
+      }
+      reject(err);
+    };
+    shim.stdout?.on("data", onData);
+    shim.once("exit", onExit);
+    shim.once("error", onError);
+  });
+}
+
+function checkReply(value: unknown): ShimReply {
+  const reply = value as Partial<{ ok: boolean; pid: number; error: string }>;
+  if (reply?.ok === true && Number.isInteger(reply.pid)) {
+    return { ok: true, pid: reply.pid as number };
+  }
+  if (reply?.ok === false && typeof reply.error === "string") {
+    return { ok: false, error: reply.error };
+  }
+  throw new Error("not a reply");
+}
