@@ -87,7 +87,8 @@ export function defineDaemonTests(backend: BackendUnderTest): void {
     assert.match(log, /fn=daemon at=shutdown/);
     assert.match(log, /fn=daemon at=stopped/);
     assert.equal((log.match(/at=exit status=stopped/g) ?? []).length, 3);
-    assert.deepEqual(readdirSync(daemon.stateDir).sort(), ["jobs"]);
+    // The lock is gone; the state file stays, its WAL checkpointed away.
+    assert.deepEqual(readdirSync(daemon.stateDir).sort(), ["host.db", "jobs"]);
   });
 
   test("daemon: a bad manifest stops it before anything starts, naming service and field", async () => {
