@@ -8,7 +8,6 @@
 import assert from "node:assert/strict";
 import {
   chmodSync,
-  copyFileSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -353,7 +352,8 @@ test("store: a write that fails leaves jobs, events and ports as they were", asy
 
   // The file may not grow: any write that needs a new page fails.
   const db = sqlite(store);
-  db.pragma(`max_page_count = ${db.pragma("page_count", { simple: true })}`);
+  const pages = db.pragma("page_count", { simple: true }) as number;
+  db.pragma(`max_page_count = ${pages}`);
   const big = { ...spec, metadata: { pad: "x".repeat(60_000) } };
   const full = (err: unknown) =>
     err instanceof LorneError &&
