@@ -3,7 +3,8 @@
  * lists the jobs of the one before, serves its kept events to a client
  * resuming with Last-Event-ID, and numbers new events after them. A state
  * file that refuses a write makes the API answer 503 naming the file, and
- * nothing of the refused job shows.
+ * nothing of the refused job shows; a job's exit it refuses is retried
+ * until the file takes it.
  */
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -176,6 +177,47 @@ test("restart: a state file that refuses a write makes the API answer 503 and ke
   } finally {
     await host.close();
     await api.close();
+    store.close();
+  }
+});
+
+test("restart: an exit the state file refuses is retried until it is stored", async () => {
+  const stateDir = join(dir.path, "retry");
+  mkdirSync(stateDir);
+  const store = HostStore.open(join(stateDir, "host.db"));
+  const logger = new MemoryLogger();
+  const host = new Host({
+    id: "h",
+    stateDir,
+    backend: new ProcessBackend(),
+    ports: new PortPool({ range: { min: 64330, max: 64339 }, store }),
+    log: new Context({ logger }),
+    store,
+  });
+  try {
+    const job = await host.create({
+      config: { cmd: ["sleep", "60"], tcp_ports: 1 },
+    });
+    const db = (store as unknown as { db: Database.Database }).db;
+    db.pragma("query_only = ON");
+    const stopped = host.stop(job.id);
+    await waitFor(
+      () => logger.lines().some((line) => line.includes("at=state_error")),
+      "the refused exit to be logged",
+    );
+    assert.equal(host.get(job.id).status, "running");
+    assert.equal(host.ports.used, 1);
+
+    db.pragma("query_only = OFF");
+    const ended = await stopped;
+    assert.equal(ended.status, "stopped");
+    assert.deepEqual(
+      store.jobs().map((j) => j.status),
+      ["stopped"],
+    );
+    assert.equal(host.ports.used, 0);
+  } finally {
+    await host.close();
     store.close();
   }
 });
