@@ -34,6 +34,7 @@ const DEFAULT_STATE = "/var/lib/lorne";
 interface HostFlags {
   listen?: string;
   state?: string;
+  stateStore?: string;
   backend?: string;
   manifest?: string;
   id?: string;
@@ -54,6 +55,7 @@ interface HostConfigFile {
   id?: string;
   listen?: string;
   state?: string;
+  state_store?: string;
   backend?: string;
   manifest?: string;
   external?: string;
@@ -76,6 +78,13 @@ export function register(program: Command): void {
       `API address host:port (default: ${DEFAULT_LISTEN})`,
     )
     .option("--state <dir>", `state directory (default: ${DEFAULT_STATE})`)
+    .addOption(
+      new Option(
+        "--state-store <kind>",
+        "where jobs, events and ports are kept: file (<state>/host.db, " +
+          "survives restarts) or memory (default: file)",
+      ).choices(["file", "memory"]),
+    )
     .addOption(
       new Option("--backend <name>", "how jobs run (default: process)").choices(
         ["process", "docker"],
@@ -173,6 +182,13 @@ function resolveOptions(flags: HostFlags): Omit<DaemonOptions, "log"> {
       "backend",
     );
   }
+  const stateStore = flags.stateStore ?? file.state_store ?? "file";
+  if (stateStore !== "file" && stateStore !== "memory") {
+    throw new ValidationError(
+      `Invalid state_store "${stateStore}": expected file or memory`,
+      "state_store",
+    );
+  }
   const pullTimeoutMs =
     flags.pullTimeoutMs !== undefined
       ? parseMs(flags.pullTimeoutMs, "--pull-timeout-ms")
@@ -180,6 +196,7 @@ function resolveOptions(flags: HostFlags): Omit<DaemonOptions, "log"> {
   return {
     id: flags.id ?? file.id,
     stateDir: flags.state ?? file.state ?? DEFAULT_STATE,
+    stateStore,
     listenHost: listen.host,
     listenPort: listen.port,
     portRange: parsePortRange(flags.ports ?? file.ports ?? DEFAULT_PORT_RANGE),
@@ -218,6 +235,7 @@ const CONFIG_FIELDS: Record<keyof HostConfigFile, keyof typeof EXPECTED> = {
   id: "string",
   listen: "string",
   state: "string",
+  state_store: "string",
   backend: "string",
   manifest: "string",
   external: "string",

@@ -42,7 +42,7 @@ export async function runManifest(options: BootOptions): Promise<JobRecord[]> {
     const timer = log.timer({ fn: "boot", "service.id": service.id });
     const allocated: number[] = [];
     const ports = await host.ports
-      .allocate(service.tcpPorts)
+      .allocateFor(service.id, service.tcpPorts)
       .catch((err: unknown) => {
         throw new BootError(
           `Manifest service "${service.id}": ${errorMessage(err)}`,
@@ -58,13 +58,17 @@ export async function runManifest(options: BootOptions): Promise<JobRecord[]> {
           services,
           ports,
           allocatePort: () => {
-            const port = host.ports.allocateSync();
+            const port = host.ports.allocateSyncFor(service.id);
             allocated.push(port);
             return port;
           },
         });
       } catch (err) {
-        host.ports.release(allocated);
+        try {
+          host.ports.release(allocated);
+        } catch {
+          // The store is failing too; the render error says what went wrong.
+        }
         throw err;
       }
     })();

@@ -1,10 +1,11 @@
 /**
  * The host daemon, assembled: validates the manifest before anything
- * starts, locks the state dir, deals with jobs an earlier daemon left
- * (`force`), serves the API, boots the manifest, and shuts everything down
- * in order on `close()`.
+ * starts, locks the state dir, opens the state file, deals with jobs an
+ * earlier daemon left (`force`), serves the API, boots the manifest, and
+ * shuts everything down in order on `close()`.
  */
 import { hostname } from "node:os";
+import { join } from "node:path";
 
 import { errorMessage } from "../errors.js";
 import type { Context } from "../log/index.js";
@@ -23,11 +24,17 @@ import {
   lockStateDir,
   stopLeftoverJobs,
 } from "./statedir.js";
+import { HostStore, STATE_FILE, type StateStoreKind } from "./store.js";
 
 export interface DaemonOptions {
   /** Host id; default: the machine's hostname. */
   id?: string;
   stateDir: string;
+  /**
+   * `file` (default): jobs, events and ports in `<stateDir>/host.db`;
+   * `memory`: forgotten when the daemon exits.
+   */
+  stateStore?: StateStoreKind;
   listenHost: string;
   /** 0 picks a free port (tests). */
   listenPort: number;
@@ -61,6 +68,7 @@ export class Daemon {
   readonly host: Host;
   readonly url: string;
   readonly #api: ApiServer;
+  readonly #store: HostStore;
   readonly #unlock: () => void;
   readonly #log: Context;
   #closed: Promise<void> | null = null;
@@ -69,12 +77,14 @@ export class Daemon {
     host: Host,
     api: ApiServer,
     url: string,
+    store: HostStore,
     unlock: () => void,
     log: Context,
   ) {
     this.host = host;
     this.#api = api;
     this.url = url;
+    this.#store = store;
     this.#unlock = unlock;
     this.#log = log;
   }
@@ -87,23 +97,33 @@ export class Daemon {
     const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
     const unlock = lockStateDir(options.stateDir);
 
+    let store: HostStore | undefined;
     let host: Host | undefined;
     let api: ApiServer | undefined;
     let backend: Backend | undefined;
     try {
+      store = openStore(options, log);
       const leftoverIds = await handleLeftovers(options, graceMs, log);
       backend = await openBackend(options, id, log);
       host = new Host({
         id,
         stateDir: options.stateDir,
         backend,
-        ports: new PortPool({ range: options.portRange }),
+        ports: new PortPool({ range: options.portRange, store }),
         log,
         externalIp: options.externalIp,
         attributes: options.attributes,
         graceMs,
         leftoverIds,
         eventHistory: options.eventHistory,
+        store,
+      });
+      log.log({
+        fn: "daemon",
+        at: "state_loaded",
+        jobs: host.list().length,
+        unfinished: host.unfinished().length,
+        last_event_id: host.events.lastId,
       });
       api = new ApiServer({ host, log, version: VERSION });
       const address = await api.listen(options.listenPort, options.listenHost);
@@ -127,27 +147,39 @@ export class Daemon {
           log,
         });
       }
-      return new Daemon(host, api, url, unlock, log);
+      return new Daemon(host, api, url, store, unlock, log);
     } catch (err) {
       if (host) await host.close();
       else await backend?.close();
       await api?.close();
+      store?.close();
       unlock();
       throw err;
     }
   }
 
-  /** Stops every job, closes the API, releases the state dir. Idempotent. */
+  /**
+   * Stops every job, closes the API and the state file, releases the
+   * state dir. Idempotent.
+   */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#log.log({ fn: "daemon", at: "shutdown" });
       await this.host.close();
       await this.#api.close();
+      this.#store.close();
       this.#unlock();
       this.#log.log({ fn: "daemon", at: "stopped" });
     })();
     return this.#closed;
   }
+}
+
+function openStore(options: DaemonOptions, log: Context): HostStore {
+  if (options.stateStore === "memory") return HostStore.memory();
+  const store = HostStore.open(join(options.stateDir, STATE_FILE));
+  log.log({ fn: "daemon", at: "state_open", "state.path": store.path });
+  return store;
 }
 
 async function openBackend(

@@ -2,8 +2,14 @@
  * The host's event log: every job transition becomes an event with a
  * sequence number. Subscribers get events as they happen; a bounded ring of
  * recent events lets a client resume after the last id it saw.
+ *
+ * Events are numbered and kept by the host store, so the numbers go on
+ * after a restart and a client resumes across it as long as the store
+ * still keeps the events it missed. The ring is loaded from the store at
+ * construction and mirrors its newest events; fan-out is memory only.
  */
 import type { JobRecord } from "./job.js";
+import { HostStore } from "./store.js";
 
 /** How many past events are kept for resuming; older ones are dropped. */
 export const DEFAULT_EVENT_HISTORY = 10_000;
@@ -29,17 +35,23 @@ export type EventListener = (event: JobEvent) => void;
 
 export interface EventLogOptions {
   history?: number;
+  /** Where events are numbered and kept; default a memory store. */
+  store?: HostStore;
 }
 
 /** In-memory event log with fan-out; see the module comment. */
 export class EventLog {
   readonly #history: number;
-  readonly #ring: JobEvent[] = [];
+  readonly #store: HostStore;
+  readonly #ring: JobEvent[];
   readonly #listeners = new Set<{ filter: EventFilter; fn: EventListener }>();
-  #lastId = 0;
+  #lastId: number;
 
   constructor(options: EventLogOptions = {}) {
     this.#history = options.history ?? DEFAULT_EVENT_HISTORY;
+    this.#store = options.store ?? HostStore.memory();
+    this.#ring = this.#store.events(this.#history);
+    this.#lastId = this.#store.lastEventId();
   }
 
   /** The id of the newest event, 0 before the first. */
@@ -47,15 +59,26 @@ export class EventLog {
     return this.#lastId;
   }
 
-  /** Records an event and hands it to every matching subscriber. */
+  /**
+   * Records an event and hands it to every matching subscriber. Throws
+   * (having told nobody) when the store cannot save it.
+   */
   emit(event: JobEventType, job: JobRecord): JobEvent {
-    const record: JobEvent = {
-      id: ++this.#lastId,
-      event,
-      job_id: job.id,
-      time: new Date().toISOString(),
-      job: structuredClone(job),
-    };
+    return this.publish(this.append(event, job));
+  }
+
+  /**
+   * Saves an event in the store and returns it, without telling anyone:
+   * the first half of `emit`, for a caller that saves other state in the
+   * same transaction and publishes once all of it is stored.
+   */
+  append(event: JobEventType, job: JobRecord): JobEvent {
+    return this.#store.addEvent(event, structuredClone(job), this.#history);
+  }
+
+  /** Keeps a stored event for resuming and hands it to subscribers. */
+  publish(record: JobEvent): JobEvent {
+    this.#lastId = record.id;
     this.#ring.push(record);
     if (this.#ring.length > this.#history) this.#ring.shift();
     for (const listener of this.#listeners) {

@@ -26,10 +26,13 @@ import {
 } from "./job.js";
 import { JobOutput } from "./output.js";
 import type { PortPool } from "./ports.js";
-import { JobTable } from "./state.js";
+import { JobTable, type ExitInfo } from "./state.js";
+import { HostStore } from "./store.js";
 
 /** Default time between SIGTERM and SIGKILL when stopping a job. */
 export const DEFAULT_GRACE_MS = 10_000;
+/** Wait between attempts to record a job's exit in a failing store. */
+const STATE_RETRY_MS = 1_000;
 
 export interface HostOptions {
   id: string;
@@ -45,6 +48,11 @@ export interface HostOptions {
   graceMs?: number;
   /** Events kept for resuming; default DEFAULT_EVENT_HISTORY. */
   eventHistory?: number;
+  /**
+   * Durable state: jobs, events and (through `ports`, which must have
+   * been made with the same store) port holdings. Default: in memory.
+   */
+  store?: HostStore;
 }
 
 export interface CreateOptions {
@@ -88,10 +96,12 @@ export class Host {
     this.#options = options;
     this.#graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
     this.#leftoverIds = new Set(options.leftoverIds);
-    this.events = new EventLog({ history: options.eventHistory });
+    const store = options.store ?? HostStore.memory();
+    this.events = new EventLog({ history: options.eventHistory, store });
     this.#log = options.log.child({ fn: "host" });
-    this.#jobs = new JobTable(options.id, this.events);
+    this.#jobs = new JobTable(options.id, this.events, store);
     mkdirSync(this.jobsDir, { recursive: true });
+    this.#releaseEndedPorts();
   }
 
   get backendName(): string {
@@ -140,7 +150,7 @@ export class Host {
     try {
       output = this.#openOutput(id, log);
     } catch (err) {
-      this.ports.release(options.ports ?? []);
+      this.#release(options.ports ?? [], log);
       const reason = `Cannot create output files for job "${id}": ${errorMessage(err)}`;
       log.log({ at: "failed", err: reason });
       const failed = structuredClone(this.#jobs.setFailed(id, reason));
@@ -165,7 +175,7 @@ export class Host {
     let ports = record.ports;
     try {
       if (!preallocated) {
-        ports = await this.ports.allocate(spec.config.tcp_ports ?? 0);
+        ports = await this.ports.allocateFor(id, spec.config.tcp_ports ?? 0);
       }
       const env = this.#jobEnv(id, spec, ports);
       const ttySize = active.ttySize;
@@ -182,7 +192,7 @@ export class Host {
         active.running.resize?.(active.ttySize);
       }
     } catch (err) {
-      this.ports.release(ports);
+      this.#release(ports, log);
       output.end();
       this.#active.delete(id);
       markStarted();
@@ -193,26 +203,41 @@ export class Host {
 
     const running = active.running;
     markStarted();
-    this.#jobs.setPorts(id, ports);
-    const started = this.#jobs.setRunning(id, running.pid);
+    this.#recordExit(id, active, running.exited, ports, settle, log);
+    let started: JobRecord;
+    try {
+      this.#jobs.setPorts(id, ports);
+      started = this.#jobs.setRunning(id, running.pid);
+    } catch (err) {
+      // The state file refused the change: a job a restarted daemon could
+      // not know of must not run on. If the failure is recorded, the job
+      // is `failed`; else it stays `starting` for recovery to decide.
+      log.log({
+        at: "state_error",
+        err: errorMessage(err),
+        resolution: "kill",
+      });
+      running.signal("SIGKILL");
+      try {
+        this.#jobs.setFailed(
+          id,
+          `Cannot record the start: ${errorMessage(err)}`,
+        );
+      } catch {
+        // The same store error; reported once, above and to the caller.
+      }
+      throw err;
+    }
     this.#writePid(id, running.pid);
     log.log({ at: "start", "job.pid": running.pid, "job.ports": ports });
     if (active.stopRequested) this.#terminate(id, active);
     void running.pidLater?.then((pid) => {
-      if (pid !== null && this.#jobs.isActive(id)) this.#jobs.setPid(id, pid);
-    });
-    void running.exited.then((exit) => {
-      this.ports.release(ports);
-      this.#active.delete(id);
-      this.#removePid(id);
-      const ended = this.#jobs.setExited(id, exit, active.stopRequested);
-      log.log({
-        at: "exit",
-        status: ended.status,
-        exit_status: exit.exitStatus,
-        signal: exit.signal,
-      });
-      settle();
+      if (pid === null || !this.#jobs.isActive(id)) return;
+      try {
+        this.#jobs.setPid(id, pid);
+      } catch (err) {
+        log.log({ at: "state_error", err: errorMessage(err) });
+      }
     });
     return structuredClone(started);
   }
@@ -274,6 +299,14 @@ export class Host {
 
   list(): JobRecord[] {
     return this.#jobs.list();
+  }
+
+  /**
+   * Records an earlier daemon left in a status that is not final: the
+   * jobs that recovery must re-adopt or end.
+   */
+  unfinished(): JobRecord[] {
+    return this.#jobs.unfinished();
   }
 
   /** The captured output of a job; NotFoundError when unknown. */
@@ -343,6 +376,66 @@ export class Host {
         resolution: "dropping output",
       }),
     );
+  }
+
+  // Records a job's end, then frees its ports (a crash in between leaves
+  // an ended job holding ports, which the next start releases). A store
+  // that refuses the record is retried until it takes it or the host
+  // closes, so a full disk delays the record instead of losing it.
+  #recordExit(
+    id: string,
+    active: ActiveJob,
+    exited: Promise<ExitInfo>,
+    ports: number[],
+    settle: () => void,
+    log: Context,
+  ): void {
+    void exited.then(async (exit) => {
+      this.#active.delete(id);
+      this.#removePid(id);
+      for (
+        let attempt = 1;
+        this.#jobs.get(id).status === "running";
+        attempt++
+      ) {
+        try {
+          const ended = this.#jobs.setExited(id, exit, active.stopRequested);
+          log.log({
+            at: "exit",
+            status: ended.status,
+            exit_status: exit.exitStatus,
+            signal: exit.signal,
+          });
+        } catch (err) {
+          log.log({ at: "state_error", err: errorMessage(err), attempt });
+          if (this.#closing) break;
+          await new Promise((resolve) => setTimeout(resolve, STATE_RETRY_MS));
+        }
+      }
+      this.#release(ports, log);
+      settle();
+    });
+  }
+
+  // Returns ports; a store that refuses keeps them held until a restart.
+  #release(ports: readonly number[], log: Context): void {
+    try {
+      this.ports.release(ports);
+    } catch (err) {
+      log.log({
+        at: "state_error",
+        err: errorMessage(err),
+        "job.ports": ports,
+      });
+    }
+  }
+
+  // Ports saved as held by jobs that have ended or are unknown (a crash
+  // between a job's end and its ports' release) go back to the pool.
+  #releaseEndedPorts(): void {
+    for (const [jobId, ports] of this.ports.heldBy()) {
+      if (!this.#jobs.isActive(jobId)) this.#release(ports, this.#log);
+    }
   }
 
   #terminate(id: string, active: ActiveJob): void {

@@ -3,10 +3,16 @@
  * job at a time, and come back when the job ends. Before a port is handed
  * out it is probed with a short bind, so a port some other program holds
  * (or that the kernel gave out as an ephemeral port) is skipped.
+ *
+ * Each port is held by a job id, and the holdings are saved in the host
+ * store before they count, so a restarted daemon does not hand out a port
+ * a job it may re-adopt still listens on. At construction the pool takes
+ * over every holding the store has; recovery decides which to release.
  */
 import { createServer } from "node:net";
 
 import { UnavailableError, ValidationError } from "../errors.js";
+import { HostStore } from "./store.js";
 
 export const DEFAULT_PORT_RANGE = "55000-65535";
 
@@ -21,6 +27,8 @@ export interface PortPoolOptions {
   probeHost?: string;
   /** Skip the bind probe (tests of the pool's own bookkeeping). */
   probe?: boolean;
+  /** Where holdings are saved; default a memory store. */
+  store?: HostStore;
 }
 
 /** Parses `MIN-MAX` (inclusive) and checks it is a sane TCP range. */
@@ -43,13 +51,18 @@ export class PortPool {
   readonly range: PortRange;
   readonly #probeHost: string;
   readonly #probe: boolean;
-  readonly #inUse = new Set<number>();
+  readonly #store: HostStore;
+  /** Port -> the job holding it (or claimed while a probe runs). */
+  readonly #inUse: Map<number, string>;
   #next: number;
 
+  /** Takes over the holdings saved in `options.store`. */
   constructor(options: PortPoolOptions) {
     this.range = options.range;
     this.#probeHost = options.probeHost ?? "127.0.0.1";
     this.#probe = options.probe ?? true;
+    this.#store = options.store ?? HostStore.memory();
+    this.#inUse = this.#store.ports();
     this.#next = options.range.min;
   }
 
@@ -59,47 +72,71 @@ export class PortPool {
   }
 
   /**
-   * Takes `count` free ports, all or none. Fails with UnavailableError when
-   * the range has no more free ports.
+   * Takes `count` free ports for a job, all or none, and saves them as
+   * its. Fails with UnavailableError when the range has no more free
+   * ports, or the store's error when they cannot be saved.
    */
-  async allocate(count: number): Promise<number[]> {
+  async allocateFor(jobId: string, count: number): Promise<number[]> {
     const taken: number[] = [];
     try {
-      while (taken.length < count) taken.push(await this.#takeOne());
+      while (taken.length < count) taken.push(await this.#takeOne(jobId));
+      this.#store.holdPorts(jobId, taken);
     } catch (err) {
-      this.release(taken);
+      for (const port of taken) this.#inUse.delete(port);
       throw err;
     }
     return taken;
   }
 
   /**
-   * Takes one port without the bind probe, for callers that cannot wait
-   * (a template asking for `.TCPPort N` mid-render).
+   * Takes one port for a job without the bind probe, for callers that
+   * cannot wait (a template asking for `.TCPPort N` mid-render).
    */
-  allocateSync(): number {
+  allocateSyncFor(jobId: string): number {
     const size = this.range.max - this.range.min + 1;
     for (let tried = 0; tried < size; tried++) {
       const port = this.#advance();
       if (this.#inUse.has(port)) continue;
-      this.#inUse.add(port);
+      this.#store.holdPorts(jobId, [port]);
+      this.#inUse.set(port, jobId);
       return port;
     }
     throw exhausted(this.range);
   }
 
-  /** Returns ports to the pool; unknown ports are ignored. */
+  /**
+   * Returns ports to the pool; unknown ports are ignored. Throws the
+   * store's error (and keeps them held) when that cannot be saved.
+   */
   release(ports: readonly number[]): void {
+    this.#store.releasePorts(ports);
     for (const port of ports) this.#inUse.delete(port);
   }
 
-  async #takeOne(): Promise<number> {
+  /** Returns every port a job holds; see `release`. */
+  releaseJob(jobId: string): void {
+    this.release(this.heldBy().get(jobId) ?? []);
+  }
+
+  /** The ports each job holds, ascending, by job id. */
+  heldBy(): Map<string, number[]> {
+    const held = new Map<string, number[]>();
+    for (const [port, jobId] of this.#inUse) {
+      const ports = held.get(jobId) ?? [];
+      ports.push(port);
+      held.set(jobId, ports);
+    }
+    for (const ports of held.values()) ports.sort((a, b) => a - b);
+    return held;
+  }
+
+  async #takeOne(jobId: string): Promise<number> {
     const size = this.range.max - this.range.min + 1;
     for (let tried = 0; tried < size; tried++) {
       const port = this.#advance();
       if (this.#inUse.has(port)) continue;
       // Claim before the async probe so concurrent callers skip it.
-      this.#inUse.add(port);
+      this.#inUse.set(port, jobId);
       if (!this.#probe || (await isBindable(port, this.#probeHost))) {
         return port;
       }

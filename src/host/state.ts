@@ -2,9 +2,16 @@
  * The host's job table: every job record, changed only through the status
  * machine in job.ts, with one event emitted per transition. It holds no
  * processes; the supervisor (host.ts) drives it.
+ *
+ * Each change is saved in the host store first, the record and its event
+ * in one transaction; only then does the table change its map and publish
+ * the event. A failed save throws and leaves memory as it was, so nothing
+ * is ever reported that a restart would forget. Records an earlier daemon
+ * saved are loaded at construction; an ended one may be replaced by a new
+ * job with its id (a manifest's services keep their ids across restarts).
  */
 import { ConflictError, NotFoundError } from "../errors.js";
-import type { EventLog } from "./events.js";
+import type { EventLog, JobEventType } from "./events.js";
 import {
   canTransition,
   isFinal,
@@ -12,6 +19,7 @@ import {
   type JobSpec,
   type JobStatus,
 } from "./job.js";
+import type { HostStore } from "./store.js";
 
 export interface ExitInfo {
   /** Exit code; null when the job was killed by a signal or is unknown. */
@@ -29,16 +37,28 @@ export interface ExitInfo {
 export class JobTable {
   readonly #jobs = new Map<string, JobRecord>();
   readonly #events: EventLog;
+  readonly #store: HostStore;
   readonly #hostId: string;
+  /** Ids of the records an earlier daemon left. */
+  readonly #inherited = new Set<string>();
 
-  constructor(hostId: string, events: EventLog) {
+  /** Loads every record the store holds, oldest first. */
+  constructor(hostId: string, events: EventLog, store: HostStore) {
     this.#hostId = hostId;
     this.#events = events;
+    this.#store = store;
+    for (const record of store.jobs()) {
+      this.#jobs.set(record.id, record);
+      this.#inherited.add(record.id);
+    }
   }
 
   /** Adds a job in status `starting`; emits `create`. */
   add(id: string, spec: JobSpec, ports: number[]): JobRecord {
-    if (this.#jobs.has(id)) {
+    const old = this.#jobs.get(id);
+    const replaces =
+      old !== undefined && this.#inherited.has(id) && isFinal(old.status);
+    if (old !== undefined && !replaces) {
       throw new ConflictError(`Cannot create job "${id}": it exists already`);
     }
     const record: JobRecord = {
@@ -57,8 +77,16 @@ export class JobTable {
       started_at: null,
       ended_at: null,
     };
+    const event = this.#store.transaction(() => {
+      if (replaces) this.#store.replaceJob(record);
+      else this.#store.saveJob(record);
+      return this.#events.append("create", record);
+    });
+    // A replaced record moves to the end of the creation order.
+    this.#jobs.delete(id);
+    this.#inherited.delete(id);
     this.#jobs.set(id, record);
-    this.#events.emit("create", record);
+    this.#events.publish(event);
     return record;
   }
 
@@ -76,14 +104,19 @@ export class JobTable {
     return [...this.#jobs.values()].map((job) => structuredClone(job));
   }
 
+  /** Records that haven't reached a final status, oldest first. */
+  unfinished(): JobRecord[] {
+    return this.list().filter((job) => !isFinal(job.status));
+  }
+
   /** Records the ports a starting job was given. */
   setPorts(id: string, ports: number[]): void {
-    this.#live(id).ports = [...ports];
+    this.#save({ ...this.#live(id), ports: [...ports] });
   }
 
   /** Records a pid learned after the start; no event. */
   setPid(id: string, pid: number): void {
-    this.#live(id).pid = pid;
+    this.#save({ ...this.#live(id), pid });
   }
 
   /** `starting` -> `running`; emits `start`. */
@@ -91,8 +124,7 @@ export class JobTable {
     const job = this.#transition(id, "running");
     job.pid = pid;
     job.started_at = new Date().toISOString();
-    this.#events.emit("start", job);
-    return job;
+    return this.#save(job, "start");
   }
 
   /** `starting` -> `failed` with the reason; emits `error`. */
@@ -100,8 +132,7 @@ export class JobTable {
     const job = this.#transition(id, "failed");
     job.error = error;
     job.ended_at = new Date().toISOString();
-    this.#events.emit("error", job);
-    return job;
+    return this.#save(job, "error");
   }
 
   /**
@@ -120,8 +151,7 @@ export class JobTable {
     job.oom_killed = exit.oomKilled ?? false;
     if (exit.error !== undefined) job.error = exit.error;
     job.ended_at = exit.endedAt ?? new Date().toISOString();
-    this.#events.emit("stop", job);
-    return job;
+    return this.#save(job, "stop");
   }
 
   /** Whether a job exists and has not ended. */
@@ -136,6 +166,7 @@ export class JobTable {
     return job;
   }
 
+  // A copy of the record in its new status, for #save to store.
   #transition(id: string, to: JobStatus): JobRecord {
     const job = this.#live(id);
     if (!canTransition(job.status, to)) {
@@ -143,7 +174,18 @@ export class JobTable {
         `Cannot move job "${id}" from ${job.status} to ${to}`,
       );
     }
-    job.status = to;
+    return { ...structuredClone(job), status: to };
+  }
+
+  // Stores the record (and its event) first, then takes it into the map
+  // and publishes: a failed save changes nothing in memory.
+  #save(job: JobRecord, event?: JobEventType): JobRecord {
+    const stored = this.#store.transaction(() => {
+      this.#store.saveJob(job);
+      return event === undefined ? undefined : this.#events.append(event, job);
+    });
+    this.#jobs.set(job.id, job);
+    if (stored !== undefined) this.#events.publish(stored);
     return job;
   }
 }

@@ -88,10 +88,11 @@ export function defineDaemonTests(backend: BackendUnderTest): void {
     assert.match(log, /fn=daemon at=shutdown/);
     assert.match(log, /fn=daemon at=stopped/);
     assert.equal((log.match(/at=exit status=stopped/g) ?? []).length, 3);
+    // The lock is gone; the state file stays, its WAL checkpointed away.
     const left = readdirSync(daemon.stateDir).sort();
     assert.deepEqual(
       left.filter((name) => name !== "shims"),
-      ["jobs"],
+      ["host.db", "jobs"],
     );
     // Every shim ended with its job and took its socket along.
     if (left.includes("shims")) {

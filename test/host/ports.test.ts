@@ -14,18 +14,18 @@ test("ports: parses a range and rejects bad ones", () => {
 
 test("ports: hands out each port once and takes it back on release", async () => {
   const pool = new PortPool({ range: { min: 100, max: 102 }, probe: false });
-  const first = await pool.allocate(2);
+  const first = await pool.allocateFor("job", 2);
   assert.deepEqual(first, [100, 101]);
-  assert.deepEqual(await pool.allocate(1), [102]);
-  await assert.rejects(pool.allocate(1), UnavailableError);
+  assert.deepEqual(await pool.allocateFor("job", 1), [102]);
+  await assert.rejects(pool.allocateFor("job", 1), UnavailableError);
   pool.release([101]);
-  assert.deepEqual(await pool.allocate(1), [101]);
+  assert.deepEqual(await pool.allocateFor("job", 1), [101]);
   assert.equal(pool.used, 3);
 });
 
 test("ports: exhaustion takes nothing and names the range", async () => {
   const pool = new PortPool({ range: { min: 100, max: 101 }, probe: false });
-  await assert.rejects(pool.allocate(3), {
+  await assert.rejects(pool.allocateFor("job", 3), {
     message: "Cannot allocate a TCP port: all ports in 100-101 are in use",
   });
   assert.equal(pool.used, 0);
@@ -37,7 +37,7 @@ test("ports: skips a port another program is listening on", async () => {
   const busy = (blocker.address() as { port: number }).port;
   try {
     const pool = new PortPool({ range: { min: busy, max: busy + 1 } });
-    const ports = await pool.allocate(1);
+    const ports = await pool.allocateFor("job", 1);
     assert.notEqual(ports[0], busy);
   } finally {
     blocker.close();
@@ -47,7 +47,7 @@ test("ports: skips a port another program is listening on", async () => {
 test("ports: concurrent allocations never share a port", async () => {
   const pool = new PortPool({ range: { min: 58000, max: 58199 } });
   const results = await Promise.all(
-    Array.from({ length: 50 }, () => pool.allocate(2)),
+    Array.from({ length: 50 }, () => pool.allocateFor("job", 2)),
   );
   const all = results.flat();
   assert.equal(new Set(all).size, 100);

@@ -9,6 +9,7 @@
  * replied: the daemon dying later costs the shim nothing.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 import { errorMessage } from "../../errors.js";
@@ -26,7 +27,14 @@ const REPLY_TIMEOUT_MS = 30_000;
 /** Longest reply line taken. */
 const MAX_REPLY_BYTES = 64 * 1024;
 
-const ENTRY = fileURLToPath(new URL("./entry.js", import.meta.url));
+// Built, the shim is entry.js beside this file. Run from the TypeScript
+// sources (tests run through tsx), it is entry.ts, loaded the same way
+// this process loads it.
+const BUILT = existsSync(fileURLToPath(new URL("./entry.js", import.meta.url)));
+const ENTRY = fileURLToPath(
+  new URL(BUILT ? "./entry.js" : "./entry.ts", import.meta.url),
+);
+const LOADER_FLAGS = BUILT ? [] : loaderFlags(process.execArgv);
 
 export interface ShimLauncherOptions {
   /** Keep a spare shim started ahead; default true. */
@@ -88,7 +96,8 @@ export class ShimLauncher {
 }
 
 function startShim(): ChildProcess {
-  const shim = spawn(process.execPath, [...SHIM_NODE_FLAGS, ENTRY], {
+  const args = [...SHIM_NODE_FLAGS, ...LOADER_FLAGS, ENTRY];
+  const shim = spawn(process.execPath, args, {
     detached: true,
     stdio: ["pipe", "pipe", "ignore"],
     // The job gets the env its spec names; the shim itself only needs to
@@ -99,6 +108,18 @@ function startShim(): ChildProcess {
   shim.stdin?.on("error", () => undefined);
   shim.stdout?.on("error", () => undefined);
   return shim;
+}
+
+// The `--import X` / `--loader X` pairs among node's flags.
+function loaderFlags(execArgv: string[]): string[] {
+  const flags: string[] = [];
+  execArgv.forEach((arg, i) => {
+    const next = execArgv[i + 1];
+    if ((arg === "--import" || arg === "--loader") && next !== undefined) {
+      flags.push(arg, next);
+    } else if (/^--(import|loader)=/.test(arg)) flags.push(arg);
+  });
+  return flags;
 }
 
 function readReply(shim: ChildProcess): Promise<ShimReply> {
