@@ -6,6 +6,8 @@
  */
 import { hostname } from "node:os";
 
+import type { ClusterMember } from "../cluster/member.js";
+import type { ClusterSettings } from "../cluster/settings.js";
 import { errorMessage } from "../errors.js";
 import type { Context } from "../log/index.js";
 import { VERSION } from "../version.js";
@@ -46,6 +48,8 @@ export interface DaemonOptions {
   /** How jobs run; default process. */
   backend?: "process" | "docker";
   docker?: DockerSettings;
+  /** Join a cluster through etcd (docs/cluster.md). */
+  cluster?: ClusterSettings;
 }
 
 /** Settings of the docker backend, from the command line or config. */
@@ -63,6 +67,7 @@ export class Daemon {
   readonly #api: ApiServer;
   readonly #unlock: () => void;
   readonly #log: Context;
+  readonly #cluster: ClusterMember | null;
   #closed: Promise<void> | null = null;
 
   private constructor(
@@ -71,12 +76,14 @@ export class Daemon {
     url: string,
     unlock: () => void,
     log: Context,
+    cluster: ClusterMember | null,
   ) {
     this.host = host;
     this.#api = api;
     this.url = url;
     this.#unlock = unlock;
     this.#log = log;
+    this.#cluster = cluster;
   }
 
   /** Starts a daemon; rejects (having cleaned up) if any step fails. */
@@ -104,6 +111,9 @@ export class Daemon {
         graceMs,
         leftoverIds,
         eventHistory: options.eventHistory,
+        jobEnv: options.cluster
+          ? { LORNE_ETCD: options.cluster.endpoints.join(",") }
+          : undefined,
       });
       api = new ApiServer({ host, log, version: VERSION });
       const address = await api.listen(options.listenPort, options.listenHost);
@@ -127,7 +137,19 @@ export class Daemon {
           log,
         });
       }
-      return new Daemon(host, api, url, unlock, log);
+      // Loaded here so a host outside a cluster does not load etcd's client.
+      const cluster = options.cluster
+        ? await (
+            await import("../cluster/member.js")
+          ).ClusterMember.start({
+            settings: options.cluster,
+            host,
+            url,
+            version: VERSION,
+            log,
+          })
+        : null;
+      return new Daemon(host, api, url, unlock, log, cluster);
     } catch (err) {
       if (host) await host.close();
       else await backend?.close();
@@ -141,7 +163,11 @@ export class Daemon {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#log.log({ fn: "daemon", at: "shutdown" });
+      // The cluster stops first: the jobs' exits below are not reported as
+      // ends, and the lease goes after them (docs/cluster.md).
+      await this.#cluster?.pause();
       await this.host.close();
+      await this.#cluster?.close();
       await this.#api.close();
       this.#unlock();
       this.#log.log({ fn: "daemon", at: "stopped" });
