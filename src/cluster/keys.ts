@@ -86,7 +86,7 @@ export class ClusterKeys {
       : `${this.prefix}services/${name}/`;
   }
 
-  /** The namespace etcd's election recipe keeps its candidates in. */
+  /** `election/scheduler/<lease>`: the schedulers' candidates. */
   election(): string {
     return `${this.prefix}election/`;
   }

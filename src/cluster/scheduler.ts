@@ -103,8 +103,10 @@ export class Scheduler {
 
   async #campaignLoop(): Promise<void> {
     const { client, keys } = this.#options;
+    // etcd3 keeps candidates under <namespace>election/<name>/, which is
+    // keys.election() + "scheduler/".
     const election = client
-      .namespace(keys.election())
+      .namespace(keys.prefix)
       .election("scheduler", this.#options.leaseTtlS);
     while (!this.#closing) {
       const campaign = election.campaign(this.id);

@@ -10,7 +10,7 @@ import type { ClusterClient } from "../../src/cluster/client.js";
 import { openEtcd } from "../../src/cluster/etcd.js";
 import { HostClient } from "../../src/host/client.js";
 import { runLorne, waitFor, type DaemonProcess } from "../helpers.js";
-import { etcdOrSkip, startEtcd, type EtcdCluster } from "./etcd.js";
+import { etcdSkipReason, startEtcd, type EtcdCluster } from "./etcd.js";
 import {
   killLeftovers,
   openClient,
@@ -22,18 +22,17 @@ const PORT_BASE = 60000;
 const IDS = ["h1", "h2", "h3"] as const;
 const ZONES = { h1: "a", h2: "b", h3: "b" };
 
-describe("cluster", () => {
-  let etcd: EtcdCluster | undefined;
+describe("cluster", { skip: etcdSkipReason() }, () => {
+  let etcd: EtcdCluster;
   let client: ClusterClient;
   let invalid: string[];
   const hosts = new Map<string, DaemonProcess>();
 
-  before(async (t) => {
-    if (!etcdOrSkip(t)) return;
+  before(async () => {
     etcd = await startEtcd();
     const started = await Promise.all(
       IDS.map((id, i) =>
-        startClusterHost(etcd!.endpoints, {
+        startClusterHost(etcd.endpoints, {
           id,
           attributes: { zone: ZONES[id] },
           scheduler: true,
@@ -68,8 +67,7 @@ describe("cluster", () => {
     );
   }
 
-  test("cluster: lists the three hosts with their attributes", async (t) => {
-    if (!etcd) return t.skip("no etcd");
+  test("cluster: lists the three hosts with their attributes", async () => {
     const listed = await waitFor(async () => {
       const all = await client.hosts();
       return all.length === 3 ? all : null;
@@ -87,8 +85,7 @@ describe("cluster", () => {
     }
   });
 
-  test("cluster: spreads jobs to the host with the fewest, honouring constraints", async (t) => {
-    if (!etcd) return t.skip("no etcd");
+  test("cluster: spreads jobs to the host with the fewest, honouring constraints", async () => {
     const spread = [];
     for (let i = 0; i < 6; i++) {
       spread.push(
@@ -152,8 +149,7 @@ describe("cluster", () => {
     assert.equal((await client.job("nowhere")).state, "pending");
   });
 
-  test("cluster: every job gets LORNE_ETCD", async (t) => {
-    if (!etcd) return t.skip("no etcd");
+  test("cluster: every job gets LORNE_ETCD", async () => {
     const endpoints = etcd.endpoints.join(",");
     await client.submit({
       id: "env-check",
@@ -168,8 +164,7 @@ describe("cluster", () => {
     assert.equal(done.status?.exit_status, 0);
   });
 
-  test("cluster: a job's service is listed while it runs, and goes when it stops", async (t) => {
-    if (!etcd) return t.skip("no etcd");
+  test("cluster: a job's service is listed while it runs, and goes when it stops", async () => {
     await client.submit({
       id: "web-1",
       config: {
@@ -202,8 +197,7 @@ describe("cluster", () => {
     assert.deepEqual(await client.services("web"), []);
   });
 
-  test("cluster: malformed values under the prefix are logged and skipped", async (t) => {
-    if (!etcd) return t.skip("no etcd");
+  test("cluster: malformed values under the prefix are logged and skipped", async () => {
     const raw = openEtcd({ endpoints: etcd.endpoints });
     try {
       await raw.put("/lorne/jobs/bad-json").value("{not json");
@@ -266,8 +260,7 @@ describe("cluster", () => {
     );
   });
 
-  test("cluster: a host killed with SIGKILL loses its jobs; restartable ones run elsewhere", async (t) => {
-    if (!etcd) return t.skip("no etcd");
+  test("cluster: a host killed with SIGKILL loses its jobs; restartable ones run elsewhere", async () => {
     // Pin two jobs to h1 (the only zone a host), one restartable.
     await client.submit({
       id: "pinned",

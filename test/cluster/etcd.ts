@@ -1,14 +1,14 @@
 /**
  * Real etcd servers for the cluster tests: one node, or a three-node
  * cluster, each member on free loopback ports with its data in a temp dir.
- * Tests that need etcd call `etcdOrSkip(t)`: without an `etcd` binary they
- * skip with a message, unless LORNE_TEST_ETCD=1 (CI), where they fail.
+ * Suites that need etcd pass `etcdSkipReason()` as their `skip`: without an
+ * `etcd` binary they skip with a message, unless LORNE_TEST_ETCD=1 (CI),
+ * where they fail.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import type { TestContext } from "node:test";
 
 import { tempDir, waitFor } from "../helpers.js";
 
@@ -40,19 +40,19 @@ export interface EtcdCluster {
 }
 
 /**
- * Whether this machine can run etcd; if not, skips the test (or fails it
- * under LORNE_TEST_ETCD=1) and returns false.
+ * Why the etcd tests cannot run here (no `etcd` binary), for `describe`'s
+ * `skip`; false when they can. Under LORNE_TEST_ETCD=1 (CI) a missing etcd
+ * throws instead, so the suite fails rather than skips.
  */
-export function etcdOrSkip(t: TestContext): boolean {
-  if (hasEtcd()) return true;
+export function etcdSkipReason(): string | false {
+  if (hasEtcd()) return false;
   const message =
     "etcd is not installed (Debian: apt-get install etcd-server, " +
     "or scripts/etcd-setup.sh)";
   if (process.env.LORNE_TEST_ETCD === "1") {
     throw new Error(`${message}; LORNE_TEST_ETCD=1 requires it`);
   }
-  t.skip(message);
-  return false;
+  return message;
 }
 
 let found: boolean | undefined;
