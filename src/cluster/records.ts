@@ -147,7 +147,7 @@ export function validateSubmission(
 /** Parses `jobs/<id>`; ValidationError naming the field when malformed. */
 export function parseJob(text: string): ClusterJob {
   const o = parseObject(text);
-  const spec = validateJobSpec(o.spec);
+  const spec = validateJobSpec(expectObject(o.spec, "spec"));
   if (spec.id !== undefined) throw invalid("spec.id", "absent", spec.id);
   return {
     id: expectId(o.id, "id"),
