@@ -190,11 +190,10 @@ export class ClusterAgent {
   }
 
   async #onAssignment(kv: IKeyValue): Promise<void> {
-    const { client, keys, host } = this.#options;
+    const { keys, host } = this.#options;
     const key = kv.key.toString();
     const jobId = key.slice(keys.assignments(host.id).length);
     if (this.#paused || this.#jobs.has(jobId)) return;
-    let job: ClusterJob;
     let attempt: number;
     try {
       const assignment = checkId(
@@ -210,10 +209,6 @@ export class ClusterAgent {
       // An assignment for an earlier session: the scheduler sees it lost.
       if (assignment.session !== this.#session) return;
       attempt = assignment.attempt;
-      const res = await client.get(keys.job(jobId)).exec();
-      const jobKv = res.kvs[0];
-      if (!jobKv) throw new Error(`Job "${jobId}" has no ${keys.job(jobId)}`);
-      job = checkId(parseJob(jobKv.value.toString()), jobId, "id");
     } catch (err) {
       this.#log.log({
         at: "invalid_value",
@@ -223,15 +218,25 @@ export class ClusterAgent {
       });
       return;
     }
-    if (this.#paused || this.#jobs.has(jobId)) return;
+    const job = await this.#readJob(jobId);
+    if (this.#paused || this.#jobs.has(jobId) || job === null) return;
 
     this.#jobs.set(jobId, {
       assignmentKey: key,
       createRevision: kv.create_revision,
       attempt,
-      service: job.service,
+      service: job instanceof Error ? null : job.service,
     });
     const log = this.#log.child({ "job.id": jobId, attempt });
+    if (job instanceof Error) {
+      // Placed, but not runnable: say so in its status, not only here.
+      log.log({ at: "invalid_value", key: keys.job(jobId), err: job.message });
+      this.#report(jobId, {
+        ...blankRecord(jobId, host.id),
+        error: `Cannot run job: ${job.message}`,
+      });
+      return;
+    }
     if (job.desired === "stop") {
       log.log({ at: "not_started", reason: "stop requested" });
       this.#report(jobId, {
@@ -251,6 +256,36 @@ export class ClusterAgent {
         status: "failed",
         error: errorMessage(err),
       });
+    }
+  }
+
+  /**
+   * The job an assignment names: the job, an Error when it is missing or
+   * malformed, or null when etcd could not be read (after retries).
+   */
+  async #readJob(jobId: string): Promise<ClusterJob | Error | null> {
+    const { client, keys } = this.#options;
+    for (let attempt = 1; ; attempt++) {
+      let text: string | null;
+      try {
+        text = (await client.get(keys.job(jobId)).string()) ?? null;
+      } catch (err) {
+        this.#log.log({
+          at: "read_error",
+          key: keys.job(jobId),
+          attempt,
+          err: errorMessage(err),
+        });
+        if (attempt >= WRITE_ATTEMPTS || this.#paused) return null;
+        await sleep(WRITE_RETRY_MS);
+        continue;
+      }
+      if (text === null) return new Error(`${keys.job(jobId)} is missing`);
+      try {
+        return checkId(parseJob(text), jobId, "id");
+      } catch (err) {
+        return new Error(`${keys.job(jobId)}: ${errorMessage(err)}`);
+      }
     }
   }
 

@@ -97,6 +97,7 @@ export class Daemon {
     let host: Host | undefined;
     let api: ApiServer | undefined;
     let backend: Backend | undefined;
+    let cluster: ClusterMember | null = null;
     try {
       const leftoverIds = await handleLeftovers(options, graceMs, log);
       backend = await openBackend(options, id, log);
@@ -127,18 +128,10 @@ export class Daemon {
         backend: host.backendName,
       });
 
-      if (services.length > 0) {
-        await runManifest({
-          host,
-          services,
-          env: options.env ?? stringEnv(process.env),
-          externalIp: options.externalIp ?? "",
-          internalIp: "127.0.0.1",
-          log,
-        });
-      }
-      // Loaded here so a host outside a cluster does not load etcd's client.
-      const cluster = options.cluster
+      // Before the manifest, so an unreachable etcd fails the start before
+      // any job runs. Loaded here so a host outside a cluster does not load
+      // etcd's client.
+      cluster = options.cluster
         ? await (
             await import("../cluster/member.js")
           ).ClusterMember.start({
@@ -149,10 +142,23 @@ export class Daemon {
             log,
           })
         : null;
+
+      if (services.length > 0) {
+        await runManifest({
+          host,
+          services,
+          env: options.env ?? stringEnv(process.env),
+          externalIp: options.externalIp ?? "",
+          internalIp: "127.0.0.1",
+          log,
+        });
+      }
       return new Daemon(host, api, url, unlock, log, cluster);
     } catch (err) {
+      await cluster?.pause();
       if (host) await host.close();
       else await backend?.close();
+      await cluster?.close();
       await api?.close();
       unlock();
       throw err;

@@ -212,6 +212,19 @@ describe("cluster", { skip: etcdSkipReason() }, () => {
         .put("/lorne/assignments/h2/evil")
         .value(JSON.stringify({ job_id: "evil", host_id: "h2", session: 1 }));
       await raw.put("/lorne/services/web/x").value("\u0000\u00ff");
+      // A well-formed assignment to h2 of a job whose spec is malformed:
+      // h2 cannot run it, and says so in the job's status.
+      const h2 = (await raw.get("/lorne/hosts/h2").exec()).kvs[0];
+      await raw.put("/lorne/assignments/h2/bad-spec").value(
+        JSON.stringify({
+          job_id: "bad-spec",
+          host_id: "h2",
+          session: h2?.lease,
+          attempt: 1,
+          scheduler: "test",
+          assigned_at: new Date().toISOString(),
+        }),
+      );
     } finally {
       raw.close();
     }
@@ -244,6 +257,22 @@ describe("cluster", { skip: etcdSkipReason() }, () => {
     await client.submit({ id: "after-bad", config: { cmd: ["sleep", "60"] } });
     await running(["after-bad"]);
     assert.ok(invalid.includes("/lorne/jobs/bad-json"));
+    const badSpec = await waitFor(async () => {
+      const raw2 = openEtcd({ endpoints: etcd.endpoints });
+      try {
+        return await raw2.get("/lorne/status/bad-spec").string();
+      } finally {
+        raw2.close();
+      }
+    }, "h2 to report the bad job");
+    const parsed = JSON.parse(badSpec) as { state: string; error: string };
+    assert.deepEqual(
+      [parsed.state, parsed.error],
+      [
+        "failed",
+        "Cannot run job: /lorne/jobs/bad-spec: Invalid spec: must be an object, got nothing",
+      ],
+    );
 
     // The CLI lists the rest and says what it skipped.
     const ps = await runLorne([
