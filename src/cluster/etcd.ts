@@ -24,6 +24,12 @@ export function openEtcd(options: EtcdOptions): Etcd3 {
   const settings: IOptions = {
     hosts: options.endpoints,
     dialTimeout: timeoutMs,
+    // gRPC's default reconnect backoff grows to minutes; an etcd member
+    // that comes back should be used again within a lease TTL.
+    grpcOptions: {
+      "grpc.initial_reconnect_backoff_ms": 200,
+      "grpc.max_reconnect_backoff_ms": 1_000,
+    },
     defaultCallOptions: (context) =>
       context.isStream ? {} : { deadline: Date.now() + timeoutMs },
   };

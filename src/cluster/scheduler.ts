@@ -248,7 +248,14 @@ export class Scheduler {
           unit: this.#setStatus(statusGuard, spec.id, "stopped", s, null),
         };
       }
-      return this.#place(spec, statusGuard, (s?.attempt ?? 0) + 1, candidates);
+      // A job back to pending after a loss keeps the lost host's id.
+      return this.#place(
+        spec,
+        statusGuard,
+        (s?.attempt ?? 0) + 1,
+        candidates,
+        s?.host_id ?? undefined,
+      );
     }
 
     // assigned, starting or running: is its host still the one it was?
@@ -258,7 +265,15 @@ export class Scheduler {
     const error = `host "${hostId}" was lost (its lease ended)`;
     const goneGuard = { hostId, session: s.session ?? "" };
     if (spec.restart === "on-host-loss" && spec.desired === "run") {
-      const placed = this.#place(spec, statusGuard, s.attempt + 1, candidates);
+      // Elsewhere: the lost host may be back under a new lease, with the
+      // job's id still in its job table.
+      const placed = this.#place(
+        spec,
+        statusGuard,
+        s.attempt + 1,
+        candidates,
+        hostId,
+      );
       if (placed) {
         placed.unit.hostGone = goneGuard;
         placed.unit.ops.push({ delete: keys.assignment(hostId, spec.id) });
@@ -280,9 +295,13 @@ export class Scheduler {
     statusGuard: TxnUnit["status"],
     attempt: number,
     candidates: Map<string, LiveCandidate>,
+    excludeHostId?: string,
   ): { unit: TxnUnit; kind: keyof RoundResult } | null {
     const { keys } = this.#options;
-    const chosen = chooseHost(job, candidates.values());
+    const chosen = chooseHost(
+      job,
+      [...candidates.values()].filter((c) => c.host.id !== excludeHostId),
+    );
     if (!chosen) {
       this.#reportOnce(`no_host:${job.id}`, {
         at: "no_host",
@@ -337,7 +356,6 @@ export class Scheduler {
       updated_at: now,
     };
     if (state === "pending") {
-      status.host_id = null;
       status.session = null;
       status.pid = null;
     }

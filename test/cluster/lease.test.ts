@@ -46,8 +46,14 @@ describe("cluster lease", { skip: etcdSkipReason() }, () => {
 
   test("cluster lease: a host whose lease ran out stops its jobs and registers again", async () => {
     await client.submit({ id: "held", config: { cmd: ["sleep", "60"] } });
+    await client.submit({
+      id: "sticky",
+      config: { cmd: ["sleep", "60"] },
+      restart: "on-host-loss",
+    });
     const held = await client.waitFor("held", (s) => s === "running", 15_000);
     assert.equal(held.state, "running");
+    await client.waitFor("sticky", (s) => s === "running", 15_000);
     const api = new HostClient(host.url);
 
     const member = etcd.members[0];
@@ -72,13 +78,19 @@ describe("cluster lease", { skip: etcdSkipReason() }, () => {
       "the host to register again",
       30_000,
     );
-    const lost = await client.waitFor("held", (s) => s === "lost", 15_000);
-    assert.equal(lost.state, "lost");
+    const lost = await client.waitFor("held", (s) => s === "lost", 30_000);
+    assert.equal(lost.state, "lost", host.lines.slice(-40).join("\n"));
     assert.equal(lost.status?.error, 'host "l1" was lost (its lease ended)');
 
     await client.submit({ id: "fresh", config: { cmd: ["sleep", "60"] } });
     const fresh = await client.waitFor("fresh", (s) => s === "running", 15_000);
     assert.equal(fresh.status?.host_id, "l1");
     assert.notEqual(fresh.status?.session, held.status?.session);
+
+    // The restartable job waits for another host: l1 still has its id.
+    const sticky = await client.job("sticky");
+    assert.equal(sticky.state, "pending");
+    assert.equal(sticky.status?.host_id, "l1");
+    assert.equal(sticky.status?.attempt, 1);
   });
 });
