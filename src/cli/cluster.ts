@@ -31,7 +31,7 @@ interface RunFlags extends EtcdFlags {
   restart: string;
   service?: string;
   wait?: boolean;
-  waitMs: string;
+  waitMs?: string;
   json?: boolean;
 }
 
@@ -93,12 +93,11 @@ export function register(program: Command): void {
     .option(
       "--wait-ms <ms>",
       `how long --wait waits (default: ${DEFAULT_WAIT_MS})`,
-      String(DEFAULT_WAIT_MS),
     )
     .option("--json", "print the submitted job as JSON")
     .action(async (cmd: string[], flags: RunFlags) => {
       const body = runBody(cmd, flags);
-      const waitMs = parseMs(flags.waitMs, "--wait-ms");
+      const waitMs = waitFlag(flags.waitMs);
       await withClient(flags, async (client) => {
         const job = await client.submit(body);
         if (flags.json) printJson(job);
@@ -146,10 +145,9 @@ export function register(program: Command): void {
     .option(
       "--wait-ms <ms>",
       `how long to wait for the end (default: ${DEFAULT_WAIT_MS}; 0: do not wait)`,
-      String(DEFAULT_WAIT_MS),
     )
-    .action(async (id: string, flags: EtcdFlags & { waitMs: string }) => {
-      const waitMs = parseMs(flags.waitMs, "--wait-ms");
+    .action(async (id: string, flags: EtcdFlags & { waitMs?: string }) => {
+      const waitMs = waitFlag(flags.waitMs);
       await withClient(flags, async (client) => {
         await client.stop(id);
         const summary = await client.waitFor(id, isFinalState, waitMs);
@@ -245,6 +243,10 @@ async function withClient(
   } finally {
     client.close();
   }
+}
+
+function waitFlag(text: string | undefined): number {
+  return text === undefined ? DEFAULT_WAIT_MS : parseMs(text, "--wait-ms");
 }
 
 function runBody(cmd: string[], flags: RunFlags): Record<string, unknown> {

@@ -167,6 +167,32 @@ describe("cluster failover", { skip: etcdSkipReason() }, () => {
     }
   });
 
+  test("cluster failover: a scheduler stopped with SIGTERM resigns, and the last one leads", async () => {
+    const leaderId = await waitFor(() => client.leader(), "a leader");
+    const leader = schedulers.find((s) => s.id === leaderId);
+    assert.ok(leader);
+    leader.child.kill("SIGTERM");
+    assert.equal(await leader.exited, 0);
+    assert.ok(leader.lines.some((l) => /at=resigned/.test(l)));
+
+    const last = schedulers.find(
+      (s) => s.child.exitCode === null && s.child.signalCode === null,
+    );
+    assert.ok(last);
+    assert.equal(await waitFor(() => client.leader(), "a new leader"), last.id);
+    await waitForLine(last, /at=elected/, "the last scheduler's at=elected");
+    await client.submit({
+      id: "after-resign",
+      config: { cmd: ["sleep", "120"] },
+    });
+    const placed = await client.waitFor(
+      "after-resign",
+      (s) => s === "running",
+      15_000,
+    );
+    assert.equal(placed.state, "running");
+  });
+
   test("cluster failover: with one etcd member of three stopped, jobs are still placed and run", async () => {
     // Stop the member that leads etcd's raft, the harder case.
     const member = await raftLeader(etcd);
