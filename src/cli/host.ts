@@ -8,6 +8,14 @@ import { readFileSync } from "node:fs";
 
 import { Option, type Command } from "commander";
 
+import {
+  DEFAULT_LEASE_TTL_S,
+  parseAdvertise,
+  parseEndpoints,
+  parseLeaseTtl,
+  type ClusterSettings,
+} from "../cluster/settings.js";
+import { DEFAULT_PREFIX, validatePrefix } from "../cluster/keys.js";
 import { errorMessage, ValidationError } from "../errors.js";
 import type { Daemon, DaemonOptions } from "../host/daemon.js";
 import {
@@ -49,6 +57,11 @@ interface HostFlags {
   bind?: string;
   keepContainers?: boolean;
   pullTimeoutMs?: string;
+  etcd?: string;
+  advertise?: string;
+  scheduler?: boolean;
+  etcdPrefix?: string;
+  leaseTtlS?: string;
 }
 
 interface HostConfigFile {
@@ -120,6 +133,23 @@ export function register(program: Command): void {
     .option(
       "--pull-timeout-ms <ms>",
       `deadline for an image pull (default: ${DEFAULT_PULL_TIMEOUT_MS})`,
+    )
+    .option(
+      "--etcd <url,...>",
+      "join a cluster through these etcd endpoints (docs/cluster.md)",
+    )
+    .option(
+      "--advertise <host:port>",
+      "API address other machines reach (default: the --listen address)",
+    )
+    .option("--scheduler", "also run a cluster scheduler (needs --etcd)")
+    .option(
+      "--etcd-prefix <path>",
+      `etcd key prefix (default: ${DEFAULT_PREFIX})`,
+    )
+    .option(
+      "--lease-ttl-s <s>",
+      `registration lease TTL in seconds (default: ${DEFAULT_LEASE_TTL_S})`,
     )
     .action(async (flags: HostFlags) => {
       await runHost(flags);
@@ -219,6 +249,39 @@ function resolveOptions(flags: HostFlags): Omit<DaemonOptions, "log"> {
       keepContainers: flags.keepContainers ?? file.keep_containers,
       pullTimeoutMs,
     },
+    cluster: clusterSettings(flags),
+  };
+}
+
+function clusterSettings(flags: HostFlags): ClusterSettings | undefined {
+  if (flags.etcd === undefined) {
+    for (const [flag, value] of [
+      ["--advertise", flags.advertise],
+      ["--scheduler", flags.scheduler],
+      ["--etcd-prefix", flags.etcdPrefix],
+      ["--lease-ttl-s", flags.leaseTtlS],
+    ] as const) {
+      if (value !== undefined) {
+        throw new ValidationError(`Invalid ${flag}: needs --etcd`, "etcd");
+      }
+    }
+    return undefined;
+  }
+  return {
+    endpoints: parseEndpoints(flags.etcd),
+    prefix:
+      flags.etcdPrefix === undefined
+        ? undefined
+        : validatePrefix(flags.etcdPrefix),
+    advertise:
+      flags.advertise === undefined
+        ? undefined
+        : parseAdvertise(flags.advertise),
+    scheduler: flags.scheduler ?? false,
+    leaseTtlS:
+      flags.leaseTtlS === undefined
+        ? undefined
+        : parseLeaseTtl(flags.leaseTtlS),
   };
 }
 

@@ -20,6 +20,8 @@ const jobs = () => import("./jobs.js");
 const logfmt = () => import("./logfmt.js");
 const receive = () => import("./receive.js");
 const ship = () => import("./ship.js");
+const cluster = () => import("./cluster.js");
+const scheduler = () => import("./scheduler.js");
 
 /** Every command file, in the order `lorne --help` lists them. */
 const ALL: (() => Promise<CommandModule>)[] = [
@@ -29,6 +31,8 @@ const ALL: (() => Promise<CommandModule>)[] = [
   logfmt,
   receive,
   ship,
+  cluster,
+  scheduler,
 ];
 
 const BY_COMMAND: Record<string, () => Promise<CommandModule>> = {
@@ -45,6 +49,8 @@ const BY_COMMAND: Record<string, () => Promise<CommandModule>> = {
   logfmt,
   receive,
   ship,
+  cluster,
+  scheduler,
 };
 
 /**

@@ -7,6 +7,8 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
 
+import type { ClusterMember } from "../cluster/member.js";
+import type { ClusterSettings } from "../cluster/settings.js";
 import { errorMessage } from "../errors.js";
 import type { Context } from "../log/index.js";
 import { VERSION } from "../version.js";
@@ -53,6 +55,8 @@ export interface DaemonOptions {
   /** How jobs run; default process. */
   backend?: "process" | "docker";
   docker?: DockerSettings;
+  /** Join a cluster through etcd (docs/cluster.md). */
+  cluster?: ClusterSettings;
 }
 
 /** Settings of the docker backend, from the command line or config. */
@@ -71,6 +75,7 @@ export class Daemon {
   readonly #store: HostStore;
   readonly #unlock: () => void;
   readonly #log: Context;
+  readonly #cluster: ClusterMember | null;
   #closed: Promise<void> | null = null;
 
   private constructor(
@@ -80,6 +85,7 @@ export class Daemon {
     store: HostStore,
     unlock: () => void,
     log: Context,
+    cluster: ClusterMember | null,
   ) {
     this.host = host;
     this.#api = api;
@@ -87,6 +93,7 @@ export class Daemon {
     this.#store = store;
     this.#unlock = unlock;
     this.#log = log;
+    this.#cluster = cluster;
   }
 
   /** Starts a daemon; rejects (having cleaned up) if any step fails. */
@@ -101,6 +108,7 @@ export class Daemon {
     let host: Host | undefined;
     let api: ApiServer | undefined;
     let backend: Backend | undefined;
+    let cluster: ClusterMember | null = null;
     try {
       store = openStore(options, log);
       const leftoverIds = await handleLeftovers(options, graceMs, log);
@@ -117,6 +125,9 @@ export class Daemon {
         leftoverIds,
         eventHistory: options.eventHistory,
         store,
+        jobEnv: options.cluster
+          ? { LORNE_ETCD: options.cluster.endpoints.join(",") }
+          : undefined,
       });
       log.log({
         fn: "daemon",
@@ -137,6 +148,21 @@ export class Daemon {
         backend: host.backendName,
       });
 
+      // Before the manifest, so an unreachable etcd fails the start before
+      // any job runs. Loaded here so a host outside a cluster does not load
+      // etcd's client.
+      cluster = options.cluster
+        ? await (
+            await import("../cluster/member.js")
+          ).ClusterMember.start({
+            settings: options.cluster,
+            host,
+            url,
+            version: VERSION,
+            log,
+          })
+        : null;
+
       if (services.length > 0) {
         await runManifest({
           host,
@@ -147,10 +173,12 @@ export class Daemon {
           log,
         });
       }
-      return new Daemon(host, api, url, store, unlock, log);
+      return new Daemon(host, api, url, store, unlock, log, cluster);
     } catch (err) {
+      await cluster?.pause();
       if (host) await host.close();
       else await backend?.close();
+      await cluster?.close();
       await api?.close();
       store?.close();
       unlock();
@@ -165,7 +193,11 @@ export class Daemon {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#log.log({ fn: "daemon", at: "shutdown" });
+      // The cluster stops first: the jobs' exits below are not reported as
+      // ends, and the lease goes after them (docs/cluster.md).
+      await this.#cluster?.pause();
       await this.host.close();
+      await this.#cluster?.close();
       await this.#api.close();
       this.#store.close();
       this.#unlock();

@@ -44,6 +44,11 @@ export interface HostOptions {
   leftoverIds?: Iterable<string>;
   /** Passed to every job as EXTERNAL_IP when set. */
   externalIp?: string;
+  /**
+   * More variables the host gives every job (LORNE_ETCD on a cluster
+   * host); their names must be in job.ts's reserved set.
+   */
+  jobEnv?: Record<string, string>;
   attributes?: Record<string, string>;
   graceMs?: number;
   /** Events kept for resuming; default DEFAULT_EVENT_HISTORY. */
@@ -455,6 +460,7 @@ export class Host {
     if (ports[0] !== undefined) env.PORT = String(ports[0]);
     ports.forEach((port, i) => (env[`PORT_${i}`] = String(port)));
     if (this.externalIp) env.EXTERNAL_IP = this.externalIp;
+    Object.assign(env, this.#options.jobEnv);
     env.LORNE_JOB_ID = id;
     env.LORNE_HOST_ID = this.id;
     return env;

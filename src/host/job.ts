@@ -19,7 +19,8 @@ export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
 const ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
 const ENV_NAME_PATTERN = /^[^=\0]+$/;
 /** Variables the host gives every job; a spec may not set them. */
-const RESERVED_ENV = /^(PORT|PORT_\d+|EXTERNAL_IP|LORNE_JOB_ID|LORNE_HOST_ID)$/;
+const RESERVED_ENV =
+  /^(PORT|PORT_\d+|EXTERNAL_IP|LORNE_JOB_ID|LORNE_HOST_ID|LORNE_ETCD)$/;
 /** Largest metadata, counted as JSON. */
 export const MAX_METADATA_BYTES = 64 * 1024;
 

@@ -1,0 +1,103 @@
+/**
+ * `lorne scheduler`: a cluster scheduler in the foreground, with no host.
+ * It campaigns in etcd's election and places jobs while it leads. SIGTERM
+ * and SIGINT resign (a follower takes over at once) and exit 0; a second
+ * signal exits at once.
+ */
+import { hostname } from "node:os";
+
+import type { Command } from "commander";
+
+import { DEFAULT_PREFIX, validatePrefix } from "../cluster/keys.js";
+import { DEFAULT_LEASE_TTL_S, parseLeaseTtl } from "../cluster/settings.js";
+import { errorMessage } from "../errors.js";
+import { validateJobId } from "../host/job.js";
+import { BufferedLogger, Context } from "../log/index.js";
+import { etcdEndpoints, withEtcd } from "./cluster.js";
+
+interface SchedulerFlags {
+  etcd?: string;
+  etcdPrefix?: string;
+  id?: string;
+  leaseTtlS?: string;
+}
+
+export function register(program: Command): void {
+  withEtcd(program.command("scheduler"))
+    .description("run a cluster scheduler in the foreground (docs/cluster.md)")
+    .option("--id <id>", "scheduler id (default: scheduler-<hostname>-<pid>)")
+    .option(
+      "--lease-ttl-s <s>",
+      `election lease TTL in seconds (default: ${DEFAULT_LEASE_TTL_S})`,
+    )
+    .action(async (flags: SchedulerFlags) => {
+      await runScheduler(flags);
+    });
+}
+
+async function runScheduler(flags: SchedulerFlags): Promise<void> {
+  const endpoints = etcdEndpoints(flags);
+  const id = validateJobId(
+    flags.id ?? `scheduler-${hostname()}-${process.pid}`,
+    "id",
+    "scheduler id",
+  );
+  const prefix = validatePrefix(flags.etcdPrefix ?? DEFAULT_PREFIX);
+  const leaseTtlS =
+    flags.leaseTtlS === undefined
+      ? DEFAULT_LEASE_TTL_S
+      : parseLeaseTtl(flags.leaseTtlS);
+
+  const logger = new BufferedLogger({ fd: 1 });
+  const log = new Context({ data: { app: "lorne" }, logger });
+  // Loaded here so other commands do not load gRPC.
+  const { checkEtcd, openEtcd } = await import("../cluster/etcd.js");
+  const { ClusterKeys } = await import("../cluster/keys.js");
+  const { Scheduler } = await import("../cluster/scheduler.js");
+  const client = openEtcd({ endpoints });
+  try {
+    await checkEtcd(client, endpoints);
+  } catch (err) {
+    client.close();
+    log.log({
+      fn: "main",
+      at: "exit",
+      status: "error",
+      err: errorMessage(err),
+    });
+    logger.flushSync();
+    process.stderr.write(`lorne scheduler: ${errorMessage(err)}\n`);
+    process.exit(1);
+  }
+  const scheduler = new Scheduler({
+    client,
+    keys: new ClusterKeys(prefix),
+    id,
+    leaseTtlS,
+    log,
+  });
+  log.log({
+    fn: "main",
+    at: "start",
+    "scheduler.id": id,
+    etcd: endpoints.join(","),
+  });
+  scheduler.start();
+
+  let signals = 0;
+  const shutdown = (signal: NodeJS.Signals) => {
+    signals++;
+    log.log({ fn: "main", at: "signal", signal });
+    if (signals > 1) {
+      logger.flushSync();
+      process.exit(1);
+    }
+    void scheduler.close().then(() => {
+      client.close();
+      logger.flushSync();
+      process.exit(0);
+    });
+  };
+  process.on("SIGTERM", shutdown);
+  process.on("SIGINT", shutdown);
+}

@@ -1,0 +1,507 @@
+/**
+ * The host's side of the cluster. It registers the host under a lease kept
+ * alive while the daemon runs, watches the host's own assignments, runs
+ * each assigned job through the in-process Host (no HTTP, so the API's
+ * token does not apply), and writes each job's status back. It watches
+ * `jobs/` too, so that a stop request reaches the host even when no
+ * scheduler leads.
+ *
+ * A registration is a session: the lease id is written into every
+ * assignment, and an assignment for another session is not run. When the
+ * lease is lost (etcd unreachable for longer than the TTL), the scheduler
+ * treats this host's jobs as lost and may run them elsewhere, so the agent
+ * stops them at once and registers again as a new session.
+ */
+import type { Etcd3, IKeyValue, Lease, Watcher } from "etcd3";
+
+import { errorMessage } from "../errors.js";
+import type { JobEvent } from "../host/events.js";
+import type { Host } from "../host/host.js";
+import type { JobRecord } from "../host/job.js";
+import type { Context } from "../log/index.js";
+import type { ClusterKeys } from "./keys.js";
+import {
+  isFinalState,
+  parseAssignment,
+  parseJob,
+  type ClusterJob,
+  type ClusterStatus,
+  type HostRegistration,
+  type ServiceInstance,
+  type ServiceSpec,
+} from "./records.js";
+import { checkId } from "./view.js";
+
+/** Wait between attempts to register again after losing the lease. */
+const REREGISTER_MS = 1_000;
+/** Attempts at one status write that fails for lack of etcd. */
+const WRITE_ATTEMPTS = 5;
+const WRITE_RETRY_MS = 500;
+
+export interface AgentOptions {
+  client: Etcd3;
+  keys: ClusterKeys;
+  host: Host;
+  /** host:port where others reach this host's API. */
+  advertise: string;
+  /** Lease TTL of the registration, in seconds. */
+  leaseTtlS: number;
+  version: string;
+  log: Context;
+}
+
+/** A cluster job this host runs. */
+interface Tracked {
+  assignmentKey: string;
+  /** The assignment key's create revision: a new placement is a new key. */
+  createRevision: string;
+  attempt: number;
+  service: ServiceSpec | null;
+}
+
+/** See the module comment. */
+export class ClusterAgent {
+  readonly #options: AgentOptions;
+  readonly #log: Context;
+  readonly #jobs = new Map<string, Tracked>();
+  readonly #pending = new Map<string, JobRecord>();
+  readonly #writing = new Map<string, Promise<void>>();
+  #lease: Lease | null = null;
+  #session: string | null = null;
+  #watchers: Watcher[] = [];
+  #unsubscribe: (() => void) | null = null;
+  #paused = false;
+  #closed: Promise<void> | null = null;
+
+  private constructor(options: AgentOptions) {
+    this.#options = options;
+    this.#log = options.log.child({ fn: "cluster_agent" });
+  }
+
+  /** Registers the host and starts following its assignments. */
+  static async start(options: AgentOptions): Promise<ClusterAgent> {
+    const agent = new ClusterAgent(options);
+    agent.#unsubscribe = options.host.events.subscribe((event) =>
+      agent.#onHostEvent(event),
+    );
+    try {
+      await agent.#register();
+      await agent.#follow();
+    } catch (err) {
+      await agent.close();
+      throw err;
+    }
+    return agent;
+  }
+
+  /** The lease id of the current registration. */
+  get session(): string | null {
+    return this.#session;
+  }
+
+  /**
+   * Stops following assignments and reporting statuses; the daemon calls
+   * it before stopping its jobs, so that their exits are not reported as
+   * ends: once the lease is revoked, the scheduler sees them as lost.
+   */
+  async pause(): Promise<void> {
+    this.#paused = true;
+    await this.#cancelWatchers();
+    await Promise.allSettled([...this.#writing.values()]);
+  }
+
+  /** Pauses, then revokes the lease (the registration and services go). */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await this.pause();
+      this.#unsubscribe?.();
+      const lease = this.#lease;
+      this.#lease = null;
+      if (lease) {
+        try {
+          await lease.revoke();
+          this.#log.log({ at: "deregistered", "lease.id": this.#session });
+        } catch (err) {
+          lease.release();
+          this.#log.log({
+            at: "revoke_error",
+            err: errorMessage(err),
+            resolution: "the registration ends when its lease expires",
+          });
+        }
+      }
+    })();
+    return this.#closed;
+  }
+
+  async #register(): Promise<void> {
+    const { client, keys, host, leaseTtlS } = this.#options;
+    const lease = client.lease(leaseTtlS);
+    lease.on("lost", (err) => this.#onLeaseLost(lease, err));
+    this.#lease = lease;
+    const session = await lease.grant();
+    const registration: HostRegistration = {
+      id: host.id,
+      url: `http://${this.#options.advertise}`,
+      attributes: host.attributes,
+      backend: host.backendName,
+      capacity: { ports: host.ports.range.max - host.ports.range.min + 1 },
+      version: this.#options.version,
+      started_at: host.startedAt,
+    };
+    await lease.put(keys.host(host.id)).value(JSON.stringify(registration));
+    this.#session = session;
+    this.#log.log({
+      at: "registered",
+      "lease.id": session,
+      lease_ttl_s: leaseTtlS,
+      url: registration.url,
+    });
+  }
+
+  // Reads the current assignments and jobs, then watches both from the
+  // revision read, so no change falls between the read and the watch.
+  async #follow(): Promise<void> {
+    const { client, keys, host } = this.#options;
+    const prefix = keys.assignments(host.id);
+    const current = await client.getAll().prefix(prefix).exec();
+    const next = String(BigInt(current.header.revision) + 1n);
+    for (const kv of current.kvs) void this.#onAssignment(kv);
+
+    const assignments = await client
+      .watch()
+      .prefix(prefix)
+      .startRevision(next)
+      .create();
+    assignments.on("put", (kv) => void this.#onAssignment(kv));
+    assignments.on("delete", (kv) => this.#onUnassigned(kv));
+    const jobs = await client
+      .watch()
+      .prefix(keys.jobs())
+      .startRevision(next)
+      .create();
+    jobs.on("put", (kv) => this.#onJobChange(kv));
+    for (const watcher of [assignments, jobs]) {
+      watcher.on("error", (err) =>
+        this.#log.log({ at: "watch_error", err: errorMessage(err) }),
+      );
+    }
+    this.#watchers = [assignments, jobs];
+  }
+
+  async #onAssignment(kv: IKeyValue): Promise<void> {
+    const { keys, host } = this.#options;
+    const key = kv.key.toString();
+    const jobId = key.slice(keys.assignments(host.id).length);
+    if (this.#paused || this.#jobs.has(jobId)) return;
+    let attempt: number;
+    try {
+      const assignment = checkId(
+        parseAssignment(kv.value.toString()),
+        jobId,
+        "job_id",
+      );
+      if (assignment.host_id !== host.id) {
+        throw new Error(
+          `Invalid host_id: "${assignment.host_id}" is not this host`,
+        );
+      }
+      // An assignment for an earlier session: the scheduler sees it lost.
+      if (assignment.session !== this.#session) return;
+      attempt = assignment.attempt;
+    } catch (err) {
+      this.#log.log({
+        at: "invalid_value",
+        key,
+        err: errorMessage(err),
+        resolution: "skipped",
+      });
+      return;
+    }
+    const job = await this.#readJob(jobId);
+    if (this.#paused || this.#jobs.has(jobId) || job === null) return;
+
+    this.#jobs.set(jobId, {
+      assignmentKey: key,
+      createRevision: kv.create_revision,
+      attempt,
+      service: job instanceof Error ? null : job.service,
+    });
+    const log = this.#log.child({ "job.id": jobId, attempt });
+    if (job instanceof Error) {
+      // Placed, but not runnable: say so in its status, not only here.
+      log.log({ at: "invalid_value", key: keys.job(jobId), err: job.message });
+      this.#report(jobId, {
+        ...blankRecord(jobId, host.id),
+        error: `Cannot run job: ${job.message}`,
+      });
+      return;
+    }
+    if (job.desired === "stop") {
+      log.log({ at: "not_started", reason: "stop requested" });
+      this.#report(jobId, {
+        ...blankRecord(jobId, host.id),
+        status: "stopped",
+      });
+      return;
+    }
+    log.log({ at: "assigned" });
+    try {
+      await host.create({ ...job.spec, id: jobId });
+    } catch (err) {
+      // The host refused the job outright (an id it has seen already).
+      log.log({ at: "refused", err: errorMessage(err) });
+      this.#report(jobId, {
+        ...blankRecord(jobId, host.id),
+        status: "failed",
+        error: errorMessage(err),
+      });
+    }
+  }
+
+  /**
+   * The job an assignment names: the job, an Error when it is missing or
+   * malformed, or null when etcd could not be read (after retries).
+   */
+  async #readJob(jobId: string): Promise<ClusterJob | Error | null> {
+    const { client, keys } = this.#options;
+    for (let attempt = 1; ; attempt++) {
+      let text: string | null;
+      try {
+        text = (await client.get(keys.job(jobId)).string()) ?? null;
+      } catch (err) {
+        this.#log.log({
+          at: "read_error",
+          key: keys.job(jobId),
+          attempt,
+          err: errorMessage(err),
+        });
+        if (attempt >= WRITE_ATTEMPTS || this.#paused) return null;
+        await sleep(WRITE_RETRY_MS);
+        continue;
+      }
+      if (text === null) return new Error(`${keys.job(jobId)} is missing`);
+      try {
+        return checkId(parseJob(text), jobId, "id");
+      } catch (err) {
+        return new Error(`${keys.job(jobId)}: ${errorMessage(err)}`);
+      }
+    }
+  }
+
+  #onUnassigned(kv: IKeyValue): void {
+    const { keys, host } = this.#options;
+    const jobId = kv.key.toString().slice(keys.assignments(host.id).length);
+    if (!this.#jobs.delete(jobId)) return;
+    this.#log.log({ at: "unassigned", "job.id": jobId });
+    this.#stopLocal(jobId);
+  }
+
+  #onJobChange(kv: IKeyValue): void {
+    const jobId = kv.key.toString().slice(this.#options.keys.jobs().length);
+    if (!this.#jobs.has(jobId)) return;
+    let job: ClusterJob;
+    try {
+      job = checkId(parseJob(kv.value.toString()), jobId, "id");
+    } catch (err) {
+      this.#log.log({
+        at: "invalid_value",
+        key: kv.key.toString(),
+        err: errorMessage(err),
+        resolution: "skipped",
+      });
+      return;
+    }
+    if (job.desired === "stop") this.#stopLocal(jobId);
+  }
+
+  #stopLocal(jobId: string): void {
+    const { host } = this.#options;
+    if (!host.isActive(jobId)) return;
+    host.stop(jobId).catch((err: unknown) =>
+      this.#log.log({
+        at: "stop_error",
+        "job.id": jobId,
+        err: errorMessage(err),
+      }),
+    );
+  }
+
+  #onHostEvent(event: JobEvent): void {
+    if (this.#paused || !this.#jobs.has(event.job_id)) return;
+    this.#report(event.job_id, event.job);
+  }
+
+  // One write at a time per job; a newer record replaces one still waiting.
+  #report(jobId: string, record: JobRecord): void {
+    this.#pending.set(jobId, record);
+    if (this.#writing.has(jobId)) return;
+    const loop = (async () => {
+      for (;;) {
+        const next = this.#pending.get(jobId);
+        if (!next) break;
+        this.#pending.delete(jobId);
+        await this.#write(jobId, next);
+      }
+      this.#writing.delete(jobId);
+    })();
+    this.#writing.set(jobId, loop);
+  }
+
+  async #write(jobId: string, record: JobRecord): Promise<void> {
+    const { client, keys } = this.#options;
+    for (let attempt = 1; ; attempt++) {
+      const tracked = this.#jobs.get(jobId);
+      if (this.#paused || !tracked) return;
+      const status = toStatus(record, tracked.attempt, this.#session);
+      const ops = [
+        client.put(keys.status(jobId)).value(JSON.stringify(status)),
+      ];
+      const service = tracked.service;
+      if (service && status.state === "running") {
+        const instance = this.#instance(service, jobId, record);
+        if (instance) {
+          ops.push(
+            client
+              .put(keys.service(service.name, jobId))
+              .value(JSON.stringify(instance))
+              .lease(this.#session ?? "0"),
+          );
+        }
+      }
+      const removeService =
+        service && isFinalState(status.state)
+          ? [client.delete().key(keys.service(service.name, jobId))]
+          : [];
+      try {
+        const res = await client
+          .if(tracked.assignmentKey, "Create", "==", tracked.createRevision)
+          .then(...ops, ...removeService)
+          .commit();
+        if (!res.succeeded) {
+          // The scheduler took the job away; it is not ours to report.
+          this.#jobs.delete(jobId);
+          this.#log.log({ at: "assignment_gone", "job.id": jobId });
+          this.#stopLocal(jobId);
+        } else if (isFinalState(status.state)) {
+          this.#jobs.delete(jobId);
+        }
+        return;
+      } catch (err) {
+        this.#log.log({
+          at: "status_error",
+          "job.id": jobId,
+          attempt,
+          err: errorMessage(err),
+        });
+        if (attempt >= WRITE_ATTEMPTS) return;
+        await sleep(WRITE_RETRY_MS);
+      }
+    }
+  }
+
+  #instance(
+    service: ServiceSpec,
+    jobId: string,
+    record: JobRecord,
+  ): ServiceInstance | null {
+    const port = record.ports[service.port_index];
+    if (port === undefined) {
+      this.#log.log({
+        at: "service_error",
+        "job.id": jobId,
+        err: `Job has no port ${service.port_index} for service "${service.name}"`,
+      });
+      return null;
+    }
+    const advertiseHost = this.#options.advertise.replace(/:\d+$/, "");
+    return {
+      name: service.name,
+      job_id: jobId,
+      host_id: this.#options.host.id,
+      address: `${advertiseHost}:${port}`,
+    };
+  }
+
+  #onLeaseLost(lease: Lease, err: Error): void {
+    if (lease !== this.#lease || this.#closed) return;
+    const ids = [...this.#jobs.keys()];
+    this.#log.log({
+      at: "lease_lost",
+      err: errorMessage(err),
+      "job.ids": ids.join(","),
+      resolution: "stopping cluster jobs, registering again",
+    });
+    this.#jobs.clear();
+    this.#pending.clear();
+    for (const id of ids) this.#stopLocal(id);
+    void this.#reregister();
+  }
+
+  async #reregister(): Promise<void> {
+    await this.#cancelWatchers();
+    while (!this.#closed) {
+      await sleep(REREGISTER_MS);
+      if (this.#closed) return;
+      try {
+        await this.#register();
+        await this.#follow();
+        return;
+      } catch (err) {
+        this.#log.log({ at: "register_error", err: errorMessage(err) });
+      }
+    }
+  }
+
+  async #cancelWatchers(): Promise<void> {
+    const watchers = this.#watchers;
+    this.#watchers = [];
+    await Promise.allSettled(watchers.map((w) => w.cancel()));
+  }
+}
+
+/** The status a host writes for one of its jobs. */
+function toStatus(
+  record: JobRecord,
+  attempt: number,
+  session: string | null,
+): ClusterStatus {
+  return {
+    job_id: record.id,
+    state: record.status,
+    host_id: record.host_id,
+    session,
+    attempt,
+    pid: record.pid,
+    ports: record.ports,
+    exit_status: record.exit_status,
+    signal: record.signal,
+    error: record.error,
+    updated_at: new Date().toISOString(),
+  };
+}
+
+// A record for a job the host never created (refused or not started).
+function blankRecord(id: string, hostId: string): JobRecord {
+  const now = new Date().toISOString();
+  return {
+    id,
+    host_id: hostId,
+    status: "failed",
+    config: { cmd: [] },
+    metadata: {},
+    pid: null,
+    ports: [],
+    exit_status: null,
+    signal: null,
+    oom_killed: false,
+    error: null,
+    created_at: now,
+    started_at: null,
+    ended_at: now,
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
