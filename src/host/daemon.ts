@@ -111,7 +111,6 @@ export class Daemon {
     let cluster: ClusterMember | null = null;
     try {
       store = openStore(options, log);
-      const leftoverIds = await handleLeftovers(options, graceMs, log);
       backend = await openBackend(options, id, log);
       host = new Host({
         id,
@@ -122,7 +121,6 @@ export class Daemon {
         externalIp: options.externalIp,
         attributes: options.attributes,
         graceMs,
-        leftoverIds,
         eventHistory: options.eventHistory,
         store,
         jobEnv: options.cluster
@@ -136,6 +134,13 @@ export class Daemon {
         unfinished: host.unfinished().length,
         last_event_id: host.events.lastId,
       });
+      const adopted = await host.recover();
+      log.log({ fn: "daemon", at: "recovered", adopted: adopted.length });
+      // Jobs left running that no record explains (a state file started
+      // afresh): stopped with --force, else their ids stay taken.
+      host.refuseIds(
+        await handleLeftovers(options, new Set(adopted), graceMs, log),
+      );
       api = new ApiServer({ host, log, version: VERSION });
       const address = await api.listen(options.listenPort, options.listenHost);
       const hostPart =
@@ -240,10 +245,13 @@ function parseServices(manifest: DaemonOptions["manifest"]): ManifestService[] {
  */
 async function handleLeftovers(
   options: DaemonOptions,
+  adopted: ReadonlySet<string>,
   graceMs: number,
   log: Context,
 ): Promise<string[]> {
-  const leftovers = findLeftoverJobs(options.stateDir);
+  const leftovers = findLeftoverJobs(options.stateDir).filter(
+    (job) => !adopted.has(job.id),
+  );
   if (leftovers.length === 0) return [];
   const ids = leftovers.map((j) => j.id).join(",");
   const hosts = [...new Set(leftovers.map((j) => j.hostId))].join(",");

@@ -40,8 +40,6 @@ export interface HostOptions {
   backend: Backend;
   ports: PortPool;
   log: Context;
-  /** Ids of jobs an earlier daemon left running; refused for new jobs. */
-  leftoverIds?: Iterable<string>;
   /** Passed to every job as EXTERNAL_IP when set. */
   externalIp?: string;
   /**
@@ -88,7 +86,7 @@ export class Host {
   readonly #jobs: JobTable;
   readonly #active = new Map<string, ActiveJob>();
   readonly #outputs = new Map<string, JobOutput>();
-  readonly #leftoverIds: Set<string>;
+  readonly #leftoverIds = new Set<string>();
   readonly #options: HostOptions;
   readonly #graceMs: number;
   readonly #log: Context;
@@ -100,7 +98,6 @@ export class Host {
     this.externalIp = options.externalIp;
     this.#options = options;
     this.#graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
-    this.#leftoverIds = new Set(options.leftoverIds);
     const store = options.store ?? HostStore.memory();
     this.events = new EventLog({ history: options.eventHistory, store });
     this.#log = options.log.child({ fn: "host" });
@@ -316,10 +313,52 @@ export class Host {
 
   /** The captured output of a job; NotFoundError when unknown. */
   output(id: string): JobOutput {
-    this.#jobs.get(id);
-    const output = this.#outputs.get(id);
+    const record = this.#jobs.get(id);
+    let output = this.#outputs.get(id);
+    // A job that ended under an earlier daemon: its files are still here.
+    if (!output && isFinal(record.status)) {
+      output = JobOutput.ended(join(this.jobsDir, id)) ?? undefined;
+      if (output) this.#outputs.set(id, output);
+    }
     if (!output) throw new NotFoundError(`Job "${id}" has no captured output`);
     return output;
+  }
+
+  /**
+   * Refuses these ids for new jobs: processes an earlier daemon left
+   * running that no record explains still use their directories.
+   */
+  refuseIds(ids: Iterable<string>): void {
+    for (const id of ids) this.#leftoverIds.add(id);
+  }
+
+  /**
+   * Decides every job an earlier daemon left unfinished (after a crash):
+   * a job still running is taken over (its output, stop, attach and exit
+   * work again, its ports stay held), a job that ended meanwhile is
+   * recorded with how it ended, and a job that never got going is failed
+   * with the reason. Called once, before the API serves. Resolves with
+   * the ids of the jobs taken over.
+   */
+  async recover(): Promise<string[]> {
+    const adopted: string[] = [];
+    for (const job of this.#jobs.unfinished()) {
+      const log = this.#log.child({ "job.id": job.id });
+      const found = await this.#options.backend.adopt?.({
+        job,
+        dir: join(this.jobsDir, job.id),
+        log,
+      });
+      if (found && "running" in found) {
+        this.#adopt(job, found.running, found.output, log);
+        adopted.push(job.id);
+        continue;
+      }
+      if (found?.output) this.#outputs.set(job.id, found.output);
+      this.#endUnwatched(job, found?.exit ?? null, log);
+    }
+    this.#releaseEndedPorts();
+    return adopted;
   }
 
   /**
@@ -364,6 +403,62 @@ export class Host {
     await Promise.all([...this.#active.keys()].map((id) => this.stop(id)));
     await this.#options.backend.close();
     timer.finish();
+  }
+
+  // Takes over a job that runs on from an earlier daemon.
+  #adopt(
+    job: JobRecord,
+    running: RunningJob,
+    output: JobOutput,
+    log: Context,
+  ): void {
+    let settle!: () => void;
+    const active: ActiveJob = {
+      running,
+      output,
+      stopRequested: false,
+      started: Promise.resolve(),
+      settled: new Promise((resolve) => (settle = resolve)),
+    };
+    this.#outputs.set(job.id, output);
+    this.#active.set(job.id, active);
+    if (job.status === "starting") this.#jobs.setRunning(job.id, running.pid);
+    this.#recordExit(job.id, active, running.exited, job.ports, settle, log);
+    log.log({ at: "adopted", "job.pid": running.pid, "job.ports": job.ports });
+  }
+
+  // Records the end of a job no daemon saw end: how, when the backend
+  // knows; else why not.
+  #endUnwatched(job: JobRecord, exit: ExitInfo | null, log: Context): void {
+    const known =
+      exit !== null && (exit.exitStatus !== null || exit.signal !== null);
+    if (job.status === "starting" && !known) {
+      const reason =
+        exit?.error ?? "The daemon stopped before the job had started";
+      this.#jobs.setFailed(job.id, reason);
+      log.log({ at: "failed", err: reason });
+    } else {
+      if (job.status === "starting") this.#jobs.setRunning(job.id, job.pid);
+      const ended = this.#jobs.setExited(
+        job.id,
+        exit ?? {
+          exitStatus: null,
+          signal: null,
+          error:
+            `The job's exit status is unknown: the ${this.backendName} ` +
+            "backend cannot take over jobs after a restart",
+        },
+        false,
+      );
+      log.log({
+        at: "ended_while_down",
+        status: ended.status,
+        exit_status: ended.exit_status,
+        signal: ended.signal,
+        ...(ended.error === null ? {} : { err: ended.error }),
+      });
+    }
+    this.#removePid(job.id);
   }
 
   // The backend's jobs may write their files themselves (shims): then

@@ -124,6 +124,27 @@ export class JobOutput {
     return new JobOutput(dir, onError, "resume");
   }
 
+  /**
+   * The output of a job that has ended, as its files hold it (what its
+   * index covers); null when there are none.
+   */
+  static ended(dir: string): JobOutput | null {
+    let fd: number;
+    try {
+      fd = openSync(join(dir, INDEX_FILE), "r");
+    } catch {
+      return null;
+    }
+    try {
+      const output = JobOutput.view(dir);
+      output.advanceTo(readIndex(fd));
+      output.end();
+      return output;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   get ended(): boolean {
     return this.#ended;
   }

@@ -27,6 +27,8 @@ export interface BackendUnderTest {
   name: string;
   /** Host id for the suite's daemons. */
   hostId: string;
+  /** Whether a restarted daemon takes over the jobs still running. */
+  adopts: boolean;
   /** Whether a running job always has a pid (docker: it may not). */
   reportsPid: boolean;
   /**

@@ -138,8 +138,62 @@ export function defineDaemonTests(backend: BackendUnderTest): void {
     }
   });
 
-  test("daemon: --force stops jobs a killed daemon left running", async () => {
-    const first = await startDaemon(args, { id: hostId });
+  test(
+    "daemon: a killed daemon's running job is taken over by the next one",
+    {
+      skip: backend.adopts ? false : "this backend cannot take jobs over yet",
+    },
+    async () => {
+      const first = await startDaemon(args, { id: hostId });
+      const stateDir = first.stateDir;
+      const daemons = [first];
+      let kept: JobRecord | undefined;
+      try {
+        const client = new HostClient(first.url);
+        kept = await client.createJob({
+          config: job(["sh", "-c", "echo before; read x; echo after $x"], {
+            stdin: true,
+          }),
+        });
+        const ended = await client.createJob({
+          config: job(["sh", "-c", "sleep 0.3; exit 7"]),
+        });
+        first.child.kill("SIGKILL");
+        await first.exited;
+        // The short job ends while no daemon runs.
+        await waitFor(() => backend.isGone(ended, hostId), "short job to end");
+
+        const next = await startDaemon(args, { stateDir, id: hostId });
+        daemons.push(next);
+        const again = new HostClient(next.url);
+        const taken = await again.getJob(kept.id);
+        assert.equal(taken.status, "running");
+        assert.equal(taken.pid, kept.pid);
+        assert.match(
+          next.lines.join("\n"),
+          new RegExp(`job\\.id=${kept.id} at=adopted`),
+        );
+        // Its output so far is there, and stop works on it.
+        assert.equal(await readText(again.logs(kept.id)), "before\n");
+        const stopped = await again.stopJob(kept.id);
+        assert.equal(stopped.status, "stopped");
+        await waitFor(() => backend.isGone(taken, hostId), "job to be gone");
+        // The job that ended meanwhile has its real exit status.
+        const short = await again.getJob(ended.id);
+        assert.equal(short.status, "crashed");
+        assert.equal(short.exit_status, 7);
+        assert.equal(await next.stop(), 0);
+      } finally {
+        await Promise.all(daemons.map((d) => d.stop()));
+        if (kept) await backend.destroy(kept, hostId);
+      }
+    },
+  );
+
+  test("daemon: --force stops jobs a killed daemon left running that no record explains", async () => {
+    // A state file in memory: the next daemon has no record of the job.
+    const memory = [...args, "--state-store", "memory"];
+    const first = await startDaemon(memory, { id: hostId });
     const stateDir = first.stateDir;
     const daemons = [first];
     let leftover: JobRecord | undefined;
@@ -155,14 +209,14 @@ export function defineDaemonTests(backend: BackendUnderTest): void {
         "job outlived its daemon",
       );
 
-      const warned = await startDaemon(args, { stateDir, id: hostId });
+      const warned = await startDaemon(memory, { stateDir, id: hostId });
       daemons.push(warned);
       assert.match(warned.lines.join("\n"), /at=leftover_jobs count=1/);
       assert.equal(await warned.stop(), 0);
       assert.equal(await backend.isGone(leftover, hostId), false);
 
       const forced = await startDaemon(
-        [...args, "--force", "--grace-ms", "2000"],
+        [...memory, "--force", "--grace-ms", "2000"],
         { stateDir, id: hostId },
       );
       daemons.push(forced);

@@ -23,6 +23,7 @@ await describeDocker("conformance", () => {
   defineHostSuite({
     name: "docker",
     hostId,
+    adopts: false,
     reportsPid: false,
     ordersStreams: false,
     missingCommand: "exit127",

@@ -8,6 +8,7 @@ import { defineHostSuite } from "./suite.js";
 defineHostSuite({
   name: "process",
   hostId: "test-host",
+  adopts: true,
   reportsPid: true,
   ordersStreams: true,
   missingCommand: "failed",

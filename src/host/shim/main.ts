@@ -74,6 +74,8 @@ class ShimLogger implements Logger {
 
   log(data: Data): void {
     this.file.log(data);
+    // The daemon logs the job's start and exit itself.
+    if (data.at === "start" || data.at === "exit") return;
     const { now: _now, app: _app, "job.id": _job, ...rest } = data;
     const frame = encodeFrame(FRAME.log, safeJson(rest));
     if (this.#controls.size === 0) {
