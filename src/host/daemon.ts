@@ -6,7 +6,7 @@
  */
 import { hostname } from "node:os";
 
-import { errorMessage } from "../errors.js";
+import { errorMessage, ValidationError } from "../errors.js";
 import type { Context } from "../log/index.js";
 import { VERSION } from "../version.js";
 import { ApiServer } from "./api/server.js";
@@ -18,6 +18,8 @@ import { DEFAULT_GRACE_MS, Host } from "./host.js";
 import { validateJobId } from "./job.js";
 import { parseManifest, type ManifestService } from "./manifest/index.js";
 import { PortPool, type PortRange } from "./ports.js";
+import { isLoopback } from "./loopback.js";
+import { loadOrCreateToken, tokenPath } from "./token.js";
 import {
   findLeftoverJobs,
   lockStateDir,
@@ -46,6 +48,15 @@ export interface DaemonOptions {
   /** How jobs run; default process. */
   backend?: "process" | "docker";
   docker?: DockerSettings;
+  /**
+   * Require the state dir's token on TCP (default true). Turning it off is
+   * allowed on a loopback address only.
+   */
+  auth?: boolean;
+  /** Also listen on this Unix socket (mode 0600, no token). */
+  socketPath?: string;
+  /** Job starts in progress through the API before 429; default 32. */
+  maxStartsInFlight?: number;
 }
 
 /** Settings of the docker backend, from the command line or config. */
@@ -60,6 +71,8 @@ export interface DockerSettings {
 export class Daemon {
   readonly host: Host;
   readonly url: string;
+  /** The token TCP clients must send; null when auth is off. */
+  readonly token: string | null;
   readonly #api: ApiServer;
   readonly #unlock: () => void;
   readonly #log: Context;
@@ -69,12 +82,14 @@ export class Daemon {
     host: Host,
     api: ApiServer,
     url: string,
+    token: string | null,
     unlock: () => void,
     log: Context,
   ) {
     this.host = host;
     this.#api = api;
     this.url = url;
+    this.token = token;
     this.#unlock = unlock;
     this.#log = log;
   }
@@ -85,12 +100,15 @@ export class Daemon {
     const log = options.log.child({ "host.id": id });
     const services = parseServices(options.manifest);
     const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+    const auth = options.auth ?? true;
+    checkListen(options.listenHost, auth, log);
     const unlock = lockStateDir(options.stateDir);
 
     let host: Host | undefined;
     let api: ApiServer | undefined;
     let backend: Backend | undefined;
     try {
+      const token = auth ? loadOrCreateToken(options.stateDir) : null;
       const leftoverIds = await handleLeftovers(options, graceMs, log);
       backend = await openBackend(options, id, log);
       host = new Host({
@@ -105,7 +123,13 @@ export class Daemon {
         leftoverIds,
         eventHistory: options.eventHistory,
       });
-      api = new ApiServer({ host, log, version: VERSION });
+      api = new ApiServer({
+        host,
+        log,
+        version: VERSION,
+        token,
+        maxStartsInFlight: options.maxStartsInFlight,
+      });
       const address = await api.listen(options.listenPort, options.listenHost);
       const hostPart =
         address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -115,7 +139,13 @@ export class Daemon {
         at: "listening",
         url,
         backend: host.backendName,
+        auth: auth ? "token" : "none",
+        token_file: auth ? tokenPath(options.stateDir) : undefined,
       });
+      if (options.socketPath !== undefined) {
+        await api.listenSocket(options.socketPath);
+        log.log({ fn: "daemon", at: "listening", socket: options.socketPath });
+      }
 
       if (services.length > 0) {
         await runManifest({
@@ -127,7 +157,7 @@ export class Daemon {
           log,
         });
       }
-      return new Daemon(host, api, url, unlock, log);
+      return new Daemon(host, api, url, token, unlock, log);
     } catch (err) {
       if (host) await host.close();
       else await backend?.close();
@@ -148,6 +178,23 @@ export class Daemon {
     })();
     return this.#closed;
   }
+}
+
+// Without a token, only this machine's users may reach the API.
+function checkListen(listenHost: string, auth: boolean, log: Context): void {
+  if (auth) return;
+  if (!isLoopback(listenHost)) {
+    throw new ValidationError(
+      `Invalid listen address "${listenHost}": without token auth the API ` +
+        "may listen on a loopback address only",
+      "listen",
+    );
+  }
+  log.log({
+    fn: "daemon",
+    at: "auth_disabled",
+    warning: "API on TCP needs no token: any local user can run jobs",
+  });
 }
 
 async function openBackend(

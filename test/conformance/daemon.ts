@@ -10,6 +10,7 @@ import { test } from "node:test";
 import { HostClient } from "../../src/host/client.js";
 import type { JobRecord } from "../../src/host/job.js";
 import {
+  cliEnv,
   readText,
   runLorne,
   startDaemon,
@@ -32,7 +33,7 @@ export function defineDaemonTests(backend: BackendUnderTest): void {
     });
     let jobs: JobRecord[] = [];
     try {
-      const client = new HostClient(daemon.url);
+      const client = new HostClient(daemon);
       // The daemon listens first, then starts the services in order.
       jobs = await waitFor(async () => {
         const list = await client.listJobs();
@@ -61,7 +62,9 @@ export function defineDaemonTests(backend: BackendUnderTest): void {
         "worker to reach web",
       );
 
-      const ps = await runLorne(["ps", "--host", daemon.url]);
+      const ps = await runLorne(["ps", "--host", daemon.url], {
+        env: cliEnv(daemon),
+      });
       assert.equal(ps.code, 0);
       assert.match(
         ps.stdout,
@@ -76,7 +79,7 @@ export function defineDaemonTests(backend: BackendUnderTest): void {
 
   test("daemon: SIGTERM stops every job, logs it, and exits 0 leaving nothing running", async () => {
     const daemon = await startDaemon(args, { id: hostId });
-    const client = new HostClient(daemon.url);
+    const client = new HostClient(daemon);
     const jobs = await Promise.all(
       [1, 2, 3].map(() => client.createJob({ config: job(["sleep", "60"]) })),
     );
@@ -87,7 +90,8 @@ export function defineDaemonTests(backend: BackendUnderTest): void {
     assert.match(log, /fn=daemon at=shutdown/);
     assert.match(log, /fn=daemon at=stopped/);
     assert.equal((log.match(/at=exit status=stopped/g) ?? []).length, 3);
-    assert.deepEqual(readdirSync(daemon.stateDir).sort(), ["jobs"]);
+    // The token stays: clients keep using it across restarts.
+    assert.deepEqual(readdirSync(daemon.stateDir).sort(), ["jobs", "token"]);
   });
 
   test("daemon: a bad manifest stops it before anything starts, naming service and field", async () => {
@@ -134,7 +138,7 @@ export function defineDaemonTests(backend: BackendUnderTest): void {
     const daemons = [first];
     let leftover: JobRecord | undefined;
     try {
-      leftover = await new HostClient(first.url).createJob({
+      leftover = await new HostClient(first).createJob({
         config: job(["sleep", "60"]),
       });
       first.child.kill("SIGKILL");
@@ -175,7 +179,7 @@ export function defineDaemonTests(backend: BackendUnderTest): void {
       { id: hostId },
     );
     try {
-      const client = new HostClient(daemon.url);
+      const client = new HostClient(daemon);
       const first = await client.createJob({
         config: job(["sleep", "60"], { tcp_ports: 1 }),
       });
