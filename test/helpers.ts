@@ -177,12 +177,17 @@ function ownedStateDir(): string {
 /** Runs `lorne ARGS` to completion; resolves stdout, stderr and the exit code. */
 export function runLorne(
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    input?: string;
+    timeoutMs?: number;
+    cwd?: string;
+  } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     // The timeout bounds a command that should have failed but runs on.
     const child = spawn(process.execPath, [LORNE, ...args], {
-      cwd: ROOT,
+      cwd: options.cwd ?? ROOT,
       env: options.env ?? process.env,
       timeout: options.timeoutMs ?? 60_000,
     });

@@ -21,6 +21,7 @@ import {
   isFinal,
   jobArgv,
   newJobId,
+  redactSpec,
   type JobRecord,
   type JobSpec,
 } from "./job.js";
@@ -135,7 +136,8 @@ export class Host {
     }
 
     const preallocated = options.ports !== undefined;
-    const record = this.#jobs.add(id, spec, options.ports ?? []);
+    // Secret env values reach the backend only, never the record.
+    const record = this.#jobs.add(id, redactSpec(spec), options.ports ?? []);
     let output: JobOutput;
     try {
       output = new JobOutput(join(this.jobsDir, id), (err) =>

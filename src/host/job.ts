@@ -22,6 +22,13 @@ const ENV_NAME_PATTERN = /^[^=\0]+$/;
 const RESERVED_ENV = /^(PORT|PORT_\d+|EXTERNAL_IP|LORNE_JOB_ID|LORNE_HOST_ID)$/;
 /** Largest metadata, counted as JSON. */
 export const MAX_METADATA_BYTES = 64 * 1024;
+/**
+ * Largest job environment, counted as the kernel does (NAME=value plus a
+ * NUL each); well under Linux's 2 MiB for arguments and environment.
+ */
+export const MAX_ENV_BYTES = 128 * 1024;
+/** What API responses, events and logs show for a secret env value. */
+export const REDACTED = "<redacted>";
 
 /** What a job runs; snake_case because it is the wire format. */
 export interface JobConfig {
@@ -29,6 +36,11 @@ export interface JobConfig {
   cmd: string[];
   entrypoint?: string[];
   env?: Record<string, string>;
+  /**
+   * Names of `env` entries whose values are secret: the job gets them,
+   * but records, events, API answers and logs show REDACTED.
+   */
+  secret_env?: string[];
   working_dir?: string;
   /** How many TCP ports to allocate from the host's range. */
   tcp_ports?: number;
@@ -137,6 +149,7 @@ export function validateJobSpec(body: unknown): JobSpec {
       "cmd",
       "entrypoint",
       "env",
+      "secret_env",
       "working_dir",
       "tcp_ports",
       "stdin",
@@ -188,23 +201,12 @@ export function validateJobSpec(body: unknown): JobSpec {
       programField,
     );
   }
-  if (config.env !== undefined) {
-    out.config.env = expectStringMap(config.env, "config.env");
-    for (const name of Object.keys(out.config.env)) {
-      if (!ENV_NAME_PATTERN.test(name)) {
-        throw new ValidationError(
-          `Invalid config.env: name ${JSON.stringify(name)} ` +
-            "must be non-empty without = or NUL",
-          `config.env.${name}`,
-        );
-      }
-      if (RESERVED_ENV.test(name)) {
-        throw new ValidationError(
-          `Invalid config.env.${name}: the host sets it`,
-          `config.env.${name}`,
-        );
-      }
-    }
+  if (config.env !== undefined) out.config.env = expectEnv(config.env);
+  if (config.secret_env !== undefined) {
+    out.config.secret_env = expectSecretNames(
+      config.secret_env,
+      out.config.env ?? {},
+    );
   }
   if (config.working_dir !== undefined) {
     out.config.working_dir = expectNonEmptyString(
@@ -261,6 +263,21 @@ export function parseSignal(body: unknown): NodeJS.Signals {
   return name as NodeJS.Signals;
 }
 
+/**
+ * A copy of a spec whose secret env values (`config.secret_env`) read
+ * REDACTED: what the host records, reports and logs.
+ */
+export function redactSpec(spec: JobSpec): JobSpec {
+  const secret = spec.config.secret_env;
+  const env = spec.config.env;
+  if (!secret?.length || env === undefined) return spec;
+  const shown: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    setKey(shown, name, secret.includes(name) ? REDACTED : value);
+  }
+  return { ...spec, config: { ...spec.config, env: shown } };
+}
+
 /** The argv a job runs: entrypoint, then cmd. */
 export function jobArgv(config: JobConfig): string[] {
   return [...(config.entrypoint ?? []), ...config.cmd];
@@ -275,6 +292,66 @@ function expectPortCount(value: unknown): number {
     );
   }
   return value;
+}
+
+// Env values may be secret, so no error here quotes one.
+function expectEnv(value: unknown): Record<string, string> {
+  const map = expectObject(value, "config.env");
+  const out: Record<string, string> = {};
+  let bytes = 0;
+  for (const [name, item] of Object.entries(map)) {
+    const field = `config.env.${name}`;
+    if (!ENV_NAME_PATTERN.test(name)) {
+      throw new ValidationError(
+        `Invalid config.env: name ${JSON.stringify(name)} ` +
+          "must be non-empty without = or NUL",
+        field,
+      );
+    }
+    if (RESERVED_ENV.test(name)) {
+      throw new ValidationError(`Invalid ${field}: the host sets it`, field);
+    }
+    if (typeof item !== "string" || item.includes("\0")) {
+      const got =
+        typeof item === "string" ? "one with NUL" : describeType(item);
+      throw new ValidationError(
+        `Invalid ${field}: must be a string without NUL, got ${got}`,
+        field,
+      );
+    }
+    bytes += Buffer.byteLength(name) + Buffer.byteLength(item) + 2;
+    if (bytes > MAX_ENV_BYTES) {
+      throw new ValidationError(
+        `Invalid config.env: more than ${MAX_ENV_BYTES} bytes as NAME=value`,
+        "config.env",
+      );
+    }
+    setKey(out, name, item); // "__proto__" stays data
+  }
+  return out;
+}
+
+function expectSecretNames(
+  value: unknown,
+  env: Record<string, string>,
+): string[] {
+  const names = expectStrings(value, "config.secret_env");
+  names.forEach((name, i) => {
+    if (!Object.hasOwn(env, name)) {
+      throw new ValidationError(
+        `Invalid config.secret_env[${i}]: ${JSON.stringify(name)} is not ` +
+          "a name in config.env",
+        `config.secret_env[${i}]`,
+      );
+    }
+    if (names.indexOf(name) !== i) {
+      throw new ValidationError(
+        `Invalid config.secret_env[${i}]: ${JSON.stringify(name)} is listed twice`,
+        `config.secret_env[${i}]`,
+      );
+    }
+  });
+  return names;
 }
 
 function expectObject(value: unknown, field: string): Record<string, unknown> {
@@ -343,10 +420,14 @@ function typeError(field: string, expected: string, value: unknown) {
 }
 
 function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number") return String(value);
+  return describeType(value);
+}
+
+function describeType(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
   if (typeof value === "object") return "an object";
-  if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "number") return String(value);
   return `a ${typeof value}`;
 }
