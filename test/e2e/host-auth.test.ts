@@ -23,7 +23,6 @@ import { AttachConnection } from "../../src/host/attach/client.js";
 import { HostClient } from "../../src/host/client.js";
 import type { JobEvent } from "../../src/host/events.js";
 import {
-  authHeader,
   cliEnv,
   runLorne,
   startDaemon,
