@@ -138,8 +138,15 @@ function decodePathPart(text: string): string {
   }
 }
 
-/** Answers an upgrade request with the JSON error for `err` and closes. */
-export function refuseUpgrade(socket: Duplex, err: unknown): void {
+/**
+ * Answers a request on a raw socket (an upgrade, or one Node's parser
+ * refused) with the JSON error for `err`, and closes.
+ */
+export function refuseUpgrade(
+  socket: Duplex,
+  err: unknown,
+  withBody = true,
+): void {
   const { status, headers, body } = errorResponse(err);
   const text = JSON.stringify(body);
   const extra = Object.entries(headers)
@@ -151,6 +158,6 @@ export function refuseUpgrade(socket: Duplex, err: unknown): void {
       "content-type: application/json; charset=utf-8\r\n" +
       `content-length: ${Buffer.byteLength(text)}\r\n` +
       "connection: close\r\n\r\n" +
-      text,
+      (withBody ? text : ""),
   );
 }

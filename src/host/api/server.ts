@@ -29,7 +29,11 @@ import {
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 
-import { UnauthorizedError, ValidationError } from "../../errors.js";
+import {
+  ProtocolError,
+  UnauthorizedError,
+  ValidationError,
+} from "../../errors.js";
 import type { Context } from "../../log/index.js";
 import type { Host } from "../host.js";
 import { parseSignal, validateJobId, validateJobSpec } from "../job.js";
@@ -142,6 +146,30 @@ export class ApiServer {
     server.on("upgrade", (req, socket, head) =>
       this.#upgrade(req, socket, head, auth),
     );
+    // Requests Node's parser refuses (an unknown method, a malformed
+    // header) still get a JSON error, not a bare 400.
+    server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+      // As Node's own handler does: a response already under way on this
+      // socket (an internal field, not typed) must not get a second one.
+      const pending = (socket as { _httpMessage?: { headersSent?: boolean } })
+        ._httpMessage;
+      if (
+        !socket.writable ||
+        err.code === "ECONNRESET" ||
+        pending?.headersSent === true
+      ) {
+        socket.destroy();
+        return;
+      }
+      const reason = err.code ?? "malformed request";
+      // A HEAD answer has no body; the client would take one for garbage.
+      const raw = (err as { rawPacket?: Buffer }).rawPacket;
+      refuseUpgrade(
+        socket,
+        new ProtocolError(`Invalid HTTP request: ${reason}`, { cause: err }),
+        raw?.subarray(0, 5).toString("latin1") !== "HEAD ",
+      );
+    });
     // Time limits on receiving requests (not on answering them: a DELETE
     // waits out a grace period, a followed log stays open for hours).
     server.headersTimeout = 10_000;
@@ -186,7 +214,7 @@ export class ApiServer {
     auth: boolean,
   ): Promise<void> {
     const started = process.hrtime.bigint();
-    let path = "(invalid)";
+    let path = (req.url ?? "").split("?")[0] ?? "";
     try {
       if (auth) this.#authorize(req);
       const url = requestUrl(req);
