@@ -13,7 +13,9 @@
  * never run a real program; the specs' env never sets PATH.
  */
 import assert from "node:assert/strict";
+import { existsSync, readdirSync } from "node:fs";
 import { Agent, request } from "node:http";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 
 import fc from "fast-check";
@@ -23,6 +25,7 @@ import { MAX_BODY_BYTES } from "../../src/host/api/body.js";
 import { HostClient } from "../../src/host/client.js";
 import { parseManifest } from "../../src/host/manifest/index.js";
 import {
+  authHeader,
   startDaemon,
   tempDir,
   waitFor,
@@ -508,4 +511,47 @@ test("fuzz: parseManifest returns services or throws a ValidationError, nothing 
     }),
     { numRuns: MANIFEST_RUNS, interruptAfterTimeLimit: 15_000 },
   );
+});
+
+test("fuzz: job ids that would leave the state dir are refused and create nothing", async () => {
+  const inside = readdirSync(join(daemon.stateDir, "jobs"));
+  const ids = [
+    "..",
+    ".",
+    "...",
+    "../escape",
+    "a/../../escape",
+    "/etc",
+    "a\\b",
+    "%2e%2e",
+  ];
+  for (const bad of ids) {
+    for (const [method, path, body] of [
+      [
+        "PUT",
+        `/jobs/${encodeURIComponent(bad)}`,
+        { config: { cmd: ["/bin/true"] } },
+      ],
+      ["POST", "/jobs", { id: bad, config: { cmd: ["/bin/true"] } }],
+    ] as const) {
+      const res = await fetch(daemon.url + path, {
+        method,
+        headers: { ...authHeader(daemon), "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      const what = `${method} ${path} ${JSON.stringify(bad)}`;
+      // "." and ".." are folded away by URL rules before routing: 404.
+      assert.ok([400, 404].includes(res.status), what);
+      const error = (await res.json()) as { code: string; field?: string };
+      if (res.status === 400) {
+        assert.equal(error.code, "validation_error", what);
+        assert.equal(error.field, "id", what);
+      }
+    }
+  }
+  // Other tests make temp dirs beside the state dir: look for ours only.
+  for (const dir of [daemon.stateDir, join(daemon.stateDir, "..")]) {
+    assert.equal(existsSync(join(dir, "escape")), false, dir);
+  }
+  assert.deepEqual(readdirSync(join(daemon.stateDir, "jobs")), inside);
 });
