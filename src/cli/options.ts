@@ -124,14 +124,17 @@ export interface EndpointFlags {
 
 /**
  * Where the host is and the token to send. A Unix socket (`--socket`,
- * else LORNE_SOCKET) needs no token. Over TCP the token comes from
+ * else LORNE_SOCKET unless `--host` is given) needs no token. Over TCP the token comes from
  * LORNE_TOKEN, else the file `--token-file` or LORNE_TOKEN_FILE names,
  * else the first of DEFAULT_TOKEN_FILES that exists. A named file that
  * cannot be read is an error; finding none is not (a host run with
  * --no-auth needs none), and a 401 then says where the CLI looked.
  */
 export function hostEndpoint(flags: EndpointFlags): HostEndpoint {
-  const socketPath = flags.socket ?? nonEmpty(process.env.LORNE_SOCKET);
+  // A --host flag outranks LORNE_SOCKET, as flags outrank the environment.
+  const socketPath =
+    flags.socket ??
+    (flags.host === undefined ? nonEmpty(process.env.LORNE_SOCKET) : undefined);
   if (socketPath !== undefined) {
     return { url: "http://localhost", socketPath };
   }

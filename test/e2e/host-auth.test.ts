@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import {
   chmodSync,
+  existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -310,9 +311,26 @@ test("auth: the Unix socket is 0600 and needs no token, for the API, attach and 
     });
     assert.equal(ps.stderr, "");
     assert.match(ps.stdout, /^by-socket\s+done \(0\)/m);
+
+    // LORNE_SOCKET works too; an explicit --host outranks it.
+    const viaEnv = await runLorne(["ps", "--all", "--json"], {
+      env: { ...process.env, LORNE_SOCKET: socket, LORNE_TOKEN: "" },
+    });
+    assert.equal(viaEnv.code, 0, viaEnv.stderr);
+    const overridden = await runLorne(["ps", "--host", "http://127.0.0.1:1"], {
+      env: { ...process.env, LORNE_SOCKET: socket },
+    });
+    assert.equal(overridden.code, 1);
+    assert.match(
+      overridden.stderr,
+      /Cannot reach lorne host at http:\/\/127\.0\.0\.1:1/,
+    );
   } finally {
-    await own.stop();
+    const code = await own.stop();
+    const left = existsSync(socket);
     dir.remove();
+    assert.equal(code, 0);
+    assert.equal(left, false, "the socket file is removed");
   }
 });
 
