@@ -130,6 +130,11 @@ export class Daemon {
         token,
         maxStartsInFlight: options.maxStartsInFlight,
       });
+      // The socket first: once the URL is logged, every listener is up.
+      if (options.socketPath !== undefined) {
+        await api.listenSocket(options.socketPath);
+        log.log({ fn: "daemon", at: "listening", socket: options.socketPath });
+      }
       const address = await api.listen(options.listenPort, options.listenHost);
       const hostPart =
         address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -142,10 +147,6 @@ export class Daemon {
         auth: auth ? "token" : "none",
         token_file: auth ? tokenPath(options.stateDir) : undefined,
       });
-      if (options.socketPath !== undefined) {
-        await api.listenSocket(options.socketPath);
-        log.log({ fn: "daemon", at: "listening", socket: options.socketPath });
-      }
 
       if (services.length > 0) {
         await runManifest({

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   chmodSync,
   existsSync,
+  linkSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -15,6 +16,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { request } from "node:http";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
@@ -331,6 +333,40 @@ test("auth: the Unix socket is 0600 and needs no token, for the API, attach and 
     dir.remove();
     assert.equal(code, 0);
     assert.equal(left, false, "the socket file is removed");
+  }
+});
+
+test("auth: a stale socket file is replaced; a socket something listens on is refused", async () => {
+  const dir = tempDir();
+  const live = createServer();
+  try {
+    // A hard link keeps a socket file once its server has closed: stale.
+    const first = join(dir.path, "first.sock");
+    const stale = join(dir.path, "stale.sock");
+    const gone = createServer();
+    await new Promise<void>((resolve) => gone.listen(first, resolve));
+    linkSync(first, stale);
+    await new Promise<void>((resolve) => gone.close(() => resolve()));
+    const own = await startDaemon(["--socket", stale]);
+    const local = new HostClient({
+      url: "http://localhost",
+      socketPath: stale,
+    });
+    assert.deepEqual(await local.listJobs(), []);
+    assert.equal(await own.stop(), 0);
+
+    const taken = join(dir.path, "taken.sock");
+    await new Promise<void>((resolve) => live.listen(taken, resolve));
+    await assert.rejects(startDaemon(["--socket", taken]), (err: Error) => {
+      assert.match(
+        err.message,
+        /lorne host: Cannot listen on socket "\S+taken\.sock": another server is listening on it/,
+      );
+      return true;
+    });
+  } finally {
+    live.close();
+    dir.remove();
   }
 });
 
