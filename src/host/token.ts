@@ -38,10 +38,14 @@ export function loadOrCreateToken(stateDir: string): string {
   try {
     return readTokenFile(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+      throw readError(path, err);
+    }
   }
   const token = randomBytes(TOKEN_BYTES).toString("hex");
   const temp = `${path}.${process.pid}.tmp`;
+  // Left by a crash of an earlier daemon with this pid; the dir is locked.
+  rmSync(temp, { force: true });
   try {
     const fd = openSync(temp, "wx", 0o600);
     try {
@@ -53,7 +57,11 @@ export function loadOrCreateToken(stateDir: string): string {
     linkSync(temp, path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-      return readTokenFile(path);
+      try {
+        return readTokenFile(path);
+      } catch (readErr) {
+        throw readError(path, readErr);
+      }
     }
     throw new ValidationError(
       `Cannot create token file "${path}": ${errorMessage(err)}`,
@@ -115,6 +123,15 @@ export class TokenCheck {
     // Always compare, so a missing header costs the same as a wrong one.
     return timingSafeEqual(presented, this.#digest) && match !== null;
   }
+}
+
+function readError(path: string, err: unknown): ValidationError {
+  if (err instanceof ValidationError) return err;
+  return new ValidationError(
+    `Cannot read token file "${path}": ${errorMessage(err)}`,
+    "token",
+    { cause: err },
+  );
 }
 
 function digest(text: string): Buffer {
