@@ -16,12 +16,12 @@ import {
 import type { Context } from "../log/index.js";
 import { AttachWaiters } from "./attach/waiters.js";
 import type { Backend, BackendStatus, RunningJob, TtySize } from "./backend.js";
+import { redactSpec } from "./env.js";
 import { EventLog } from "./events.js";
 import {
   isFinal,
   jobArgv,
   newJobId,
-  redactSpec,
   type JobRecord,
   type JobSpec,
 } from "./job.js";

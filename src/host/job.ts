@@ -9,6 +9,7 @@ import { constants as osConstants } from "node:os";
 import { ValidationError } from "../errors.js";
 import { setKey } from "../log/data.js";
 import { isWholeIn } from "../numbers.js";
+import { validateEnv, validateSecretNames } from "./env.js";
 
 /** Upper bound on `config.tcp_ports` for one job. */
 export const MAX_TCP_PORTS = 64;
@@ -17,18 +18,8 @@ export const MAX_TCP_PORTS = 64;
 export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
 
 const ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
-const ENV_NAME_PATTERN = /^[^=\0]+$/;
-/** Variables the host gives every job; a spec may not set them. */
-const RESERVED_ENV = /^(PORT|PORT_\d+|EXTERNAL_IP|LORNE_JOB_ID|LORNE_HOST_ID)$/;
 /** Largest metadata, counted as JSON. */
 export const MAX_METADATA_BYTES = 64 * 1024;
-/**
- * Largest job environment, counted as the kernel does (NAME=value plus a
- * NUL each); well under Linux's 2 MiB for arguments and environment.
- */
-export const MAX_ENV_BYTES = 128 * 1024;
-/** What API responses, events and logs show for a secret env value. */
-export const REDACTED = "<redacted>";
 
 /** What a job runs; snake_case because it is the wire format. */
 export interface JobConfig {
@@ -38,7 +29,7 @@ export interface JobConfig {
   env?: Record<string, string>;
   /**
    * Names of `env` entries whose values are secret: the job gets them,
-   * but records, events, API answers and logs show REDACTED.
+   * but records, events, API answers and logs show "<redacted>" (env.ts).
    */
   secret_env?: string[];
   working_dir?: string;
@@ -201,12 +192,10 @@ export function validateJobSpec(body: unknown): JobSpec {
       programField,
     );
   }
-  if (config.env !== undefined) out.config.env = expectEnv(config.env);
+  if (config.env !== undefined) out.config.env = validateEnv(config.env);
   if (config.secret_env !== undefined) {
-    out.config.secret_env = expectSecretNames(
-      config.secret_env,
-      out.config.env ?? {},
-    );
+    const names = expectStrings(config.secret_env, "config.secret_env");
+    out.config.secret_env = validateSecretNames(names, out.config.env ?? {});
   }
   if (config.working_dir !== undefined) {
     out.config.working_dir = expectNonEmptyString(
@@ -263,21 +252,6 @@ export function parseSignal(body: unknown): NodeJS.Signals {
   return name as NodeJS.Signals;
 }
 
-/**
- * A copy of a spec whose secret env values (`config.secret_env`) read
- * REDACTED: what the host records, reports and logs.
- */
-export function redactSpec(spec: JobSpec): JobSpec {
-  const secret = spec.config.secret_env;
-  const env = spec.config.env;
-  if (!secret?.length || env === undefined) return spec;
-  const shown: Record<string, string> = {};
-  for (const [name, value] of Object.entries(env)) {
-    setKey(shown, name, secret.includes(name) ? REDACTED : value);
-  }
-  return { ...spec, config: { ...spec.config, env: shown } };
-}
-
 /** The argv a job runs: entrypoint, then cmd. */
 export function jobArgv(config: JobConfig): string[] {
   return [...(config.entrypoint ?? []), ...config.cmd];
@@ -292,66 +266,6 @@ function expectPortCount(value: unknown): number {
     );
   }
   return value;
-}
-
-// Env values may be secret, so no error here quotes one.
-function expectEnv(value: unknown): Record<string, string> {
-  const map = expectObject(value, "config.env");
-  const out: Record<string, string> = {};
-  let bytes = 0;
-  for (const [name, item] of Object.entries(map)) {
-    const field = `config.env.${name}`;
-    if (!ENV_NAME_PATTERN.test(name)) {
-      throw new ValidationError(
-        `Invalid config.env: name ${JSON.stringify(name)} ` +
-          "must be non-empty without = or NUL",
-        field,
-      );
-    }
-    if (RESERVED_ENV.test(name)) {
-      throw new ValidationError(`Invalid ${field}: the host sets it`, field);
-    }
-    if (typeof item !== "string" || item.includes("\0")) {
-      const got =
-        typeof item === "string" ? "one with NUL" : describeType(item);
-      throw new ValidationError(
-        `Invalid ${field}: must be a string without NUL, got ${got}`,
-        field,
-      );
-    }
-    bytes += Buffer.byteLength(name) + Buffer.byteLength(item) + 2;
-    if (bytes > MAX_ENV_BYTES) {
-      throw new ValidationError(
-        `Invalid config.env: more than ${MAX_ENV_BYTES} bytes as NAME=value`,
-        "config.env",
-      );
-    }
-    setKey(out, name, item); // "__proto__" stays data
-  }
-  return out;
-}
-
-function expectSecretNames(
-  value: unknown,
-  env: Record<string, string>,
-): string[] {
-  const names = expectStrings(value, "config.secret_env");
-  names.forEach((name, i) => {
-    if (!Object.hasOwn(env, name)) {
-      throw new ValidationError(
-        `Invalid config.secret_env[${i}]: ${JSON.stringify(name)} is not ` +
-          "a name in config.env",
-        `config.secret_env[${i}]`,
-      );
-    }
-    if (names.indexOf(name) !== i) {
-      throw new ValidationError(
-        `Invalid config.secret_env[${i}]: ${JSON.stringify(name)} is listed twice`,
-        `config.secret_env[${i}]`,
-      );
-    }
-  });
-  return names;
 }
 
 function expectObject(value: unknown, field: string): Record<string, unknown> {
@@ -420,14 +334,10 @@ function typeError(field: string, expected: string, value: unknown) {
 }
 
 function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "number") return String(value);
-  return describeType(value);
-}
-
-function describeType(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
   if (typeof value === "object") return "an object";
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number") return String(value);
   return `a ${typeof value}`;
 }

@@ -4,10 +4,10 @@ import { test } from "node:test";
 import { ValidationError } from "../../src/errors.js";
 import {
   canTransition,
-  redactSpec,
   validateJobId,
   validateJobSpec,
 } from "../../src/host/job.js";
+import { redactSpec } from "../../src/host/env.js";
 
 test("job spec: accepts a full spec and keeps only known fields", () => {
   const spec = validateJobSpec({
