@@ -1,16 +1,19 @@
 /**
  * The bound on job starts in flight through the API: beyond it POST and
  * PUT /jobs answer 429 with Retry-After, and a slot frees once a start has
- * finished. The host and API are real, on 127.0.0.1; the process backend is
- * real too, behind a gate that holds starts until the test opens it, so
- * "in flight" is exact rather than a matter of timing.
+ * finished. The host and API are real, on 127.0.0.1; the backend holds
+ * starts until the test opens it, so "in flight" is exact rather than a
+ * matter of timing.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { ApiServer } from "../../src/host/api/server.js";
-import type { Backend, StartRequest } from "../../src/host/backend.js";
-import { ProcessBackend } from "../../src/host/backends/process.js";
+import type {
+  Backend,
+  RunningJob,
+  StartRequest,
+} from "../../src/host/backend.js";
 import { HostClient } from "../../src/host/client.js";
 import { Host } from "../../src/host/host.js";
 import { PortPool } from "../../src/host/ports.js";
@@ -19,45 +22,56 @@ import { tempDir, waitFor } from "../helpers.js";
 
 const TOKEN = "ab".repeat(32);
 
-/** The process backend, with starts held until `open()`. */
-class GatedBackend implements Backend {
-  readonly name = "process";
-  readonly #real = new ProcessBackend();
-  readonly #held: (() => void)[] = [];
+type Exit = Awaited<RunningJob["exited"]>;
+
+/**
+ * A backend whose starts wait until `open()`, then "run" until signalled.
+ * An in-memory stand-in behind the Backend seam (the real backends pass
+ * the conformance suite there): what is tested is the API's bound, and a
+ * real process adds nothing but timing.
+ */
+class HeldBackend implements Backend {
+  readonly name = "held";
+  readonly #waiting: (() => void)[] = [];
   #open = false;
 
-  get waiting(): number {
-    return this.#held.length;
+  get held(): number {
+    return this.#waiting.length;
   }
 
   open(): void {
     this.#open = true;
-    for (const release of this.#held.splice(0)) release();
+    for (const release of this.#waiting.splice(0)) release();
   }
 
-  validate(config: StartRequest["job"]["config"]): void {
-    this.#real.validate(config);
-  }
+  validate(): void {}
 
-  async start(request: StartRequest) {
+  async start(request: StartRequest): Promise<RunningJob> {
     if (!this.#open) {
-      await new Promise<void>((resolve) => this.#held.push(resolve));
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
     }
-    return this.#real.start(request);
+    let end!: (exit: Exit) => void;
+    const exited = new Promise<Exit>((resolve) => (end = resolve));
+    return {
+      pid: null,
+      exited,
+      signal: (signal) => {
+        request.output.end();
+        end({ exitStatus: null, signal });
+      },
+    };
   }
 
   status() {
-    return this.#real.status();
+    return { ok: true };
   }
 
-  close(): Promise<void> {
-    return this.#real.close();
-  }
+  async close(): Promise<void> {}
 }
 
 test("starts: beyond maxStartsInFlight, POST and PUT /jobs answer 429 with Retry-After", async () => {
   const state = tempDir();
-  const backend = new GatedBackend();
+  const backend = new HeldBackend();
   const log = new Context({ logger: new MemoryLogger() });
   const host = new Host({
     id: "limits",
@@ -82,7 +96,7 @@ test("starts: beyond maxStartsInFlight, POST and PUT /jobs answer 429 with Retry
 
     const first = client.createJob({ ...spec, id: "one" });
     const second = client.createJob({ ...spec, id: "two" });
-    await waitFor(() => backend.waiting === 2, "two starts held");
+    await waitFor(() => backend.held === 2, "two starts held");
 
     for (const [method, path] of [
       ["POST", "/jobs"],
