@@ -75,15 +75,11 @@ function throughPipe(): Promise<Round> {
   });
 }
 
-async function throughAttach(
-  url: string,
-  client: HostClient,
-  id: string,
-): Promise<Round> {
+async function throughAttach(client: HostClient, id: string): Promise<Round> {
   let bytes = 0;
   let created: Promise<unknown> = Promise.resolve();
   const started = performance.now();
-  const conn = await AttachConnection.open(url, id, {
+  const conn = await AttachConnection.open(client.endpoint, id, {
     onWaiting: () => {
       created = client.createJob({ id, config: { cmd: CMD } });
     },
@@ -129,7 +125,7 @@ async function main(): Promise<void> {
   const daemon = await startDaemon(["--grace-ms", "2000"], {
     id: "bench-attach",
   });
-  const client = new HostClient(daemon.url);
+  const client = new HostClient(daemon);
   const lorne: Round[] = [];
   const pipe: Round[] = [];
   const capture: Round[] = [];
@@ -140,13 +136,13 @@ async function main(): Promise<void> {
   const watching = watchStops(client, events.signal).catch(() => undefined);
   try {
     // One warm-up each (page cache, JIT, the daemon's first job).
-    check(await throughAttach(daemon.url, client, "warm"), "attach");
+    check(await throughAttach(client, "warm"), "attach");
     check(await throughPipe(), "pipe");
     await captureOnly(client, "warm-capture");
     for (const job of ["warm", "warm-capture"]) forget(job);
     for (let i = 0; i < ROUNDS; i++) {
       const id = `bench-${i}`;
-      lorne.push(check(await throughAttach(daemon.url, client, id), "attach"));
+      lorne.push(check(await throughAttach(client, id), "attach"));
       pipe.push(check(await throughPipe(), "pipe"));
       capture.push(await captureOnly(client, `capture-${i}`));
       for (const job of [id, `capture-${i}`]) forget(job);

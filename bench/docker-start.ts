@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import { performance } from "node:perf_hooks";
 
 import { HostClient } from "../src/host/client.js";
-import { LORNE, startDaemon } from "../test/helpers.js";
+import { cliEnv, LORNE, startDaemon } from "../test/helpers.js";
 
 const ROUNDS = Number(process.argv[2] ?? 15);
 const IMAGE = process.env.LORNE_TEST_IMAGE ?? "lorne-test-busybox:latest";
@@ -45,8 +45,8 @@ async function main(): Promise<void> {
     "--grace-ms",
     "2000",
   ]);
-  const client = new HostClient(daemon.url);
-  const env = { ...process.env, LORNE_HOST: daemon.url };
+  const client = new HostClient(daemon);
+  const env = cliEnv(daemon);
   const lorne: number[] = [];
   const docker: number[] = [];
   const toStart: number[] = [];

@@ -38,7 +38,7 @@ function bareSpawn(): Promise<number> {
 
 async function main(): Promise<void> {
   const daemon = await startDaemon(["--grace-ms", "2000"]);
-  const client = new HostClient(daemon.url);
+  const client = new HostClient(daemon);
   const waiting = new Map<string, (at: number) => void>();
   const events = new AbortController();
   void (async () => {

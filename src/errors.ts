@@ -14,6 +14,8 @@ export type ErrorCode =
   | "protocol_error"
   | "unavailable"
   | "forbidden"
+  | "unauthorized"
+  | "rate_limited"
   | "internal";
 
 export interface LorneErrorOptions {
@@ -69,6 +71,30 @@ export class ProtocolError extends LorneError {
 export class ForbiddenError extends LorneError {
   constructor(message: string, options?: LorneErrorOptions) {
     super("forbidden", message, options);
+  }
+}
+
+/** The request carries no valid credentials (the host API's token). */
+export class UnauthorizedError extends LorneError {
+  constructor(message: string, options?: LorneErrorOptions) {
+    super("unauthorized", message, options);
+  }
+}
+
+/**
+ * Too many requests of one kind are in progress; `retryAfterS` says when
+ * to try again.
+ */
+export class RateLimitedError extends LorneError {
+  readonly retryAfterS: number;
+
+  constructor(
+    message: string,
+    retryAfterS: number,
+    options?: LorneErrorOptions,
+  ) {
+    super("rate_limited", message, options);
+    this.retryAfterS = retryAfterS;
   }
 }
 

@@ -3,7 +3,7 @@
  * `lorne host` daemon started from the built binary on a free port.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -48,6 +48,8 @@ export async function waitFor<T>(
 export interface DaemonProcess {
   child: ChildProcess;
   url: string;
+  /** The API token (from the state dir); null when run with --no-auth. */
+  token: string | null;
   stateDir: string;
   /** Every line the daemon printed so far (its logfmt log). */
   lines: string[];
@@ -117,6 +119,7 @@ export async function startDaemon(
   return {
     child,
     url,
+    token: readToken(stateDir),
     stateDir,
     lines,
     exited,
@@ -124,6 +127,36 @@ export async function startDaemon(
       if (child.exitCode === null) child.kill("SIGTERM");
       return exited;
     },
+  };
+}
+
+function readToken(stateDir: string): string | null {
+  try {
+    return readFileSync(join(stateDir, "token"), "utf8").trim();
+  } catch {
+    return null;
+  }
+}
+
+/** The Authorization header `daemon` wants (none with --no-auth). */
+export function authHeader(daemon: {
+  token: string | null;
+}): Record<string, string> {
+  return daemon.token === null
+    ? {}
+    : { authorization: `Bearer ${daemon.token}` };
+}
+
+/** The environment for CLI commands that talk to `daemon`. */
+export function cliEnv(
+  daemon: DaemonProcess,
+  extra: NodeJS.ProcessEnv = {},
+): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    LORNE_HOST: daemon.url,
+    LORNE_TOKEN: daemon.token ?? "",
+    ...extra,
   };
 }
 
@@ -144,12 +177,17 @@ function ownedStateDir(): string {
 /** Runs `lorne ARGS` to completion; resolves stdout, stderr and the exit code. */
 export function runLorne(
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    input?: string;
+    timeoutMs?: number;
+    cwd?: string;
+  } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     // The timeout bounds a command that should have failed but runs on.
     const child = spawn(process.execPath, [LORNE, ...args], {
-      cwd: ROOT,
+      cwd: options.cwd ?? ROOT,
       env: options.env ?? process.env,
       timeout: options.timeoutMs ?? 60_000,
     });

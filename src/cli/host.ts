@@ -22,6 +22,7 @@ import {
   DEFAULT_DOCKER_SOCKET,
   DEFAULT_PULL_TIMEOUT_MS,
 } from "../host/backends/docker/defaults.js";
+import { DEFAULT_MAX_STARTS_IN_FLIGHT } from "../host/api/starts.js";
 import { DEFAULT_EVENT_HISTORY } from "../host/events.js";
 import { DEFAULT_GRACE_MS } from "../host/host.js";
 import { DEFAULT_PORT_RANGE, parsePortRange } from "../host/ports.js";
@@ -62,6 +63,10 @@ interface HostFlags {
   scheduler?: boolean;
   etcdPrefix?: string;
   leaseTtlS?: string;
+  socket?: string;
+  /** commander's --no-auth: false when given. */
+  auth: boolean;
+  maxStarts?: string;
 }
 
 interface HostConfigFile {
@@ -80,6 +85,8 @@ interface HostConfigFile {
   bind?: string;
   keep_containers?: boolean;
   pull_timeout_ms?: number;
+  socket?: string;
+  max_starts?: number;
 }
 
 export function register(program: Command): void {
@@ -150,6 +157,18 @@ export function register(program: Command): void {
     .option(
       "--lease-ttl-s <s>",
       `registration lease TTL in seconds (default: ${DEFAULT_LEASE_TTL_S})`,
+    )
+    .option(
+      "--socket <path>",
+      "also serve the API on this Unix socket (mode 0600, no token)",
+    )
+    .option(
+      "--no-auth",
+      "serve TCP without a token (loopback only; any local user gets in)",
+    )
+    .option(
+      "--max-starts <n>",
+      `job starts in progress before 429 (default: ${DEFAULT_MAX_STARTS_IN_FLIGHT})`,
     )
     .action(async (flags: HostFlags) => {
       await runHost(flags);
@@ -249,6 +268,12 @@ function resolveOptions(flags: HostFlags): Omit<DaemonOptions, "log"> {
       keepContainers: flags.keepContainers ?? file.keep_containers,
       pullTimeoutMs,
     },
+    auth: flags.auth,
+    socketPath: flags.socket ?? file.socket,
+    maxStartsInFlight:
+      flags.maxStarts !== undefined
+        ? parseCount(flags.maxStarts, "--max-starts", 100_000, 1)
+        : file.max_starts,
     cluster: clusterSettings(flags),
   };
 }
@@ -310,6 +335,8 @@ const CONFIG_FIELDS: Record<keyof HostConfigFile, keyof typeof EXPECTED> = {
   bind: "string",
   keep_containers: "boolean",
   pull_timeout_ms: "ms",
+  socket: "string",
+  max_starts: "count",
 };
 
 function readConfig(path: string): HostConfigFile {

@@ -1,7 +1,8 @@
 /**
  * The host client commands: `ps`, `run`, `inspect`, `logs`, `stop`,
  * `events`. Each talks to a host over HTTP (`--host URL`, else LORNE_HOST,
- * else http://127.0.0.1:1113).
+ * else http://127.0.0.1:1113) with its token, or over its Unix socket
+ * (options.ts, hostEndpoint).
  */
 import type { Writable } from "node:stream";
 
@@ -11,12 +12,10 @@ import { NotFoundError } from "../errors.js";
 import { HostClient } from "../host/client.js";
 import { isFinal, MAX_TCP_PORTS } from "../host/job.js";
 import type { OutputView } from "../host/output.js";
-import { hostUrl, parseCount } from "./options.js";
+import { hostEndpoint, parseCount, type EndpointFlags } from "./options.js";
 import { printTable } from "./table.js";
 
-export interface HostFlag {
-  host?: string;
-}
+export type HostFlag = EndpointFlags;
 
 export function register(program: Command): void {
   withHost(program.command("ps"))
@@ -141,17 +140,27 @@ export function register(program: Command): void {
     );
 }
 
-/** Adds the `--host` option every client command takes. */
+/** Adds the options every client command takes to reach the host. */
 export function withHost(cmd: Command): Command {
-  return cmd.option(
-    "--host <url>",
-    "host API URL (default: $LORNE_HOST or http://127.0.0.1:1113)",
-  );
+  return cmd
+    .option(
+      "--host <url>",
+      "host API URL (default: $LORNE_HOST or http://127.0.0.1:1113)",
+    )
+    .option(
+      "--token-file <path>",
+      "file with the host's token (default: $LORNE_TOKEN, $LORNE_TOKEN_FILE, " +
+        ".lorne-state/token, /var/lib/lorne/token)",
+    )
+    .option(
+      "--socket <path>",
+      "reach the host on its Unix socket instead (default: $LORNE_SOCKET)",
+    );
 }
 
-/** A client for the host that `--host` (or LORNE_HOST) names. */
+/** A client for the host the flags (or the environment) name. */
 export function client(flags: HostFlag): HostClient {
-  return new HostClient(hostUrl(flags.host));
+  return new HostClient(hostEndpoint(flags));
 }
 
 function printJson(value: unknown): void {

@@ -4,9 +4,19 @@
  */
 import { isIP } from "node:net";
 
-import { ValidationError } from "../errors.js";
+import { errorMessage, ValidationError } from "../errors.js";
 import { MAX_MS } from "../timers.js";
-import { DEFAULT_HOST_URL } from "../host/client.js";
+import { DEFAULT_HOST_URL, type HostEndpoint } from "../host/client.js";
+import { readTokenFile } from "../host/token.js";
+
+/**
+ * Token files the CLI looks for when given none: `npm start`'s state dir
+ * (relative to the working directory), then the daemon's default one.
+ */
+export const DEFAULT_TOKEN_FILES = [
+  ".lorne-state/token",
+  "/var/lib/lorne/token",
+];
 
 /** Commander reducer for repeatable options. */
 export function collect(value: string, previous: string[]): string[] {
@@ -103,4 +113,75 @@ export function hostUrl(flag: string | undefined): string {
     );
   }
   return url.origin;
+}
+
+/** How a client command reaches the host; see hostEndpoint. */
+export interface EndpointFlags {
+  host?: string;
+  socket?: string;
+  tokenFile?: string;
+}
+
+/**
+ * Where the host is and the token to send. A Unix socket (`--socket`,
+ * else LORNE_SOCKET unless `--host` is given) needs no token. Over TCP the token comes from
+ * LORNE_TOKEN, else the file `--token-file` or LORNE_TOKEN_FILE names,
+ * else the first of DEFAULT_TOKEN_FILES that exists. A named file that
+ * cannot be read is an error; finding none is not (a host run with
+ * --no-auth needs none), and a 401 then says where the CLI looked.
+ */
+export function hostEndpoint(flags: EndpointFlags): HostEndpoint {
+  // A --host flag outranks LORNE_SOCKET, as flags outrank the environment.
+  const socketPath =
+    flags.socket ??
+    (flags.host === undefined ? nonEmpty(process.env.LORNE_SOCKET) : undefined);
+  if (socketPath !== undefined) {
+    return { url: "http://localhost", socketPath };
+  }
+  const url = hostUrl(flags.host);
+  const token = nonEmpty(process.env.LORNE_TOKEN);
+  if (token !== undefined) {
+    return { url, token, tokenSource: "from LORNE_TOKEN" };
+  }
+  const named = flags.tokenFile ?? nonEmpty(process.env.LORNE_TOKEN_FILE);
+  if (named !== undefined) {
+    const source =
+      flags.tokenFile !== undefined ? "--token-file" : "LORNE_TOKEN_FILE";
+    return {
+      url,
+      token: readToken(named, source),
+      tokenSource: `from "${named}"`,
+    };
+  }
+  const notes: string[] = [];
+  for (const path of DEFAULT_TOKEN_FILES) {
+    try {
+      return { url, token: readTokenFile(path), tokenSource: `from "${path}"` };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      notes.push(code === "ENOENT" ? `no ${path}` : errorMessage(err));
+    }
+  }
+  return {
+    url,
+    tokenSource:
+      `none found (${notes.join("; ")}); set LORNE_TOKEN or --token-file ` +
+      "to the host's <state>/token, or use --socket",
+  };
+}
+
+function readToken(path: string, source: string): string {
+  try {
+    return readTokenFile(path);
+  } catch (err) {
+    throw new ValidationError(
+      `Cannot read token file "${path}" (${source}): ${errorMessage(err)}`,
+      "token-file",
+      { cause: err },
+    );
+  }
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === "" ? undefined : value;
 }

@@ -10,7 +10,7 @@ import type { Command } from "commander";
 import type { ExitPayload } from "../host/attach/protocol.js";
 import { MAX_TCP_PORTS, newJobId, type JobSpec } from "../host/job.js";
 import { client, withHost, type HostFlag } from "./jobs.js";
-import { collect, hostUrl, parseCount, parseEnvPairs } from "./options.js";
+import { collect, parseCount, parseEnvPairs } from "./options.js";
 import { attachTerminal, exitCodeOf } from "./terminal.js";
 
 /** Exit status of `lorne run` when the job could not start. */
@@ -59,9 +59,10 @@ export function register(program: Command): void {
         id: string,
         flags: HostFlag & { logs?: boolean; stdin: boolean },
       ) => {
-        const job = await client(flags).getJob(id);
+        const host = client(flags);
+        const job = await host.getJob(id);
         const exit = await attachTerminal({
-          baseUrl: hostUrl(flags.host),
+          endpoint: host.endpoint,
           jobId: id,
           stdin: flags.stdin && job.config.stdin === true,
           tty: job.config.tty === true && process.stdin.isTTY,
@@ -97,7 +98,7 @@ async function run(cmd: string[], flags: RunFlags): Promise<number> {
   if (tty) spec.config.tty = true;
   let created: Promise<void> | undefined;
   const exit: ExitPayload | null = await attachTerminal({
-    baseUrl: hostUrl(flags.host),
+    endpoint: host.endpoint,
     jobId: spec.id as string,
     stdin: flags.stdin,
     tty,

@@ -8,10 +8,11 @@ import { constants as osConstants } from "node:os";
 
 import { AttachConnection, type AttachOptions } from "../host/attach/client.js";
 import type { ExitPayload } from "../host/attach/protocol.js";
+import type { HostEndpoint } from "../host/client.js";
 import { onBrokenPipe } from "./pipe.js";
 
 export interface TerminalAttachOptions {
-  baseUrl: string;
+  endpoint: HostEndpoint;
   jobId: string;
   /** Forward this process's stdin to the job. */
   stdin: boolean;
@@ -47,7 +48,7 @@ export async function attachTerminal(
     attach.cols = stdout.columns;
   }
   const conn = await AttachConnection.open(
-    options.baseUrl,
+    options.endpoint,
     options.jobId,
     attach,
   );

@@ -1,7 +1,8 @@
 /**
  * A typed client for the host's HTTP API, used by the CLI and the tests.
  * Errors from the host come back as the same error classes the host threw
- * (by their `code`), so callers branch on classes, not text.
+ * (by their `code`), so callers branch on classes, not text. It reaches
+ * the host over TCP with its bearer token, or over its Unix socket.
  */
 import { request, type IncomingMessage } from "node:http";
 
@@ -9,6 +10,7 @@ import {
   ConflictError,
   LorneError,
   NotFoundError,
+  UnauthorizedError,
   UnavailableError,
   ValidationError,
   type ErrorCode,
@@ -18,6 +20,18 @@ import { validateJobId, type JobRecord, type JobSpec } from "./job.js";
 import type { OutputView } from "./output.js";
 
 export const DEFAULT_HOST_URL = "http://127.0.0.1:1113";
+
+/** Where a host is and how to prove who we are to it. */
+export interface HostEndpoint {
+  /** Base URL, e.g. http://127.0.0.1:1113; on a socket only its path counts. */
+  url: string;
+  /** Bearer token sent on every request; none when absent. */
+  token?: string | null;
+  /** Connect to this Unix socket instead of the URL's address. */
+  socketPath?: string;
+  /** Where the token came from, for the message of a 401. */
+  tokenSource?: string;
+}
 
 // Plain node:http keeps the CLI quick to start. No timeouts are set:
 // followed logs and event streams may be quiet for hours, and a stop waits
@@ -60,9 +74,11 @@ export interface EventsOptions {
 /** See the module comment. */
 export class HostClient {
   readonly baseUrl: string;
+  readonly endpoint: HostEndpoint;
 
-  constructor(baseUrl: string = DEFAULT_HOST_URL) {
-    this.baseUrl = baseUrl.replace(/\/+$/, "");
+  constructor(endpoint: string | HostEndpoint = DEFAULT_HOST_URL) {
+    this.endpoint = toEndpoint(endpoint);
+    this.baseUrl = this.endpoint.url;
   }
 
   async host(): Promise<HostInfo> {
@@ -175,30 +191,25 @@ export class HostClient {
     signal?: AbortSignal,
   ): Promise<IncomingMessage> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers: Record<string, string | number> = authHeaders(this.endpoint);
+    if (payload !== undefined) {
+      headers["content-type"] = "application/json";
+      headers["content-length"] = Buffer.byteLength(payload);
+    }
     return new Promise((resolve, reject) => {
       const req = request(
         this.baseUrl + path,
-        {
-          method,
-          signal,
-          headers:
-            payload === undefined
-              ? {}
-              : {
-                  "content-type": "application/json",
-                  "content-length": Buffer.byteLength(payload),
-                },
-        },
+        { method, signal, headers, socketPath: this.endpoint.socketPath },
         (res) => {
           if ((res.statusCode ?? 500) < 400) return resolve(res);
-          toError(res).then(reject, reject);
+          toError(res, this.endpoint).then(reject, reject);
         },
       );
       req.once("error", (err) => {
         if (err.name === "AbortError") return reject(err);
         reject(
           new UnavailableError(
-            `Cannot reach lorne host at ${this.baseUrl}: ${err.message}`,
+            `Cannot reach lorne host at ${describeEndpoint(this.endpoint)}: ${err.message}`,
             { cause: err },
           ),
         );
@@ -222,8 +233,33 @@ export function jobPath(id: string, suffix = ""): string {
   return `/jobs/${encodeURIComponent(validateJobId(id))}${suffix}`;
 }
 
-/** The error a host response stands for, from its JSON `{code, message}`. */
-export async function toError(res: IncomingMessage): Promise<LorneError> {
+/** An endpoint from a base URL or an endpoint, trailing slashes removed. */
+export function toEndpoint(endpoint: string | HostEndpoint): HostEndpoint {
+  const given = typeof endpoint === "string" ? { url: endpoint } : endpoint;
+  return { ...given, url: given.url.replace(/\/+$/, "") };
+}
+
+/** The Authorization header for an endpoint, if it has a token. */
+export function authHeaders(endpoint: HostEndpoint): Record<string, string> {
+  if (!endpoint.token) return {};
+  return { authorization: `Bearer ${endpoint.token}` };
+}
+
+/** The endpoint's address for messages: its socket or its URL. */
+export function describeEndpoint(endpoint: HostEndpoint): string {
+  return endpoint.socketPath !== undefined
+    ? `socket ${endpoint.socketPath}`
+    : endpoint.url;
+}
+
+/**
+ * The error a host response stands for, from its JSON `{code, message}`.
+ * A 401 also says where the token came from, when the endpoint knows.
+ */
+export async function toError(
+  res: IncomingMessage,
+  endpoint?: HostEndpoint,
+): Promise<LorneError> {
   let code: ErrorCode = "internal";
   let message = `Host answered HTTP ${res.statusCode}`;
   let field: string | undefined;
@@ -248,6 +284,12 @@ export async function toError(res: IncomingMessage): Promise<LorneError> {
       return new ValidationError(message, field);
     case "unavailable":
       return new UnavailableError(message);
+    case "unauthorized":
+      return new UnauthorizedError(
+        endpoint?.tokenSource === undefined
+          ? message
+          : `${message}; token: ${endpoint.tokenSource}`,
+      );
     default:
       return new LorneError(code, message);
   }

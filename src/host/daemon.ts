@@ -9,7 +9,7 @@ import { join } from "node:path";
 
 import type { ClusterMember } from "../cluster/member.js";
 import type { ClusterSettings } from "../cluster/settings.js";
-import { errorMessage } from "../errors.js";
+import { errorMessage, ValidationError } from "../errors.js";
 import type { Context } from "../log/index.js";
 import { VERSION } from "../version.js";
 import { ApiServer } from "./api/server.js";
@@ -21,6 +21,8 @@ import { DEFAULT_GRACE_MS, Host } from "./host.js";
 import { validateJobId } from "./job.js";
 import { parseManifest, type ManifestService } from "./manifest/index.js";
 import { PortPool, type PortRange } from "./ports.js";
+import { isLoopback } from "./loopback.js";
+import { loadOrCreateToken, tokenPath } from "./token.js";
 import {
   findLeftoverJobs,
   lockStateDir,
@@ -57,6 +59,15 @@ export interface DaemonOptions {
   docker?: DockerSettings;
   /** Join a cluster through etcd (docs/cluster.md). */
   cluster?: ClusterSettings;
+  /**
+   * Require the state dir's token on TCP (default true). Turning it off is
+   * allowed on a loopback address only.
+   */
+  auth?: boolean;
+  /** Also listen on this Unix socket (mode 0600, no token). */
+  socketPath?: string;
+  /** Job starts in progress through the API before 429; default 32. */
+  maxStartsInFlight?: number;
 }
 
 /** Settings of the docker backend, from the command line or config. */
@@ -71,6 +82,8 @@ export interface DockerSettings {
 export class Daemon {
   readonly host: Host;
   readonly url: string;
+  /** The token TCP clients must send; null when auth is off. */
+  readonly token: string | null;
   readonly #api: ApiServer;
   readonly #store: HostStore;
   readonly #unlock: () => void;
@@ -83,6 +96,7 @@ export class Daemon {
     api: ApiServer,
     url: string,
     store: HostStore,
+    token: string | null,
     unlock: () => void,
     log: Context,
     cluster: ClusterMember | null,
@@ -91,6 +105,7 @@ export class Daemon {
     this.#api = api;
     this.url = url;
     this.#store = store;
+    this.token = token;
     this.#unlock = unlock;
     this.#log = log;
     this.#cluster = cluster;
@@ -102,6 +117,8 @@ export class Daemon {
     const log = options.log.child({ "host.id": id });
     const services = parseServices(options.manifest);
     const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+    const auth = options.auth ?? true;
+    checkListen(options.listenHost, auth, log);
     const unlock = lockStateDir(options.stateDir);
 
     let store: HostStore | undefined;
@@ -111,6 +128,7 @@ export class Daemon {
     let cluster: ClusterMember | null = null;
     try {
       store = openStore(options, log);
+      const token = auth ? loadOrCreateToken(options.stateDir) : null;
       backend = await openBackend(options, id, log);
       host = new Host({
         id,
@@ -141,7 +159,18 @@ export class Daemon {
       host.refuseIds(
         await handleLeftovers(options, new Set(adopted), graceMs, log),
       );
-      api = new ApiServer({ host, log, version: VERSION });
+      api = new ApiServer({
+        host,
+        log,
+        version: VERSION,
+        token,
+        maxStartsInFlight: options.maxStartsInFlight,
+      });
+      // The socket first: once the URL is logged, every listener is up.
+      if (options.socketPath !== undefined) {
+        await api.listenSocket(options.socketPath);
+        log.log({ fn: "daemon", at: "listening", socket: options.socketPath });
+      }
       const address = await api.listen(options.listenPort, options.listenHost);
       const hostPart =
         address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -151,6 +180,8 @@ export class Daemon {
         at: "listening",
         url,
         backend: host.backendName,
+        auth: auth ? "token" : "none",
+        token_file: auth ? tokenPath(options.stateDir) : undefined,
       });
 
       // Before the manifest, so an unreachable etcd fails the start before
@@ -178,7 +209,7 @@ export class Daemon {
           log,
         });
       }
-      return new Daemon(host, api, url, store, unlock, log, cluster);
+      return new Daemon(host, api, url, store, token, unlock, log, cluster);
     } catch (err) {
       await cluster?.pause();
       if (host) await host.close();
@@ -217,6 +248,23 @@ function openStore(options: DaemonOptions, log: Context): HostStore {
   const store = HostStore.open(join(options.stateDir, STATE_FILE));
   log.log({ fn: "daemon", at: "state_open", "state.path": store.path });
   return store;
+}
+
+// Without a token, only this machine's users may reach the API.
+function checkListen(listenHost: string, auth: boolean, log: Context): void {
+  if (auth) return;
+  if (!isLoopback(listenHost)) {
+    throw new ValidationError(
+      `Invalid listen address "${listenHost}": without token auth the API ` +
+        "may listen on a loopback address only",
+      "listen",
+    );
+  }
+  log.log({
+    fn: "daemon",
+    at: "auth_disabled",
+    warning: "API on TCP needs no token: any local user can run jobs",
+  });
 }
 
 async function openBackend(

@@ -16,6 +16,7 @@ import {
 import type { Context } from "../log/index.js";
 import { AttachWaiters } from "./attach/waiters.js";
 import type { Backend, BackendStatus, RunningJob, TtySize } from "./backend.js";
+import { redactSpec } from "./env.js";
 import { EventLog } from "./events.js";
 import {
   isFinal,
@@ -147,7 +148,8 @@ export class Host {
     }
 
     const preallocated = options.ports !== undefined;
-    const record = this.#jobs.add(id, spec, options.ports ?? []);
+    // Secret env values reach the backend only, never the record.
+    const record = this.#jobs.add(id, redactSpec(spec), options.ports ?? []);
     let output: JobOutput;
     try {
       output = this.#openOutput(id, log);

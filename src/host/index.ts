@@ -4,7 +4,12 @@
  */
 export { Daemon, type DaemonOptions } from "./daemon.js";
 export { Host, DEFAULT_GRACE_MS, type HostOptions } from "./host.js";
-export { HostClient, DEFAULT_HOST_URL, type HostInfo } from "./client.js";
+export {
+  HostClient,
+  DEFAULT_HOST_URL,
+  type HostEndpoint,
+  type HostInfo,
+} from "./client.js";
 export { ApiServer } from "./api/server.js";
 export { ProcessBackend } from "./backends/process.js";
 export type { Backend, RunningJob, StartRequest } from "./backend.js";

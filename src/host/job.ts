@@ -9,6 +9,7 @@ import { constants as osConstants } from "node:os";
 import { ValidationError } from "../errors.js";
 import { setKey } from "../log/data.js";
 import { isWholeIn } from "../numbers.js";
+import { validateEnv, validateSecretNames } from "./env.js";
 
 /** Upper bound on `config.tcp_ports` for one job. */
 export const MAX_TCP_PORTS = 64;
@@ -17,10 +18,6 @@ export const MAX_TCP_PORTS = 64;
 export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
 
 const ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
-const ENV_NAME_PATTERN = /^[^=\0]+$/;
-/** Variables the host gives every job; a spec may not set them. */
-const RESERVED_ENV =
-  /^(PORT|PORT_\d+|EXTERNAL_IP|LORNE_JOB_ID|LORNE_HOST_ID|LORNE_ETCD)$/;
 /** Largest metadata, counted as JSON. */
 export const MAX_METADATA_BYTES = 64 * 1024;
 
@@ -30,6 +27,11 @@ export interface JobConfig {
   cmd: string[];
   entrypoint?: string[];
   env?: Record<string, string>;
+  /**
+   * Names of `env` entries whose values are secret: the job gets them,
+   * but records, events, API answers and logs show "<redacted>" (env.ts).
+   */
+  secret_env?: string[];
   working_dir?: string;
   /** How many TCP ports to allocate from the host's range. */
   tcp_ports?: number;
@@ -138,6 +140,7 @@ export function validateJobSpec(body: unknown): JobSpec {
       "cmd",
       "entrypoint",
       "env",
+      "secret_env",
       "working_dir",
       "tcp_ports",
       "stdin",
@@ -189,23 +192,10 @@ export function validateJobSpec(body: unknown): JobSpec {
       programField,
     );
   }
-  if (config.env !== undefined) {
-    out.config.env = expectStringMap(config.env, "config.env");
-    for (const name of Object.keys(out.config.env)) {
-      if (!ENV_NAME_PATTERN.test(name)) {
-        throw new ValidationError(
-          `Invalid config.env: name ${JSON.stringify(name)} ` +
-            "must be non-empty without = or NUL",
-          `config.env.${name}`,
-        );
-      }
-      if (RESERVED_ENV.test(name)) {
-        throw new ValidationError(
-          `Invalid config.env.${name}: the host sets it`,
-          `config.env.${name}`,
-        );
-      }
-    }
+  if (config.env !== undefined) out.config.env = validateEnv(config.env);
+  if (config.secret_env !== undefined) {
+    const names = expectStrings(config.secret_env, "config.secret_env");
+    out.config.secret_env = validateSecretNames(names, out.config.env ?? {});
   }
   if (config.working_dir !== undefined) {
     out.config.working_dir = expectNonEmptyString(

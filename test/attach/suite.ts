@@ -20,7 +20,12 @@ import { ValidationError } from "../../src/errors.js";
 import { HostClient } from "../../src/host/client.js";
 import type { JobConfig } from "../../src/host/job.js";
 import type { OutputStream } from "../../src/host/output.js";
-import { startDaemon, waitFor, type DaemonProcess } from "../helpers.js";
+import {
+  authHeader,
+  startDaemon,
+  waitFor,
+  type DaemonProcess,
+} from "../helpers.js";
 
 export interface AttachBackend {
   name: string;
@@ -66,7 +71,7 @@ export function defineAttachSuite(backend: AttachBackend): void {
       "1000",
       ...backend.daemonArgs,
     ]);
-    client = new HostClient(daemon.url);
+    client = new HostClient(daemon);
   });
 
   after(async () => {
@@ -79,7 +84,7 @@ export function defineAttachSuite(backend: AttachBackend): void {
     const out = collector();
     let waiting = false;
     let created: Promise<unknown> | undefined;
-    const conn = await AttachConnection.open(daemon.url, id, {
+    const conn = await AttachConnection.open(daemon, id, {
       onWaiting: () => {
         waiting = true;
         created = client.createJob({
@@ -120,7 +125,7 @@ export function defineAttachSuite(backend: AttachBackend): void {
     }
     const got = createHash("sha256");
     let gotBytes = 0;
-    const conn = await AttachConnection.open(daemon.url, id, {
+    const conn = await AttachConnection.open(daemon, id, {
       onWaiting: () =>
         void client.createJob({
           id,
@@ -145,7 +150,7 @@ export function defineAttachSuite(backend: AttachBackend): void {
       config: backend.job(["cat"], { stdin: true }),
     });
     const out = collector();
-    const conn = await AttachConnection.open(daemon.url, id, {
+    const conn = await AttachConnection.open(daemon, id, {
       stdin: true,
       onData: out.onData,
     });
@@ -162,12 +167,9 @@ export function defineAttachSuite(backend: AttachBackend): void {
     const id = nextId();
     await client.createJob({ id, config: backend.job(["sleep", "30"]) });
     try {
-      await assert.rejects(
-        AttachConnection.open(daemon.url, id, { stdin: true }),
-        {
-          message: `Cannot attach stdin: job "${id}" was created without config.stdin`,
-        },
-      );
+      await assert.rejects(AttachConnection.open(daemon, id, { stdin: true }), {
+        message: `Cannot attach stdin: job "${id}" was created without config.stdin`,
+      });
     } finally {
       await client.stopJob(id);
     }
@@ -179,7 +181,7 @@ export function defineAttachSuite(backend: AttachBackend): void {
     const id = nextId();
     const out = collector();
     const script = "stty size; read line; stty size";
-    const conn = await AttachConnection.open(daemon.url, id, {
+    const conn = await AttachConnection.open(daemon, id, {
       stdin: true,
       rows: 33,
       cols: 101,
@@ -211,11 +213,11 @@ export function defineAttachSuite(backend: AttachBackend): void {
     });
     const a = collector();
     const b = collector();
-    const connA = await AttachConnection.open(daemon.url, id, {
+    const connA = await AttachConnection.open(daemon, id, {
       logs: true,
       onData: a.onData,
     });
-    const connB = await AttachConnection.open(daemon.url, id, {
+    const connB = await AttachConnection.open(daemon, id, {
       logs: true,
       onData: b.onData,
     });
@@ -243,7 +245,7 @@ export function defineAttachSuite(backend: AttachBackend): void {
       expectedBytes += block.length;
     }
     const url = `${daemon.url.replace(/^http/, "ws")}/jobs/${id}/attach`;
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, { headers: authHeader(daemon) });
     const got = createHash("sha256");
     let gotBytes = 0;
     const frames: string[] = [];
@@ -303,7 +305,7 @@ export function defineAttachSuite(backend: AttachBackend): void {
       "job end",
     );
     const out = collector();
-    const conn = await AttachConnection.open(daemon.url, id, {
+    const conn = await AttachConnection.open(daemon, id, {
       logs: true,
       stderr: false,
       onData: out.onData,
@@ -327,7 +329,7 @@ export function defineAttachSuite(backend: AttachBackend): void {
       "job end",
     );
     const out = collector();
-    const conn = await AttachConnection.open(daemon.url, id, {
+    const conn = await AttachConnection.open(daemon, id, {
       logs: true,
       onData: out.onData,
     });
@@ -341,18 +343,15 @@ export function defineAttachSuite(backend: AttachBackend): void {
 
   test(`${backend.name} attach: a waiting attacher gives up, and the job starts anyway`, async () => {
     const id = nextId();
-    await assert.rejects(
-      AttachConnection.open(daemon.url, id, { waitMs: 200 }),
-      {
-        message: `Job "${id}" did not appear within 200 ms`,
-      },
-    );
+    await assert.rejects(AttachConnection.open(daemon, id, { waitMs: 200 }), {
+      message: `Job "${id}" did not appear within 200 ms`,
+    });
     const job = await client.createJob({ id, config: backend.job(["true"]) });
     assert.equal(job.status, "running");
     const never = `${id}-never`;
     const started = Date.now();
     await assert.rejects(
-      AttachConnection.open(daemon.url, never, { waitMs: 300 }),
+      AttachConnection.open(daemon, never, { waitMs: 300 }),
       /did not appear within 300 ms/,
     );
     assert.ok(Date.now() - started >= 290);
@@ -360,7 +359,7 @@ export function defineAttachSuite(backend: AttachBackend): void {
 
   test(`${backend.name} attach: bad flags are refused before the upgrade`, async () => {
     await assert.rejects(
-      AttachConnection.open(daemon.url, "x", { rows: 10 }),
+      AttachConnection.open(daemon, "x", { rows: 10 }),
       (err: unknown) => {
         assert.ok(err instanceof ValidationError);
         assert.equal(err.field, "height");
@@ -369,7 +368,7 @@ export function defineAttachSuite(backend: AttachBackend): void {
       },
     );
     await assert.rejects(
-      AttachConnection.open(daemon.url, "x", { waitMs: -1 }),
+      AttachConnection.open(daemon, "x", { waitMs: -1 }),
       /Invalid wait_ms "-1"/,
     );
   });
@@ -377,7 +376,7 @@ export function defineAttachSuite(backend: AttachBackend): void {
   test(`${backend.name} attach: input sent while waiting for the job is applied once it runs`, async () => {
     const id = nextId();
     const url = `${daemon.url.replace(/^http/, "ws")}/jobs/${id}/attach?stdin=1`;
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, { headers: authHeader(daemon) });
     let output = "";
     const exit = new Promise<ExitPayload>((resolve, reject) => {
       ws.on("error", reject);
@@ -419,7 +418,7 @@ export function defineAttachSuite(backend: AttachBackend): void {
       config: backend.job(["sleep", "60"], { stdin: true }),
     });
     try {
-      const conn = await AttachConnection.open(daemon.url, id, { stdin: true });
+      const conn = await AttachConnection.open(daemon, id, { stdin: true });
       const rss = () => {
         const status = readFileSync(`/proc/${daemon.child.pid}/status`, "utf8");
         return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) * 1024;
@@ -443,7 +442,7 @@ export function defineAttachSuite(backend: AttachBackend): void {
     await client.createJob({ id, config: backend.job(["sleep", "30"]) });
     try {
       await assert.rejects(
-        AttachConnection.open(daemon.url, id, { requireWaiting: true }),
+        AttachConnection.open(daemon, id, { requireWaiting: true }),
         {
           message: `Cannot create job "${id}": it exists already`,
         },
@@ -457,6 +456,7 @@ export function defineAttachSuite(backend: AttachBackend): void {
     const res = await new Promise<number>((resolve, reject) => {
       const ws = new WebSocket(
         `${daemon.url.replace(/^http/, "ws")}/jobs/%ZZ/attach`,
+        { headers: authHeader(daemon) },
       );
       ws.on("unexpected-response", (_req, r) => resolve(r.statusCode ?? 0));
       ws.on("open", () => reject(new Error("upgraded")));

@@ -107,7 +107,7 @@ describe("cluster", { skip: etcdSkipReason() }, () => {
 
     // Each host's own API agrees: the job runs there and nowhere else.
     for (const [id, daemon] of hosts) {
-      const local = (await new HostClient(daemon.url).listJobs())
+      const local = (await new HostClient(daemon).listJobs())
         .filter((j) => j.id.startsWith("spread-"))
         .map((j) => j.id)
         .sort();

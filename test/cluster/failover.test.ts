@@ -68,7 +68,7 @@ describe("cluster failover", { skip: etcdSkipReason() }, () => {
   async function runsPerJob(prefix: string): Promise<Map<string, number>> {
     const counts = new Map<string, number>();
     for (const host of hosts) {
-      for (const job of await new HostClient(host.url).listJobs()) {
+      for (const job of await new HostClient(host).listJobs()) {
         if (!job.id.startsWith(prefix)) continue;
         counts.set(job.id, (counts.get(job.id) ?? 0) + 1);
       }
@@ -155,7 +155,7 @@ describe("cluster failover", { skip: etcdSkipReason() }, () => {
     assert.deepEqual(doubled, [], "no job runs twice");
     // And each runs where etcd says it does.
     for (const [i, host] of hosts.entries()) {
-      const local = (await new HostClient(host.url).listJobs())
+      const local = (await new HostClient(host).listJobs())
         .filter((j) => j.id.startsWith("race-"))
         .map((j) => j.id)
         .sort();

@@ -54,7 +54,7 @@ describe("cluster lease", { skip: etcdSkipReason() }, () => {
     const held = await client.waitFor("held", (s) => s === "running", 15_000);
     assert.equal(held.state, "running");
     await client.waitFor("sticky", (s) => s === "running", 15_000);
-    const api = new HostClient(host.url);
+    const api = new HostClient(host);
 
     const member = etcd.members[0];
     assert.ok(member);

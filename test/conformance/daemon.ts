@@ -11,6 +11,7 @@ import { test } from "node:test";
 import { HostClient } from "../../src/host/client.js";
 import type { JobRecord } from "../../src/host/job.js";
 import {
+  cliEnv,
   readText,
   runLorne,
   startDaemon,
@@ -33,7 +34,7 @@ export function defineDaemonTests(backend: BackendUnderTest): void {
     });
     let jobs: JobRecord[] = [];
     try {
-      const client = new HostClient(daemon.url);
+      const client = new HostClient(daemon);
       // The daemon listens first, then starts the services in order.
       jobs = await waitFor(async () => {
         const list = await client.listJobs();
@@ -62,7 +63,9 @@ export function defineDaemonTests(backend: BackendUnderTest): void {
         "worker to reach web",
       );
 
-      const ps = await runLorne(["ps", "--host", daemon.url]);
+      const ps = await runLorne(["ps", "--host", daemon.url], {
+        env: cliEnv(daemon),
+      });
       assert.equal(ps.code, 0);
       assert.match(
         ps.stdout,
@@ -77,7 +80,7 @@ export function defineDaemonTests(backend: BackendUnderTest): void {
 
   test("daemon: SIGTERM stops every job, logs it, and exits 0 leaving nothing running", async () => {
     const daemon = await startDaemon(args, { id: hostId });
-    const client = new HostClient(daemon.url);
+    const client = new HostClient(daemon);
     const jobs = await Promise.all(
       [1, 2, 3].map(() => client.createJob({ config: job(["sleep", "60"]) })),
     );
@@ -88,11 +91,12 @@ export function defineDaemonTests(backend: BackendUnderTest): void {
     assert.match(log, /fn=daemon at=shutdown/);
     assert.match(log, /fn=daemon at=stopped/);
     assert.equal((log.match(/at=exit status=stopped/g) ?? []).length, 3);
-    // The lock is gone; the state file stays, its WAL checkpointed away.
+    // The lock is gone; the state file stays, its WAL checkpointed away,
+    // and the token, which clients keep using across restarts.
     const left = readdirSync(daemon.stateDir).sort();
     assert.deepEqual(
       left.filter((name) => name !== "shims"),
-      ["host.db", "jobs"],
+      ["host.db", "jobs", "token"],
     );
     // Every shim ended with its job and took its socket along.
     if (left.includes("shims")) {
@@ -149,7 +153,7 @@ export function defineDaemonTests(backend: BackendUnderTest): void {
       const daemons = [first];
       let kept: JobRecord | undefined;
       try {
-        const client = new HostClient(first.url);
+        const client = new HostClient(first);
         kept = await client.createJob({
           config: job(["sh", "-c", "echo before; read x; echo after $x"], {
             stdin: true,
@@ -165,7 +169,7 @@ export function defineDaemonTests(backend: BackendUnderTest): void {
 
         const next = await startDaemon(args, { stateDir, id: hostId });
         daemons.push(next);
-        const again = new HostClient(next.url);
+        const again = new HostClient(next);
         const taken = await again.getJob(kept.id);
         assert.equal(taken.status, "running");
         assert.equal(taken.pid, kept.pid);
@@ -198,7 +202,7 @@ export function defineDaemonTests(backend: BackendUnderTest): void {
     const daemons = [first];
     let leftover: JobRecord | undefined;
     try {
-      leftover = await new HostClient(first.url).createJob({
+      leftover = await new HostClient(first).createJob({
         config: job(["sleep", "60"]),
       });
       first.child.kill("SIGKILL");
@@ -239,7 +243,7 @@ export function defineDaemonTests(backend: BackendUnderTest): void {
       { id: hostId },
     );
     try {
-      const client = new HostClient(daemon.url);
+      const client = new HostClient(daemon);
       const first = await client.createJob({
         config: job(["sleep", "60"], { tcp_ports: 1 }),
       });

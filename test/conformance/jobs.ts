@@ -18,6 +18,7 @@ import { HostClient } from "../../src/host/client.js";
 import type { JobEvent } from "../../src/host/events.js";
 import type { JobRecord } from "../../src/host/job.js";
 import {
+  authHeader,
   readText,
   startDaemon,
   waitFor,
@@ -64,7 +65,7 @@ export function defineJobTests(backend: BackendUnderTest): void {
       ],
       { id: hostId },
     );
-    client = new HostClient(daemon.url);
+    client = new HostClient(daemon);
   });
 
   after(async () => {
@@ -337,8 +338,12 @@ export function defineJobTests(backend: BackendUnderTest): void {
       const res = await fetch(daemon.url + path, {
         method,
         body: payload,
-        headers:
-          payload === undefined ? {} : { "content-type": "application/json" },
+        headers: {
+          ...authHeader(daemon),
+          ...(payload === undefined
+            ? {}
+            : { "content-type": "application/json" }),
+        },
       });
       assert.equal(res.status, status, `${method} ${path}`);
       const json = (await res.json()) as { code: string; message: string };
@@ -394,7 +399,7 @@ export function defineJobTests(backend: BackendUnderTest): void {
 
     // Resuming after the first event replays only what came later.
     const res = await fetch(`${daemon.url}/events?job=${created.id}`, {
-      headers: { "last-event-id": String(create0.id) },
+      headers: { ...authHeader(daemon), "last-event-id": String(create0.id) },
     });
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     let raw = "";

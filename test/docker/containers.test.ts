@@ -34,7 +34,7 @@ await describeDocker("docker containers", () => {
   test("containers: a job without config.image is refused, naming the field", async () => {
     const daemon = await startDaemon(args, { id: hostId });
     try {
-      const client = new HostClient(daemon.url);
+      const client = new HostClient(daemon);
       await assert.rejects(
         client.createJob({ config: { cmd: ["true"] } }),
         (err: unknown) => {
@@ -54,7 +54,7 @@ await describeDocker("docker containers", () => {
     const daemon = await startDaemon(args, { id: hostId });
     const id = `web-${suffix}`;
     try {
-      const client = new HostClient(daemon.url);
+      const client = new HostClient(daemon);
       const job = await client.createJob({
         id,
         config: {
@@ -103,7 +103,7 @@ await describeDocker("docker containers", () => {
     });
     const id = `kept-${suffix}`;
     try {
-      const client = new HostClient(daemon.url);
+      const client = new HostClient(daemon);
       await client.createJob({
         id,
         config: { cmd: ["sh", "-c", "exit 3"], image: TEST_IMAGE },
@@ -162,7 +162,7 @@ await describeDocker("docker containers", () => {
     const daemon = await startDaemon(args, { id: hostId });
     const id = `oom-${suffix}`;
     try {
-      const client = new HostClient(daemon.url);
+      const client = new HostClient(daemon);
       // Waits (at most 30 s) for /tmp/go, so the limits can be read while
       // the container exists, then doubles a string until the kernel kills
       // the shell: 8 MiB, swap included, is gone a few doublings past 4 MiB.

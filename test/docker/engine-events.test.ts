@@ -56,7 +56,7 @@ await describeDocker("docker engine events", () => {
         { id: hostId },
       );
       const lines = daemon.lines;
-      const client = new HostClient(daemon.url);
+      const client = new HostClient(daemon);
       const job = await client.createJob({
         id,
         config: { cmd: ["sleep", "300"], image: TEST_IMAGE },
@@ -169,7 +169,7 @@ await describeDocker("docker engine events", () => {
         ["--backend", "docker", "--docker-socket", proxy.path],
         { id: hostId },
       );
-      await body(proxy, new HostClient(daemon.url));
+      await body(proxy, new HostClient(daemon));
     } finally {
       proxy.admit();
       try {

@@ -45,7 +45,7 @@ await describeDocker(
         ["--backend", "docker", "--ports", "63000-63099", "--grace-ms", "500"],
         { id: hostId },
       );
-      client = new HostClient(daemon.url);
+      client = new HostClient(daemon);
     });
 
     after(async () => {
@@ -164,7 +164,7 @@ await describeDocker(
       try {
         const started = Date.now();
         const job = await withDeadline(
-          new HostClient(impatient.url).createJob({
+          new HostClient(impatient).createJob({
             config: { cmd: ["true"], image: stuckRef },
           }),
           20_000,

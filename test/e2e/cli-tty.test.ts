@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { after, before, test } from "node:test";
 
-import { LORNE, startDaemon, type DaemonProcess } from "../helpers.js";
+import { cliEnv, LORNE, startDaemon, type DaemonProcess } from "../helpers.js";
 
 let daemon: DaemonProcess;
 
@@ -25,7 +25,7 @@ function onTerminal(line: string): Promise<string> {
     execFile(
       "script",
       ["-qec", line, "/dev/null"],
-      { timeout: 30_000, env: { ...process.env, LORNE_HOST: daemon.url } },
+      { timeout: 30_000, env: cliEnv(daemon) },
       (err, stdout) =>
         err ? reject(new Error(String(err.message))) : resolve(stdout),
     );

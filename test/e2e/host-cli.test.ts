@@ -7,12 +7,12 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { test } from "node:test";
 
-import { LORNE, runLorne, startDaemon, waitFor } from "../helpers.js";
+import { cliEnv, LORNE, runLorne, startDaemon, waitFor } from "../helpers.js";
 
 test("cli: run in the foreground prints output and exits with the job's status", async () => {
   const daemon = await startDaemon(["--ports", "64000-64009"]);
   try {
-    const env = { ...process.env, LORNE_HOST: daemon.url };
+    const env = cliEnv(daemon);
     const result = await runLorne(
       [
         "run",

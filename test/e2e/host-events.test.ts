@@ -11,6 +11,7 @@ import { ConflictError, ValidationError } from "../../src/errors.js";
 import { HostClient } from "../../src/host/client.js";
 import type { JobEvent } from "../../src/host/events.js";
 import {
+  authHeader,
   readText,
   startDaemon,
   waitFor,
@@ -22,7 +23,7 @@ let client: HostClient;
 
 before(async () => {
   daemon = await startDaemon(["--grace-ms", "500"]);
-  client = new HostClient(daemon.url);
+  client = new HostClient(daemon);
 });
 
 after(async () => {
@@ -80,7 +81,7 @@ test("signal: an unknown signal name is a validation error naming it", async () 
     );
     const res = await fetch(`${daemon.url}/jobs/${job.id}/signal`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { ...authHeader(daemon), "content-type": "application/json" },
       body: JSON.stringify({ signal: "TERM", extra: 1 }),
     });
     assert.equal(res.status, 400);
@@ -96,7 +97,10 @@ test("events: a subscriber that never reads is cut off and does not delay the ot
     "127.0.0.1",
   );
   await new Promise<void>((resolve) => stalled.once("connect", resolve));
-  stalled.write("GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  stalled.write(
+    "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+      `Authorization: Bearer ${daemon.token}\r\n\r\n`,
+  );
   stalled.pause();
 
   const first = (await client.host()).jobs.total;
@@ -148,7 +152,7 @@ test("events: a subscriber that never reads is cut off and does not delay the ot
 test("events: resuming from an id the host no longer keeps is announced", async () => {
   const small = await startDaemon(["--event-history", "3"]);
   try {
-    const c = new HostClient(small.url);
+    const c = new HostClient(small);
     await c.createJob({ config: { cmd: ["/no/such/cmd"] } }); // events 1, 2
     await c.createJob({ config: { cmd: ["/no/such/cmd"] } }); // events 3, 4
     const notices: string[] = [];

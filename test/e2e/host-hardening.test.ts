@@ -17,6 +17,8 @@ import { after, before, test } from "node:test";
 
 import { HostClient } from "../../src/host/client.js";
 import {
+  authHeader,
+  cliEnv,
   isAlive,
   LORNE,
   readText,
@@ -33,7 +35,7 @@ let client: HostClient;
 
 before(async () => {
   daemon = await startDaemon(["--grace-ms", "500"]);
-  client = new HostClient(daemon.url);
+  client = new HostClient(daemon);
 });
 
 after(async () => {
@@ -55,7 +57,7 @@ function raw(
         port: url.port,
         path: target,
         method,
-        headers,
+        headers: { ...authHeader(daemon), ...headers },
         setHost: !("host" in headers),
       },
       (res) => {
@@ -237,7 +239,7 @@ test("hardening: a job whose output dir cannot be made fails instead of hanging"
 });
 
 test("hardening: the CLI refuses odd ids and bad flags with exit status 2 and one line", async () => {
-  const env = { ...process.env, LORNE_HOST: daemon.url };
+  const env = cliEnv(daemon);
   const cases: [string[], RegExp][] = [
     [["inspect", ".."], /^lorne: Invalid job id "\.\.": /],
     [["inspect", "."], /^lorne: Invalid job id "\.": /],
@@ -275,7 +277,7 @@ test("hardening: a reader that goes away gives the job SIGPIPE, and run exits 14
     ],
     {
       cwd: ROOT,
-      env: { ...process.env, LORNE_HOST: daemon.url },
+      env: cliEnv(daemon),
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
@@ -290,7 +292,7 @@ test("hardening: a reader that goes away gives the job SIGPIPE, and run exits 14
   assert.equal(job.status, "crashed");
   assert.equal(job.signal, "SIGPIPE");
   const logs = await runLorne(["logs", "yes-pipe"], {
-    env: { ...process.env, LORNE_HOST: daemon.url },
+    env: cliEnv(daemon),
   });
   void logs; // output of yes can be large; reading it to a pipe must not crash
   const head = spawn(
@@ -300,7 +302,7 @@ test("hardening: a reader that goes away gives the job SIGPIPE, and run exits 14
       `"${process.execPath}" "${LORNE}" logs yes-pipe | head -1; echo "rc=\${PIPESTATUS:-done}"`,
     ],
     {
-      env: { ...process.env, LORNE_HOST: daemon.url },
+      env: cliEnv(daemon),
     },
   );
   let stderr = "";
@@ -358,7 +360,7 @@ test("hardening: a stale lock naming a live non-lorne pid does not block start",
 
 test("hardening: an id a leftover process still holds is refused until --force", async () => {
   const first = await startDaemon();
-  const job = await new HostClient(first.url).createJob({
+  const job = await new HostClient(first).createJob({
     id: "held",
     config: { cmd: ["sleep", "60"] },
   });
@@ -367,7 +369,7 @@ test("hardening: an id a leftover process still holds is refused until --force",
   const second = await startDaemon([], { stateDir: first.stateDir });
   try {
     await assert.rejects(
-      new HostClient(second.url).createJob({
+      new HostClient(second).createJob({
         id: "held",
         config: { cmd: ["true"] },
       }),
@@ -397,7 +399,7 @@ test("hardening: lorne run says so when the host goes away mid-run", async () =>
   const child = spawn(
     process.execPath,
     [LORNE, "run", "--no-stdin", "--", "sh", "-c", "echo started; sleep 30"],
-    { cwd: ROOT, env: { ...process.env, LORNE_HOST: own.url } },
+    { cwd: ROOT, env: cliEnv(own) },
   );
   let out = "";
   let err = "";

@@ -28,7 +28,7 @@ let client: HostClient;
 
 before(async () => {
   daemon = await startDaemon(["--grace-ms", "500"]);
-  client = new HostClient(daemon.url);
+  client = new HostClient(daemon);
 });
 
 after(async () => {
@@ -110,7 +110,7 @@ test("output: without a usable temp dir the host reads through Node's pipes", as
     env: { ...process.env, TMPDIR: join(tmp.path, "missing") },
   });
   try {
-    const c = new HostClient(fallback.url);
+    const c = new HostClient(fallback);
     const job = await c.createJob({
       config: { cmd: ["sh", "-c", ALTERNATING] },
     });

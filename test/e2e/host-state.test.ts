@@ -27,7 +27,7 @@ test("state: a daemon killed and started again lists its jobs and keeps a runnin
   const first = daemons[0] as DaemonProcess;
   let sleeper: JobRecord | undefined;
   try {
-    let client = new HostClient(first.url);
+    let client = new HostClient(first);
     await client.createJob({ id: "quick", config: { cmd: ["true"] } });
     await waitFor(
       async () => (await client.getJob("quick")).status === "done",
@@ -44,7 +44,7 @@ test("state: a daemon killed and started again lists its jobs and keeps a runnin
 
     const second = await startDaemon(PORTS, { stateDir: first.stateDir });
     daemons.push(second);
-    client = new HostClient(second.url);
+    client = new HostClient(second);
     // The record stays as it was; deciding it is recovery's part.
     assert.deepEqual(await client.listJobs(), before);
     assert.equal((await client.host()).ports.used, 2);
@@ -108,7 +108,7 @@ test("state: --state-store memory writes no state file and forgets on restart", 
   const first = await startDaemon([...PORTS, "--state-store", "memory"]);
   let second: DaemonProcess | undefined;
   try {
-    await new HostClient(first.url).createJob({
+    await new HostClient(first).createJob({
       config: { cmd: ["true"] },
     });
     assert.equal(await first.stop(), 0);
@@ -116,7 +116,7 @@ test("state: --state-store memory writes no state file and forgets on restart", 
     second = await startDaemon([...PORTS, "--state-store", "memory"], {
       stateDir: first.stateDir,
     });
-    assert.deepEqual(await new HostClient(second.url).listJobs(), []);
+    assert.deepEqual(await new HostClient(second).listJobs(), []);
   } finally {
     await first.stop();
     await second?.stop();

@@ -7,6 +7,7 @@ import {
   validateJobId,
   validateJobSpec,
 } from "../../src/host/job.js";
+import { redactSpec } from "../../src/host/env.js";
 
 test("job spec: accepts a full spec and keeps only known fields", () => {
   const spec = validateJobSpec({
@@ -77,7 +78,7 @@ const bad: [string, unknown, string, string][] = [
     "unknown config",
     { config: { cmd: ["ls"], ports: 1 } },
     "config.ports",
-    "Unknown field config.ports: expected one of config.cmd, config.entrypoint, config.env, config.working_dir, config.tcp_ports, config.stdin, config.image, config.tty, config.memory_bytes",
+    "Unknown field config.ports: expected one of config.cmd, config.entrypoint, config.env, config.secret_env, config.working_dir, config.tcp_ports, config.stdin, config.image, config.tty, config.memory_bytes",
   ],
   [
     "negative ports",
@@ -101,7 +102,42 @@ const bad: [string, unknown, string, string][] = [
     "env value",
     { config: { cmd: ["ls"], env: { A: 1 } } },
     "config.env.A",
-    "Invalid config.env.A: must be a string without NUL, got 1",
+    "Invalid config.env.A: must be a string without NUL, got a number",
+  ],
+  [
+    "env value with NUL, not quoted",
+    { config: { cmd: ["ls"], env: { A: "s3cret\0" } } },
+    "config.env.A",
+    "Invalid config.env.A: must be a string without NUL, got one with NUL",
+  ],
+  [
+    "env too large",
+    {
+      config: {
+        cmd: ["ls"],
+        env: { A: "x".repeat(64 * 1024), B: "y".repeat(64 * 1024) },
+      },
+    },
+    "config.env",
+    "Invalid config.env: more than 131072 bytes as NAME=value",
+  ],
+  [
+    "secret_env not in env",
+    { config: { cmd: ["ls"], env: { A: "1" }, secret_env: ["A", "B"] } },
+    "config.secret_env[1]",
+    'Invalid config.secret_env[1]: "B" is not a name in config.env',
+  ],
+  [
+    "secret_env twice",
+    { config: { cmd: ["ls"], env: { A: "1" }, secret_env: ["A", "A"] } },
+    "config.secret_env[1]",
+    'Invalid config.secret_env[1]: "A" is listed twice',
+  ],
+  [
+    "secret_env not strings",
+    { config: { cmd: ["ls"], env: { A: "1" }, secret_env: "A" } },
+    "config.secret_env",
+    'Invalid config.secret_env: must be an array, got "A"',
   ],
   [
     "env name",
@@ -148,6 +184,22 @@ for (const [name, body, field, message] of bad) {
     );
   });
 }
+
+test("job spec: redactSpec hides secret env values and leaves the spec alone", () => {
+  const spec = validateJobSpec({
+    config: {
+      cmd: ["ls"],
+      env: { TOKEN: "s3cret", PLAIN: "shown" },
+      secret_env: ["TOKEN"],
+    },
+  });
+  assert.deepEqual(redactSpec(spec).config.env, {
+    TOKEN: "<redacted>",
+    PLAIN: "shown",
+  });
+  assert.deepEqual(redactSpec(spec).config.secret_env, ["TOKEN"]);
+  assert.equal(spec.config.env?.TOKEN, "s3cret");
+});
 
 test("job id: accepts the allowed set up to 128 characters", () => {
   assert.equal(validateJobId("A-z_0.9"), "A-z_0.9");

@@ -64,7 +64,7 @@ test("restart: jobs, events and their numbers carry over to the next daemon", as
   const stateDir = join(dir.path, "state");
   const logger = new MemoryLogger();
   const first = await Daemon.start(options(stateDir, logger));
-  let client = new HostClient(first.url);
+  let client = new HostClient(first);
   let second: Daemon | undefined;
   try {
     const quick = await client.createJob({
@@ -99,7 +99,7 @@ test("restart: jobs, events and their numbers carry over to the next daemon", as
     await first.close();
 
     second = await Daemon.start(options(stateDir, logger));
-    client = new HostClient(second.url);
+    client = new HostClient(second);
     assert.deepEqual(await client.listJobs(), jobs);
     assert.deepEqual(await client.getJob("sleeper"), jobs[1]);
     assert.equal((await client.host()).ports.used, 0);
@@ -147,6 +147,7 @@ test("restart: a state file that refuses a write makes the API answer 503 and ke
     host,
     log: new Context({ logger: new MemoryLogger() }),
     version: "test",
+    token: null,
   });
   const address = await api.listen(0, "127.0.0.1");
   const url = `http://127.0.0.1:${address.port}`;

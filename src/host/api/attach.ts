@@ -62,12 +62,17 @@ export class AttachEndpoint {
       id = validateJobId(decodePathPart(match[1] as string));
       flags = parseAttachFlags(url.searchParams);
     } catch (err) {
-      refuse(socket, err);
+      refuseUpgrade(socket, err);
       return;
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       void runAttachSession(this.#host, ws, id, flags, this.#log);
     });
+  }
+
+  /** Open attach sessions. */
+  get sessions(): number {
+    return this.#wss.clients.size;
   }
 
   /** Closes every attach connection. */
@@ -133,14 +138,26 @@ function decodePathPart(text: string): string {
   }
 }
 
-function refuse(socket: Duplex, err: unknown): void {
-  const { status, body } = errorResponse(err);
+/**
+ * Answers a request on a raw socket (an upgrade, or one Node's parser
+ * refused) with the JSON error for `err`, and closes.
+ */
+export function refuseUpgrade(
+  socket: Duplex,
+  err: unknown,
+  withBody = true,
+): void {
+  const { status, headers, body } = errorResponse(err);
   const text = JSON.stringify(body);
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${String(value)}\r\n`)
+    .join("");
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\n` +
+      extra +
       "content-type: application/json; charset=utf-8\r\n" +
       `content-length: ${Buffer.byteLength(text)}\r\n` +
       "connection: close\r\n\r\n" +
-      text,
+      (withBody ? text : ""),
   );
 }

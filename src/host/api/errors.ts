@@ -1,10 +1,12 @@
 /**
  * The one place that maps error codes to HTTP statuses, and writes error
- * responses as JSON `{ code, message }` (plus `field` for validation).
+ * responses as JSON `{ code, message }` (plus `field` for validation), with
+ * the headers some statuses need (`WWW-Authenticate` on 401, `Retry-After`
+ * on 429).
  */
-import type { ServerResponse } from "node:http";
+import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
 
-import { LorneError, type ErrorCode } from "../../errors.js";
+import { LorneError, RateLimitedError, type ErrorCode } from "../../errors.js";
 
 const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
@@ -13,6 +15,8 @@ const STATUS: Record<ErrorCode, number> = {
   protocol_error: 400,
   unavailable: 503,
   forbidden: 403,
+  unauthorized: 401,
+  rate_limited: 429,
   internal: 500,
 };
 
@@ -22,31 +26,33 @@ export interface ErrorBody {
   field?: string;
 }
 
-/** The HTTP status and JSON body for any thrown value. */
+/** The HTTP status, extra headers and JSON body for any thrown value. */
 export function errorResponse(err: unknown): {
   status: number;
+  headers: OutgoingHttpHeaders;
   body: ErrorBody;
 } {
   if (err instanceof LorneError) {
     const body: ErrorBody = { code: err.code, message: err.message };
     const field = (err as { field?: unknown }).field;
     if (typeof field === "string") body.field = field;
-    return { status: STATUS[err.code], body };
+    return { status: STATUS[err.code], headers: errorHeaders(err), body };
   }
   return {
     status: 500,
+    headers: {},
     body: { code: "internal", message: "Internal error; see the host's log" },
   };
 }
 
 /** Writes `err` as a JSON error response, unless headers went out already. */
 export function sendError(res: ServerResponse, err: unknown): void {
-  const { status, body } = errorResponse(err);
+  const { status, headers, body } = errorResponse(err);
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  sendJson(res, status, body);
+  sendJson(res, status, body, headers);
 }
 
 /** Writes a JSON response. */
@@ -54,11 +60,24 @@ export function sendJson(
   res: ServerResponse,
   status: number,
   body: unknown,
+  headers: OutgoingHttpHeaders = {},
 ): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
+    ...headers,
     "content-type": "application/json; charset=utf-8",
     "content-length": Buffer.byteLength(text),
   });
   res.end(text);
+}
+
+// RFC 6750 section 3: a 401 names the scheme the client should use.
+function errorHeaders(err: LorneError): OutgoingHttpHeaders {
+  if (err.code === "unauthorized") {
+    return { "www-authenticate": 'Bearer realm="lorne"' };
+  }
+  if (err instanceof RateLimitedError) {
+    return { "retry-after": String(err.retryAfterS) };
+  }
+  return {};
 }

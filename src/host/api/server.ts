@@ -12,6 +12,13 @@
  *   GET    /jobs/:id/logs         output (?stream=stdout|stderr, ?follow=1)
  *   GET    /jobs/:id/attach       WebSocket attach (see api/attach.ts)
  *   GET    /events                server-sent events (?job=ID, Last-Event-ID)
+ *   GET    /metrics               Prometheus metrics (host/metrics.ts)
+ *
+ * On TCP every request, upgrades included, must carry the host's token
+ * (`Authorization: Bearer ...`); a missing or wrong one is refused with
+ * 401 before routing, so it touches nothing and learns nothing. The Unix
+ * socket listener is guarded by its file mode instead and needs no token.
+ * Job starts in progress through the API are bounded (api/starts.ts).
  */
 import {
   createServer,
@@ -20,18 +27,27 @@ import {
   type ServerResponse,
 } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 
-import { ValidationError } from "../../errors.js";
+import {
+  ProtocolError,
+  UnauthorizedError,
+  ValidationError,
+} from "../../errors.js";
 import type { Context } from "../../log/index.js";
 import type { Host } from "../host.js";
 import { parseSignal, validateJobId, validateJobSpec } from "../job.js";
-import { AttachEndpoint } from "./attach.js";
+import { HostMetrics } from "../metrics.js";
+import { TokenCheck } from "../token.js";
+import { AttachEndpoint, refuseUpgrade } from "./attach.js";
 import { readJson } from "./body.js";
 import { checkOrigin, requestUrl } from "./guard.js";
 import { sendError, sendJson } from "./errors.js";
 import { getEvents } from "./events.js";
 import { getLogs } from "./logs.js";
 import { Router } from "./router.js";
+import { DEFAULT_MAX_STARTS_IN_FLIGHT, StartLimit } from "./starts.js";
+import { listenSocket } from "./unix.js";
 
 /** Routes whose responses stay open; they are ended when the API closes. */
 const STREAMING_ROUTES = new Set(["/events", "/jobs/:id/logs"]);
@@ -43,67 +59,164 @@ export interface ApiServerOptions {
   host: Host;
   log: Context;
   version: string;
+  /**
+   * The token TCP requests must carry; null serves TCP without one (the
+   * daemon allows that on loopback only).
+   */
+  token: string | null;
+  /** Job starts in progress through the API before 429; default 32. */
+  maxStartsInFlight?: number;
 }
 
 /** See the module comment. */
 export class ApiServer {
-  readonly #server: Server;
+  /** One HTTP server per listener (TCP, Unix socket). */
+  readonly #servers: Server[] = [];
   readonly #router: Router;
   readonly #attach: AttachEndpoint;
+  readonly #metrics: HostMetrics;
+  readonly #tokenCheck: TokenCheck | null;
   /** Responses that stay open (followed logs, events), ended on close. */
   readonly #streams = new Set<ServerResponse>();
+  readonly #eventStreams = new Set<ServerResponse>();
   readonly #log: Context;
   #closed: Promise<void> | null = null;
 
   constructor(options: ApiServerOptions) {
     this.#log = options.log.child({ fn: "api" });
-    this.#router = routes(options.host, options.version);
-    this.#server = createServer((req, res) => void this.#handle(req, res));
+    this.#tokenCheck =
+      options.token === null ? null : new TokenCheck(options.token);
     this.#attach = new AttachEndpoint(options.host, this.#log);
-    this.#server.on("upgrade", (req, socket, head) =>
-      this.#attach.upgrade(req, socket, head),
-    );
-    // Time limits on receiving requests (not on answering them: a DELETE
-    // waits out a grace period, a followed log stays open for hours).
-    this.#server.headersTimeout = 10_000;
-    this.#server.requestTimeout = 30_000;
-    this.#server.keepAliveTimeout = 5_000;
+    this.#metrics = new HostMetrics({
+      host: options.host,
+      attachSessions: () => this.#attach.sessions,
+      eventSubscribers: () => this.#eventStreams.size,
+    });
+    this.#router = routes({
+      host: options.host,
+      version: options.version,
+      metrics: this.#metrics,
+      starts: new StartLimit(
+        options.maxStartsInFlight ?? DEFAULT_MAX_STARTS_IN_FLIGHT,
+      ),
+    });
   }
 
-  /** Listens on host:port (port 0 picks a free one); resolves the address. */
+  /**
+   * Listens on TCP host:port (port 0 picks a free one), requiring the
+   * token when there is one; resolves the address.
+   */
   listen(port: number, hostname: string): Promise<AddressInfo> {
+    const server = this.#newServer(this.#tokenCheck !== null);
     return new Promise((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(port, hostname, () => {
-        this.#server.off("error", reject);
-        resolve(this.#server.address() as AddressInfo);
+      server.once("error", reject);
+      server.listen(port, hostname, () => {
+        server.off("error", reject);
+        resolve(server.address() as AddressInfo);
       });
     });
   }
 
-  /** Stops accepting, ends open streams and connections. Idempotent. */
+  /**
+   * Listens on a Unix socket that only this user may connect to (mode
+   * 0600); requests there need no token. See api/unix.ts.
+   */
+  listenSocket(path: string): Promise<void> {
+    return listenSocket(this.#newServer(false), path);
+  }
+
   /**
    * Stops accepting, ends open streams (followed logs, events) cleanly,
    * gives connections a moment to finish, then closes the rest. Idempotent.
    */
   close(): Promise<void> {
-    this.#closed ??= new Promise((resolve) => {
+    this.#closed ??= (async () => {
       this.#attach.close();
+      this.#metrics.close();
       for (const res of this.#streams) res.end();
-      this.#server.close(() => resolve());
-      this.#server.closeIdleConnections();
-      setTimeout(
-        () => this.#server.closeAllConnections(),
-        CLOSE_GRACE_MS,
-      ).unref();
-    });
+      await Promise.all(this.#servers.map((server) => closeServer(server)));
+    })();
     return this.#closed;
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = process.hrtime.bigint();
-    let path = "(invalid)";
+  #newServer(auth: boolean): Server {
+    const server = createServer(
+      (req, res) => void this.#handle(req, res, auth),
+    );
+    server.on("upgrade", (req, socket, head) =>
+      this.#upgrade(req, socket, head, auth),
+    );
+    // Requests Node's parser refuses (an unknown method, a malformed
+    // header) still get a JSON error, not a bare 400.
+    server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+      // As Node's own handler does: a response already under way on this
+      // socket (an internal field, not typed) must not get a second one.
+      const pending = (socket as { _httpMessage?: { headersSent?: boolean } })
+        ._httpMessage;
+      if (
+        !socket.writable ||
+        err.code === "ECONNRESET" ||
+        pending?.headersSent === true
+      ) {
+        socket.destroy();
+        return;
+      }
+      const reason = err.code ?? "malformed request";
+      // A HEAD answer has no body; the client would take one for garbage.
+      const raw = (err as { rawPacket?: Buffer }).rawPacket;
+      refuseUpgrade(
+        socket,
+        new ProtocolError(`Invalid HTTP request: ${reason}`, { cause: err }),
+        raw?.subarray(0, 5).toString("latin1") !== "HEAD ",
+      );
+    });
+    // Time limits on receiving requests (not on answering them: a DELETE
+    // waits out a grace period, a followed log stays open for hours).
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    server.keepAliveTimeout = 5_000;
+    this.#servers.push(server);
+    return server;
+  }
+
+  #upgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    auth: boolean,
+  ): void {
     try {
+      if (auth) this.#authorize(req);
+    } catch (err) {
+      socket.on("error", () => undefined);
+      refuseUpgrade(socket, err);
+      return;
+    }
+    this.#attach.upgrade(req, socket, head);
+  }
+
+  // The token is checked before anything else looks at the request.
+  #authorize(req: IncomingMessage): void {
+    if (this.#tokenCheck?.matches(req.headers.authorization) !== false) {
+      return;
+    }
+    throw new UnauthorizedError(
+      req.headers.authorization === undefined
+        ? "Missing token: send Authorization: Bearer <token> " +
+            "(the token is in the host's state dir, file token)"
+        : "Invalid token: Authorization does not carry this host's token",
+    );
+  }
+
+  async #handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    auth: boolean,
+  ): Promise<void> {
+    const started = process.hrtime.bigint();
+    let path = (req.url ?? "").split("?")[0] ?? "";
+    try {
+      if (auth) this.#authorize(req);
       const url = requestUrl(req);
       path = url.pathname;
       checkOrigin(req);
@@ -112,8 +225,12 @@ export class ApiServer {
         url.pathname,
       );
       if (STREAMING_ROUTES.has(pattern)) {
-        this.#streams.add(res);
-        res.once("close", () => this.#streams.delete(res));
+        const streams =
+          pattern === "/events"
+            ? [this.#streams, this.#eventStreams]
+            : [this.#streams];
+        for (const set of streams) set.add(res);
+        res.once("close", () => streams.forEach((set) => set.delete(res)));
       }
       await handler({ req, res, params, query: url.searchParams });
     } catch (err) {
@@ -134,7 +251,14 @@ export class ApiServer {
   }
 }
 
-function routes(host: Host, version: string): Router {
+interface RouteDeps {
+  host: Host;
+  version: string;
+  metrics: HostMetrics;
+  starts: StartLimit;
+}
+
+function routes({ host, version, metrics, starts }: RouteDeps): Router {
   const create = async (body: unknown, id?: string) => {
     const spec = validateJobSpec(body);
     if (id !== undefined) {
@@ -147,7 +271,7 @@ function routes(host: Host, version: string): Router {
       }
       spec.id = id;
     }
-    return host.create(spec);
+    return starts.run(() => host.create(spec));
   };
 
   return new Router()
@@ -178,7 +302,15 @@ function routes(host: Host, version: string): Router {
         "upgrade",
       );
     })
-    .on("GET", "/events", (ctx) => getEvents(host, ctx));
+    .on("GET", "/events", (ctx) => getEvents(host, ctx))
+    .on("GET", "/metrics", async ({ res }) => {
+      const text = await metrics.text();
+      res.writeHead(200, {
+        "content-type": metrics.contentType,
+        "content-length": Buffer.byteLength(text),
+      });
+      res.end(text);
+    });
 }
 
 function describeHost(host: Host, version: string) {
@@ -209,6 +341,17 @@ function isExpected(err: unknown): boolean {
     code === "not_found" ||
     code === "conflict" ||
     code === "forbidden" ||
+    code === "unauthorized" ||
+    code === "rate_limited" ||
     code === "unavailable"
   );
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+    server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref();
+  });
 }

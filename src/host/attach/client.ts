@@ -13,7 +13,14 @@ import {
   ProtocolError,
   UnavailableError,
 } from "../../errors.js";
-import { jobPath, toError } from "../client.js";
+import {
+  authHeaders,
+  describeEndpoint,
+  jobPath,
+  toEndpoint,
+  toError,
+  type HostEndpoint,
+} from "../client.js";
 import type { OutputStream } from "../output.js";
 import { decodeServer, encodeClient, type ExitPayload } from "./protocol.js";
 
@@ -52,13 +59,17 @@ export class AttachConnection {
     this.exit = exit;
   }
 
-  /** Attaches to job `id` on the host at `baseUrl`. */
+  /** Attaches to job `id` on the host at `host` (a base URL or endpoint). */
   static open(
-    baseUrl: string,
+    host: string | HostEndpoint,
     id: string,
     options: AttachOptions = {},
   ): Promise<AttachConnection> {
-    const url = new URL(jobPath(id, "/attach"), baseUrl.replace(/^http/, "ws"));
+    const endpoint = toEndpoint(host);
+    const url = new URL(
+      jobPath(id, "/attach"),
+      endpoint.url.replace(/^http/, "ws"),
+    );
     const flags: [string, boolean | number | undefined][] = [
       ["stdin", options.stdin],
       ["stdout", options.stdout],
@@ -76,7 +87,16 @@ export class AttachConnection {
         typeof value === "boolean" ? (value ? "1" : "0") : String(value),
       );
     }
-    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 0 });
+    // ws reaches a Unix socket through its ws+unix:PATH:REQUEST form.
+    const target =
+      endpoint.socketPath === undefined
+        ? url
+        : `ws+unix:${endpoint.socketPath}:${url.pathname}${url.search}`;
+    const ws = new WebSocket(target, {
+      perMessageDeflate: false,
+      maxPayload: 0,
+      headers: authHeaders(endpoint),
+    });
 
     return new Promise((resolve, reject) => {
       let settled = false;
@@ -93,12 +113,12 @@ export class AttachConnection {
       };
       ws.on(
         "unexpected-response",
-        (_req, res) => void toError(res).then(fail, fail),
+        (_req, res) => void toError(res, endpoint).then(fail, fail),
       );
       ws.on("error", (err) => {
         fail(
           new UnavailableError(
-            `Cannot attach at ${baseUrl}: ${errorMessage(err)}`,
+            `Cannot attach at ${describeEndpoint(endpoint)}: ${errorMessage(err)}`,
             { cause: err },
           ),
         );
