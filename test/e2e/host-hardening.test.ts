@@ -358,15 +358,18 @@ test("hardening: a stale lock naming a live non-lorne pid does not block start",
   }
 });
 
-test("hardening: an id a leftover process still holds is refused until --force", async () => {
-  const first = await startDaemon();
+test("hardening: an id a leftover process no record explains is refused until --force", async () => {
+  // State in memory: the next daemons have no record of the job, so they
+  // cannot take it over; it is a leftover.
+  const memory = ["--state-store", "memory"];
+  const first = await startDaemon(memory);
   const job = await new HostClient(first).createJob({
     id: "held",
     config: { cmd: ["sleep", "60"] },
   });
   first.child.kill("SIGKILL");
   await first.exited;
-  const second = await startDaemon([], { stateDir: first.stateDir });
+  const second = await startDaemon(memory, { stateDir: first.stateDir });
   try {
     await assert.rejects(
       new HostClient(second).createJob({
@@ -381,9 +384,12 @@ test("hardening: an id a leftover process still holds is refused until --force",
   } finally {
     await second.stop();
   }
-  const third = await startDaemon(["--force", "--id", "another-host"], {
-    stateDir: first.stateDir,
-  });
+  const third = await startDaemon(
+    [...memory, "--force", "--id", "another-host"],
+    {
+      stateDir: first.stateDir,
+    },
+  );
   try {
     await waitFor(
       () => !isAlive(job.pid as number),
