@@ -110,7 +110,10 @@ describe("cluster failover", { skip: etcdSkipReason() }, () => {
           : null;
       },
       "all 200 jobs to run",
-      60_000,
+      // Each process job starts a Node shim (about 100 ms of CPU when
+      // the machine is idle, several times that under load); 200 of them
+      // on three hosts sharing two cores take a while.
+      150_000,
     );
     assert.ok(jobs.every((j) => j.status?.attempt === 1));
 
