@@ -22,6 +22,7 @@ const receive = () => import("./receive.js");
 const ship = () => import("./ship.js");
 const cluster = () => import("./cluster.js");
 const scheduler = () => import("./scheduler.js");
+const shim = () => import("./shim.js");
 
 /** Every command file, in the order `lorne --help` lists them. */
 const ALL: (() => Promise<CommandModule>)[] = [
@@ -33,6 +34,7 @@ const ALL: (() => Promise<CommandModule>)[] = [
   ship,
   cluster,
   scheduler,
+  shim,
 ];
 
 const BY_COMMAND: Record<string, () => Promise<CommandModule>> = {
@@ -51,6 +53,7 @@ const BY_COMMAND: Record<string, () => Promise<CommandModule>> = {
   ship,
   cluster,
   scheduler,
+  shim,
 };
 
 /**

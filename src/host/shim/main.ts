@@ -15,7 +15,7 @@
  *
  * Its own log lines go to shim.log in the job's directory.
  */
-import { chmodSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { constants as osConstants } from "node:os";
 import { join } from "node:path";
@@ -104,7 +104,14 @@ export async function runShim(): Promise<number> {
     return 2;
   }
   process.title = `lorne-shim ${spec.jobId}`;
-  const logger = new ShimLogger(join(spec.dir, SHIM_LOG_FILE));
+  let logger: ShimLogger;
+  try {
+    mkdirSync(spec.dir, { recursive: true });
+    logger = new ShimLogger(join(spec.dir, SHIM_LOG_FILE));
+  } catch (err) {
+    await reply({ ok: false, error: `Cannot start job: ${errorMessage(err)}` });
+    return 1;
+  }
   const log = new Context({
     logger,
     data: { app: "lorne-shim", "job.id": spec.jobId },
