@@ -424,9 +424,15 @@ export class Host {
     };
     this.#outputs.set(job.id, output);
     this.#active.set(job.id, active);
-    if (job.status === "starting") this.#jobs.setRunning(job.id, running.pid);
-    this.#recordExit(job.id, active, running.exited, job.ports, settle, log);
-    log.log({ at: "adopted", "job.pid": running.pid, "job.ports": job.ports });
+    // A job that was still `starting` had its ports saved in the pool but
+    // not yet in its record: the pool knows what it holds.
+    const ports = this.ports.heldBy().get(job.id) ?? job.ports;
+    if (job.status === "starting") {
+      this.#jobs.setPorts(job.id, ports);
+      this.#jobs.setRunning(job.id, running.pid);
+    }
+    this.#recordExit(job.id, active, running.exited, ports, settle, log);
+    log.log({ at: "adopted", "job.pid": running.pid, "job.ports": ports });
   }
 
   // Records the end of a job no daemon saw end: how, when the backend

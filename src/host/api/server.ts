@@ -30,6 +30,7 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 
 import {
+  errorMessage,
   ProtocolError,
   UnauthorizedError,
   ValidationError,
@@ -215,6 +216,8 @@ export class ApiServer {
   ): Promise<void> {
     const started = process.hrtime.bigint();
     let path = (req.url ?? "").split("?")[0] ?? "";
+    // Why the host could not serve (a full disk): the request line says.
+    let unavailable: string | undefined;
     try {
       if (auth) this.#authorize(req);
       const url = requestUrl(req);
@@ -236,6 +239,8 @@ export class ApiServer {
     } catch (err) {
       if (!(err instanceof ValidationError) && !isExpected(err)) {
         this.#log.report(err, { at: "request", path });
+      } else if ((err as { code?: unknown }).code === "unavailable") {
+        unavailable = errorMessage(err);
       }
       sendError(res, err);
     } finally {
@@ -246,6 +251,7 @@ export class ApiServer {
         path,
         status: res.statusCode,
         elapsed_ms: Math.round(ms * 1000) / 1000,
+        ...(unavailable === undefined ? {} : { err: unavailable }),
       });
     }
   }

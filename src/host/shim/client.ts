@@ -178,6 +178,8 @@ class ShimJob {
       signal: exit.signal,
       oomKilled: exit.oomKilled,
       endedAt: exit.endedAt,
+      // Why the exit is unknown (the shim died): the record must say so.
+      ...(exit.error === undefined ? {} : { error: exit.error }),
     });
   }
 
