@@ -159,6 +159,9 @@ export class Daemon {
       host.refuseIds(
         await handleLeftovers(options, new Set(adopted), graceMs, log),
       );
+      if (backend instanceof DockerBackend) {
+        host.refuseIds(await cleanupContainers(backend, host, options));
+      }
       api = new ApiServer({
         host,
         log,
@@ -277,8 +280,26 @@ async function openBackend(
   }
   const docker = new DockerBackend({ ...options.docker, hostId, log });
   await docker.open();
-  await docker.cleanup(options.force ?? false);
   return docker;
+}
+
+/**
+ * After recovery, so the containers of jobs taken over are left alone: a
+ * container is explained by an active job (adopted) or, with
+ * keep-containers, by any job's record. Returns the job ids of the
+ * unexplained containers left in place (without `force`).
+ */
+function cleanupContainers(
+  docker: DockerBackend,
+  host: Host,
+  options: DaemonOptions,
+): Promise<string[]> {
+  const keep = options.docker?.keepContainers ?? false;
+  return docker.cleanup(
+    options.force ?? false,
+    (jobId, running) =>
+      host.isActive(jobId) || (keep && !running && host.has(jobId)),
+  );
 }
 
 function parseServices(manifest: DaemonOptions["manifest"]): ManifestService[] {

@@ -29,6 +29,12 @@ export interface BackendUnderTest {
   hostId: string;
   /** Whether a restarted daemon takes over the jobs still running. */
   adopts: boolean;
+  /**
+   * Whether a job taken over after a restart keeps its stdin: a shim holds
+   * it, while the engine closes a container's stdin once the daemon that
+   * attached it is gone.
+   */
+  keepsStdin: boolean;
   /** Whether a running job always has a pid (docker: it may not). */
   reportsPid: boolean;
   /**
@@ -57,6 +63,11 @@ export interface BackendUnderTest {
    * patterns for values that vary.
    */
   baseEnv: Record<string, string | RegExp>;
+  /**
+   * True once the job's command has ended, whatever it left behind (an
+   * exited container stays until a daemon removes it).
+   */
+  hasEnded: (job: JobRecord, hostId: string) => Promise<boolean>;
   /** True once nothing of the job runs or remains (process, container). */
   isGone: (job: JobRecord, hostId: string) => Promise<boolean>;
   /** Forcibly removes what a job left; for cleanup after a failed test. */

@@ -154,18 +154,33 @@ export function defineDaemonTests(backend: BackendUnderTest): void {
       let kept: JobRecord | undefined;
       try {
         const client = new HostClient(first);
-        kept = await client.createJob({
-          config: job(["sh", "-c", "echo before; read x; echo after $x"], {
-            stdin: true,
-          }),
-        });
+        // Without a shim to hold it, a job's stdin ends with its daemon:
+        // then the job waits in a sleep instead of a read.
+        const waits = backend.keepsStdin
+          ? job(["sh", "-c", "echo before; read x; echo after $x"], {
+              stdin: true,
+            })
+          : job(["sh", "-c", "echo before; exec sleep 60"]);
+        const created = await client.createJob({ config: waits });
+        // The pid the first daemon knew (a container's comes a bit later).
+        kept = await waitFor(async () => {
+          const j = await client.getJob(created.id);
+          return (j.pid !== null || backend.reportsPid) && j;
+        }, "the job's pid");
+        await waitFor(
+          async () => (await readText(client.logs(created.id))) === "before\n",
+          "the job's first output",
+        );
         const ended = await client.createJob({
           config: job(["sh", "-c", "sleep 0.3; exit 7"]),
         });
         first.child.kill("SIGKILL");
         await first.exited;
         // The short job ends while no daemon runs.
-        await waitFor(() => backend.isGone(ended, hostId), "short job to end");
+        await waitFor(
+          () => backend.hasEnded(ended, hostId),
+          "short job to end",
+        );
 
         const next = await startDaemon(args, { stateDir, id: hostId });
         daemons.push(next);

@@ -10,6 +10,7 @@ import {
   containersOf,
   describeDocker,
   removeContainersOf,
+  runningContainersOf,
   TEST_IMAGE,
   uniqueHostId,
 } from "../docker/engine.js";
@@ -23,7 +24,8 @@ await describeDocker("conformance", () => {
   defineHostSuite({
     name: "docker",
     hostId,
-    adopts: false,
+    adopts: true,
+    keepsStdin: false,
     reportsPid: false,
     ordersStreams: false,
     missingCommand: "exit127",
@@ -37,6 +39,8 @@ await describeDocker("conformance", () => {
       HOME: "/root",
       HOSTNAME: /^[A-Za-z0-9][A-Za-z0-9.-]*$/,
     },
+    hasEnded: async (job, host) =>
+      (await runningContainersOf(host, job.id)).length === 0,
     isGone: async (job, host) =>
       (await containersOf(host, job.id)).length === 0,
     destroy: (_job, host) => removeContainersOf(host),

@@ -9,6 +9,7 @@ defineHostSuite({
   name: "process",
   hostId: "test-host",
   adopts: true,
+  keepsStdin: true,
   reportsPid: true,
   ordersStreams: true,
   missingCommand: "failed",
@@ -18,6 +19,7 @@ defineHostSuite({
   service: (service) => service,
   baseEnv: { PATH: process.env.PATH ?? "" },
   isGone: (job) => Promise.resolve(job.pid === null || !isAlive(job.pid)),
+  hasEnded: (job) => Promise.resolve(job.pid === null || !isAlive(job.pid)),
   destroy: (job) => {
     try {
       // Each job leads a process group of its own.

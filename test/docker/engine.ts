@@ -120,6 +120,22 @@ export async function containersOf(
   return out.split("\n").filter((line) => line !== "");
 }
 
+/** Ids of the running containers labelled with this host and job id. */
+export async function runningContainersOf(
+  hostId: string,
+  jobId: string,
+): Promise<string[]> {
+  const out = await dockerOk([
+    "ps",
+    "-q",
+    "--filter",
+    `label=lorne.host.id=${hostId}`,
+    "--filter",
+    `label=lorne.job.id=${jobId}`,
+  ]);
+  return out.split("\n").filter((line) => line !== "");
+}
+
 /** Force-removes every container labelled with this host id. */
 export async function removeContainersOf(hostId: string): Promise<void> {
   const ids = await containersOf(hostId);

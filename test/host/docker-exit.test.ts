@@ -36,3 +36,19 @@ test("docker exit: inspect state maps the same way and knows running", () => {
   assert.equal(isRunning({ Restarting: true }), true);
   assert.equal(isRunning({ Running: false, Status: "exited" }), false);
 });
+
+test("docker exit: the engine's end time is kept, its zero time is not", () => {
+  assert.deepEqual(
+    exitFromState({ ExitCode: 3, FinishedAt: "2024-05-01T10:00:00.5Z" }),
+    {
+      exitStatus: 3,
+      signal: null,
+      oomKilled: false,
+      endedAt: "2024-05-01T10:00:00.500Z",
+    },
+  );
+  assert.equal(
+    exitFromState({ ExitCode: 0, FinishedAt: "0001-01-01T00:00:00Z" }).endedAt,
+    undefined,
+  );
+});

@@ -6,8 +6,14 @@
  * slow pull holds no slot. Every allocated port is published on the bind
  * address with the same number inside and out. `tini` (the engine's
  * `--init`) runs as PID 1 so signals reach the job's command.
+ *
+ * Containers outlive the daemon: after a crash the next daemon finds each
+ * unfinished job's container by its labels and takes it over (`adopt`),
+ * or records how it ended from the engine's own account.
  */
+import { existsSync } from "node:fs";
 import { constants as osConstants } from "node:os";
+import { join } from "node:path";
 
 import Docker from "dockerode";
 
@@ -18,13 +24,16 @@ import {
 } from "../../../errors.js";
 import type { Context } from "../../../log/index.js";
 import type {
+  AdoptRequest,
+  Adopted,
   Backend,
   BackendStatus,
   RunningJob,
   StartRequest,
 } from "../../backend.js";
-import type { JobConfig } from "../../job.js";
+import type { JobConfig, JobRecord } from "../../job.js";
 import { Semaphore } from "../../limit.js";
+import { INDEX_FILE, JobOutput } from "../../output.js";
 import { ContainerJob } from "./container.js";
 import {
   DEFAULT_DOCKER_SOCKET,
@@ -33,6 +42,7 @@ import {
   JOB_LABEL,
 } from "./defaults.js";
 import { EngineWatcher } from "./engine-events.js";
+import { isRunning } from "./exit.js";
 import { engineMessage, ImagePuller } from "./pull.js";
 
 export interface DockerBackendOptions {
@@ -138,26 +148,132 @@ export class DockerBackend implements Backend {
       throw new Error(`Cannot start container: ${engineMessage(err)}`);
     }
 
-    this.#jobs.set(container.id, handle);
-    void handle.exited.then(() => this.#jobs.delete(container.id));
+    this.#track(handle);
     // A container that died before it was tracked is caught here.
     void handle.reconcile();
     const info = container.inspect().catch(() => null);
     return {
       pid: null,
       pidLater: info.then((i) => (i && i.State.Pid > 0 ? i.State.Pid : null)),
-      address: info.then(
-        (i) =>
-          Object.values(i?.NetworkSettings.Networks ?? {}).find(
-            (n) => n.IPAddress,
-          )?.IPAddress ?? null,
-      ),
+      address: info.then(addressOf),
       exited: handle.exited,
       signal: (signal) => handle.signal(signal),
       stdin: handle.stdin,
       resize: job.config.tty ? (size) => handle.resize(size) : undefined,
       stopSignal: await this.#stopSignal(image),
     };
+  }
+
+  /**
+   * Finds the job's container by its labels. Running: its output goes on
+   * in the same files from where they end, and stop, signals and the exit
+   * work as for a new job (its stdin does not: the engine closed it when
+   * the earlier daemon's attach went away). Ended: its real exit code, OOM
+   * flag and end time, the rest of its output, then it is removed (unless
+   * kept). Created but never started, or gone: ended, with the reason.
+   */
+  async adopt({ job, dir, log }: AdoptRequest): Promise<Adopted> {
+    const unknown = (error: string, output: JobOutput | null): Adopted => {
+      output?.end();
+      return { exit: { exitStatus: null, signal: null, error }, output };
+    };
+    let output: JobOutput;
+    try {
+      output = openOutput(dir, log);
+    } catch (err) {
+      // The job cannot run on without its files; nothing may run unseen.
+      await this.#removeJobContainers(job.id, log);
+      return unknown(
+        `Cannot resume the job's output: ${errorMessage(err)}`,
+        null,
+      );
+    }
+
+    let info: Docker.ContainerInspectInfo;
+    try {
+      const found = await this.#containersOf(job.id);
+      // At most one, by its name; a running one is the one to take over.
+      const pick = found.find((c) => c.State === "running") ?? found[0];
+      if (pick === undefined) return unknown(goneReason(job), output);
+      info = await this.#docker.getContainer(pick.Id).inspect();
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) {
+        return unknown(goneReason(job), output);
+      }
+      return unknown(
+        `The job's exit status is unknown: cannot find its container (${engineMessage(err)})`,
+        output,
+      );
+    }
+    const container = this.#docker.getContainer(info.Id);
+    if (info.State.Status === "created") {
+      // The earlier daemon died between the create and the start.
+      await container.remove({ force: true }).catch(() => undefined);
+      return unknown(
+        "The daemon stopped before the job's container had started",
+        output,
+      );
+    }
+
+    const handle = new ContainerJob({
+      docker: this.#docker,
+      container,
+      output,
+      tty: job.config.tty ?? false,
+      stdin: false,
+      keep: this.#options.keepContainers ?? false,
+      log,
+    });
+    await handle.resume();
+    if (handle.exit) return { exit: handle.exit, output };
+    this.#track(handle);
+    log.log({
+      at: "container_adopted",
+      "container.id": info.Id.slice(0, 12),
+      running: isRunning(info.State),
+    });
+    return {
+      running: {
+        pid: info.State.Pid > 0 ? info.State.Pid : null,
+        address: Promise.resolve(addressOf(info)),
+        exited: handle.exited,
+        signal: (signal) => handle.signal(signal),
+        resize: job.config.tty ? (size) => handle.resize(size) : undefined,
+        stopSignal: stopSignalOf(
+          (info.Config as { StopSignal?: string }).StopSignal,
+        ),
+      },
+      output,
+    };
+  }
+
+  // Follows a container's engine events until its job has ended.
+  #track(handle: ContainerJob): void {
+    this.#jobs.set(handle.id, handle);
+    void handle.exited.then(() => this.#jobs.delete(handle.id));
+  }
+
+  // This host's containers of one job, whatever their state.
+  #containersOf(jobId: string): Promise<Docker.ContainerInfo[]> {
+    return this.#docker.listContainers({
+      all: true,
+      filters: JSON.stringify({
+        label: [
+          `${HOST_LABEL}=${this.#options.hostId}`,
+          `${JOB_LABEL}=${jobId}`,
+        ],
+      }),
+    });
+  }
+
+  async #removeJobContainers(jobId: string, log: Context): Promise<void> {
+    try {
+      for (const c of await this.#containersOf(jobId)) {
+        await this.#docker.getContainer(c.Id).remove({ force: true });
+      }
+    } catch (err) {
+      log.log({ at: "remove", err: engineMessage(err) });
+    }
   }
 
   // Creates the container, pulling the image first when it is missing.
@@ -204,18 +320,27 @@ export class DockerBackend implements Backend {
   }
 
   /**
-   * Containers labelled with this host id. At start no job record explains
-   * any of them (state is in memory), so with `force` they are removed;
-   * otherwise they are reported.
+   * Containers labelled with this host id that no job explains: with
+   * `force` they are removed, otherwise reported, and their job ids are
+   * returned (a new job with one of them would clash with its name). Call
+   * after recovery: `explains(jobId, running)` says whether a job record
+   * accounts for a container (an adopted job's running one, an ended job's
+   * kept one).
    */
-  async cleanup(force: boolean): Promise<void> {
-    const containers = await this.#docker.listContainers({
+  async cleanup(
+    force: boolean,
+    explains: (jobId: string, running: boolean) => boolean,
+  ): Promise<string[]> {
+    const all = await this.#docker.listContainers({
       all: true,
       filters: JSON.stringify({
         label: [`${HOST_LABEL}=${this.#options.hostId}`],
       }),
     });
-    if (containers.length === 0) return;
+    const containers = all.filter(
+      (c) => !explains(c.Labels[JOB_LABEL] ?? "", c.State === "running"),
+    );
+    if (containers.length === 0) return [];
     const ids = containers.map((c) => c.Id.slice(0, 12)).join(",");
     if (!force) {
       this.#log.log({
@@ -224,7 +349,7 @@ export class DockerBackend implements Backend {
         "container.ids": ids,
         resolution: "left alone; restart with --force to remove them",
       });
-      return;
+      return containers.flatMap((c) => c.Labels[JOB_LABEL] ?? []);
     }
     for (const c of containers) {
       this.#log.log({
@@ -238,6 +363,7 @@ export class DockerBackend implements Backend {
           this.#log.log({ at: "remove_leftover", err: engineMessage(err) });
         });
     }
+    return [];
   }
 
   /** Stops watching the engine's events. */
@@ -284,6 +410,33 @@ function containerSpec(
   if (config.entrypoint !== undefined) spec.Entrypoint = config.entrypoint;
   if (config.working_dir !== undefined) spec.WorkingDir = config.working_dir;
   return spec;
+}
+
+// The address the container has on its network, when it has one.
+function addressOf(info: Docker.ContainerInspectInfo | null): string | null {
+  const networks = Object.values(info?.NetworkSettings.Networks ?? {});
+  return networks.find((n) => n.IPAddress)?.IPAddress ?? null;
+}
+
+// The job's files as an earlier daemon left them, a torn last chunk cut
+// off; a job whose start never got as far as its files gets new ones.
+function openOutput(dir: string, log: Context): JobOutput {
+  const onError = (err: unknown) =>
+    log.log({
+      at: "output_error",
+      err: errorMessage(err),
+      resolution: "dropping output",
+    });
+  if (!existsSync(join(dir, INDEX_FILE))) return new JobOutput(dir, onError);
+  return JobOutput.resume(dir, onError);
+}
+
+// Why a job has no container: never created, or removed behind our back.
+function goneReason(job: JobRecord): string {
+  return job.status === "starting"
+    ? "The daemon stopped before the job's container was created"
+    : "The job's exit status is unknown: its container is gone " +
+        "(removed while no daemon watched)";
 }
 
 // An image's stop signal is a name ("SIGQUIT", "QUIT") or a number ("3").

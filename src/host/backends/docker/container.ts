@@ -7,6 +7,15 @@
  * back. Once known, the rest of the output is drained, the files are
  * closed, the container is removed (unless kept), and then the exit is
  * reported.
+ *
+ * Output the attach stream missed (the engine went away, or the daemon
+ * crashed and a new one takes the container over with `resume()`) is read
+ * again from the engine's log, skipping as many bytes of each stream as
+ * the files already hold. The log is followed (not re-attached), so no
+ * byte written between the replay and the live part is lost. Known limit:
+ * the json-file log driver ends a job's last line with a newline even when
+ * the job wrote none; if that line was captured live before the stream
+ * was lost, the files get that one extra newline.
  */
 import { closeSync, openSync, readSync } from "node:fs";
 import { PassThrough, Writable } from "node:stream";
@@ -48,11 +57,17 @@ export class ContainerJob {
   #streamLost = false;
   #finishing = false;
   #started = false;
+  #exit: ExitInfo | null = null;
 
   constructor(options: ContainerJobOptions) {
     this.#options = options;
     this.id = options.container.id;
     this.exited = new Promise((resolve) => (this.#resolveExit = resolve));
+  }
+
+  /** How the job ended, once the exit has been reported. */
+  get exit(): ExitInfo | null {
+    return this.#exit;
   }
 
   /** Attaches the output stream; call before starting the container. */
@@ -129,12 +144,7 @@ export class ContainerJob {
     };
     try {
       const stream = follow
-        ? await container.attach({
-            stream: true,
-            logs: true,
-            stdout: true,
-            stderr: true,
-          })
+        ? await container.logs({ follow: true, stdout: true, stderr: true })
         : await container.logs({
             follow: false,
             stdout: true,
@@ -159,6 +169,20 @@ export class ContainerJob {
     await this.#options.container.start();
     this.#started = true;
     void this.#watchWait();
+  }
+
+  /**
+   * Takes over a container an earlier daemon started (after its crash):
+   * running, its output goes on from where the files end and its exit is
+   * watched as for a new job; ended, the rest of its output is collected,
+   * it is removed (unless kept) and `exit` is set before this resolves.
+   * The engine closed its stdin when the earlier daemon's attach went away.
+   */
+  async resume(): Promise<void> {
+    this.#started = true;
+    this.#streamLost = true;
+    await this.reconcile();
+    if (!this.#finishing) void this.#watchWait();
   }
 
   /** Changes a TTY container's terminal size; errors are only logged. */
@@ -253,7 +277,8 @@ export class ContainerJob {
     // Removed before the exit is reported: whoever learns the job ended
     // finds no container left behind.
     await this.#remove();
-    this.#resolveExit(failure ? { ...exit, error: failure } : exit);
+    this.#exit = failure ? { ...exit, error: failure } : exit;
+    this.#resolveExit(this.#exit);
   }
 
   async #remove(): Promise<void> {

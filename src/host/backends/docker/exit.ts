@@ -17,6 +17,8 @@ export interface ContainerState {
   OOMKilled?: boolean;
   Status?: string;
   Pid?: number;
+  /** RFC 3339; the zero time ("0001-01-01T...") while never ended. */
+  FinishedAt?: string;
 }
 
 const SIGNAL_NAMES = new Map<number, string>(
@@ -30,7 +32,14 @@ export function isRunning(state: ContainerState): boolean {
 
 /** The exit of a container that is no longer running. */
 export function exitFromState(state: ContainerState): ExitInfo {
-  return exitFromCode(state.ExitCode ?? null, state.OOMKilled === true);
+  const exit = exitFromCode(state.ExitCode ?? null, state.OOMKilled === true);
+  // The engine's own end time: a container that ended while no daemon
+  // watched is recorded as ending then, not when a daemon noticed.
+  const finished = Date.parse(state.FinishedAt ?? "");
+  if (Number.isFinite(finished) && finished > 0) {
+    exit.endedAt = new Date(finished).toISOString();
+  }
+  return exit;
 }
 
 /** The exit for an exit code from the engine (inspect or wait). */
