@@ -8,6 +8,7 @@ import { request, type IncomingMessage } from "node:http";
 
 import {
   ConflictError,
+  errorMessage,
   LorneError,
   NotFoundError,
   UnauthorizedError,
@@ -121,7 +122,7 @@ export class HostClient {
     if (options.follow) query.set("follow", "1");
     const path = `${jobPath(id, "/logs")}?${query.toString()}`;
     const res = await this.#request("GET", path, undefined, options.signal);
-    for await (const chunk of res) yield chunk as Buffer;
+    yield* this.#body(res, options.signal);
   }
 
   /**
@@ -165,8 +166,8 @@ export class HostClient {
     );
     const decoder = new TextDecoder();
     let buffer = "";
-    for await (const chunk of res) {
-      buffer += decoder.decode(chunk as Buffer, { stream: true });
+    for await (const chunk of this.#body(res, options.signal)) {
+      buffer += decoder.decode(chunk, { stream: true });
       let end: number;
       while ((end = buffer.indexOf("\n\n")) >= 0) {
         const lines = buffer.slice(0, end).split("\n");
@@ -176,6 +177,24 @@ export class HostClient {
         const data = field("data");
         if (data !== undefined) yield { id: field("id"), data };
       }
+    }
+  }
+
+  // A response body, read to its end; a connection the host dropped (it
+  // stopped or was killed) is an UnavailableError that says so, not
+  // Node's bare "aborted".
+  async *#body(
+    res: AsyncIterable<unknown>,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of res) yield chunk as Buffer;
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      throw new UnavailableError(
+        `Lost the connection to lorne host at ${this.baseUrl}: ${errorMessage(err)}`,
+        { cause: err },
+      );
     }
   }
 

@@ -6,7 +6,13 @@
  * what to do with it, the daemon never deletes or "repairs" it.
  */
 import Database from "better-sqlite3";
-import { accessSync, constants, statSync } from "node:fs";
+import {
+  accessSync,
+  closeSync,
+  constants,
+  openSync,
+  statSync,
+} from "node:fs";
 import { dirname } from "node:path";
 
 import { errorMessage, LorneError, ValidationError } from "../errors.js";
@@ -81,9 +87,22 @@ function checkPlace(path: string): void {
     throw refused(path, `directory "${dir}" does not exist`);
   }
   const stat = statSync(path, { throwIfNoEntry: false });
-  if (stat === undefined) return;
+  if (stat === undefined) {
+    // Owner-only: job commands, env and metadata are in it. SQLite gives
+    // its WAL and shared-memory files the same mode.
+    closeSync(openSync(path, "wx", 0o600));
+    return;
+  }
   if (stat.isDirectory()) throw refused(path, "it is a directory");
   if (!stat.isFile()) throw refused(path, "it is not a regular file");
+  // SQLite would take an empty file as a new database and forget every
+  // job: a file emptied by accident must not pass for a fresh start.
+  if (stat.size === 0) {
+    throw refused(
+      path,
+      "it is empty (0 bytes); remove it to start with no state",
+    );
+  }
   try {
     accessSync(path, constants.R_OK | constants.W_OK);
   } catch (err) {

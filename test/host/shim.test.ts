@@ -6,11 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { afterEach, test } from "node:test";
 
+import { Context, MemoryLogger } from "../../src/log/index.js";
 import { OutputCursor } from "../../src/host/attach/cursor.js";
 import { JobOutput, type OutputStream } from "../../src/host/output.js";
+import { connectShim, killJobGroup } from "../../src/host/shim/client.js";
 import { readExitFile, writeExitFile } from "../../src/host/shim/exitfile.js";
 import {
   decodePosition,
@@ -25,7 +28,7 @@ import {
   parseShimSpec,
   shimSocketPath,
 } from "../../src/host/shim/spec.js";
-import { tempDir } from "../helpers.js";
+import { ROOT, tempDir, waitFor } from "../helpers.js";
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -217,4 +220,72 @@ test("resume: an index that claims more than a file holds is refused, not guesse
   assert.throws(() => JobOutput.resume(d), {
     message: `Cannot resume output: "${join(d, "stdout.log")}" holds 2 bytes, the index says 5`,
   });
+});
+
+test("shim: a daemon gone before it reads the answer leaves the job running, to be taken over", async () => {
+  const d = dir();
+  const spec = {
+    jobId: "orphan",
+    dir: join(d, "job"),
+    socket: join(d, "s.sock"),
+    argv: ["sh", "-c", "echo up; sleep 30"],
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LORNE_JOB_ID: "orphan" },
+  };
+  const shim = spawn(
+    process.execPath,
+    ["--import", "tsx", join(ROOT, "src/host/shim/entry.ts")],
+    { stdio: ["pipe", "pipe", "ignore"], detached: true },
+  );
+  // The reader of the answer is gone before the answer is written.
+  shim.stdout.destroy();
+  shim.stdin.end(`${JSON.stringify(spec)}\n`);
+  const output = JobOutput.view(spec.dir);
+  const running = await waitFor(
+    () =>
+      connectShim({
+        jobId: "orphan",
+        hostId: "h",
+        socket: spec.socket,
+        dir: spec.dir,
+        output,
+        stdin: false,
+        log: new Context({ logger: new MemoryLogger() }),
+      }).catch(() => null),
+    "the shim's socket",
+  );
+  assert.equal(shim.exitCode, null, "the shim is still running");
+  assert.ok(running.pid !== null && running.pid > 0);
+  assert.equal(readFileSync(join(spec.dir, "pid"), "utf8"), `${running.pid}\n`);
+  running.signal("SIGTERM");
+  const exit = await running.exited;
+  assert.equal(exit.signal, "SIGTERM");
+  assert.equal(readFileSync(join(spec.dir, "stdout.log"), "utf8"), "up\n");
+});
+
+test("shim: a dead shim's job is killed only if it is this host's", async () => {
+  const env = { ...process.env, LORNE_JOB_ID: "j", LORNE_HOST_ID: "other" };
+  const child = spawn("sleep", ["30"], {
+    env,
+    detached: true,
+    stdio: "ignore",
+  });
+  const pid = child.pid ?? 0;
+  const gone = new Promise((resolve) => child.once("exit", resolve));
+  try {
+    await waitFor(
+      () =>
+        readFileSync(`/proc/${pid}/environ`, "utf8").includes("LORNE_JOB_ID=j"),
+      "the child's environment",
+    );
+    killJobGroup(pid, "j", "mine");
+    killJobGroup(pid, "k", "other");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(child.exitCode, null);
+    assert.equal(child.signalCode, null);
+    killJobGroup(pid, "j", "other");
+    await gone;
+    assert.equal(child.signalCode, "SIGKILL");
+  } finally {
+    child.kill("SIGKILL");
+  }
 });

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  statSync,
   chmodSync,
   mkdirSync,
   readdirSync,
@@ -224,6 +225,14 @@ function sqliteFile(path: string, sql: string): void {
 
 const REFUSED: [string, Maker, string][] = [
   [
+    "an emptied state file",
+    (path) => {
+      validState(path);
+      truncateSync(path, 0);
+    },
+    "it is empty (0 bytes); remove it to start with no state",
+  ],
+  [
     "garbage bytes",
     (path) => writeFileSync(path, Buffer.alloc(8192, 0x5a)),
     "it is not an SQLite database",
@@ -293,6 +302,18 @@ for (const [name, make, why] of REFUSED) {
     assert.deepEqual(readdirSync(join(path, "..")), files);
   });
 }
+
+test("store: a new state file is the owner's only, and so are its WAL files", () => {
+  const path = statePath();
+  const store = HostStore.open(path);
+  try {
+    for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+      assert.equal(statSync(file).mode & 0o777, 0o600, file);
+    }
+  } finally {
+    store.close();
+  }
+});
 
 test("store: refuses a directory at its path", () => {
   const path = statePath();

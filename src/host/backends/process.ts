@@ -5,7 +5,8 @@
  * control connection to each shim (shim/client.ts); after a restart it
  * connects again, or reads how the job ended while it was away.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 
 import { errorMessage, ValidationError } from "../../errors.js";
 import type {
@@ -18,11 +19,12 @@ import type {
 } from "../backend.js";
 import { jobArgv, type JobConfig } from "../job.js";
 import { JobOutput } from "../output.js";
-import { connectShim, killJobGroup } from "../shim/client.js";
+import { connectShim, killJobGroup, removeShimFiles } from "../shim/client.js";
 import { readExitFile } from "../shim/exitfile.js";
 import { ShimLauncher } from "../shim/launcher.js";
 import {
   checkSocketPathFits,
+  JOB_PID_FILE,
   shimSocketDir,
   shimSocketPath,
 } from "../shim/spec.js";
@@ -95,6 +97,7 @@ export class ProcessBackend implements Backend {
     if (!reply.ok) throw new Error(reply.error);
     return connectShim({
       jobId: job.id,
+      hostId: job.host_id,
       socket,
       dir: output.dir,
       output,
@@ -107,10 +110,12 @@ export class ProcessBackend implements Backend {
     const output = JobOutput.view(dir);
     const ended = endedWhileAway(dir, output);
     if (ended) return ended;
+    const socket = shimSocketPath(this.#stateDir, job.id);
     try {
       const running = await connectShim({
         jobId: job.id,
-        socket: shimSocketPath(this.#stateDir, job.id),
+        hostId: job.host_id,
+        socket,
         dir,
         output,
         stdin: job.config.stdin === true,
@@ -121,7 +126,9 @@ export class ProcessBackend implements Backend {
       // The shim may have finished between the look and the connect.
       const late = endedWhileAway(dir, output);
       if (late) return late;
-      if (job.pid !== null) killJobGroup(job.pid, job.id);
+      const pid = job.pid ?? readPid(join(dir, JOB_PID_FILE));
+      if (pid !== null) killJobGroup(pid, job.id, job.host_id);
+      removeShimFiles(socket, dir);
       output.end();
       return {
         exit: {
@@ -156,4 +163,13 @@ function endedWhileAway(dir: string, output: JobOutput): Adopted | null {
   output.advanceTo(exit.position, exit.droppedBytes);
   output.end();
   return { exit, output };
+}
+
+function readPid(file: string): number | null {
+  try {
+    const pid = Number(readFileSync(file, "utf8").trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
 }

@@ -9,7 +9,8 @@
  * exit file is read; without one the job's remaining processes are killed
  * and the job ends with its exit status unknown.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { connect, type Socket } from "node:net";
 
 import { errorMessage } from "../../errors.js";
@@ -18,6 +19,7 @@ import type { JobStdin, RunningJob } from "../backend.js";
 import type { JobOutput } from "../output.js";
 import type { ExitInfo } from "../state.js";
 import { readExitFile } from "./exitfile.js";
+import { SHIM_PID_FILE } from "./spec.js";
 import {
   decodePosition,
   encodeFrame,
@@ -36,6 +38,8 @@ const HELLO_TIMEOUT_MS = 5000;
 
 export interface ShimConnectOptions {
   jobId: string;
+  /** The host the job belongs to (LORNE_HOST_ID in its environment). */
+  hostId: string;
   socket: string;
   /** The job's directory (its exit file). */
   dir: string;
@@ -198,7 +202,8 @@ class ShimJob {
       this.#ended(exit);
       return;
     }
-    killJobGroup(this.#pid, this.#options.jobId);
+    killJobGroup(this.#pid, this.#options.jobId, this.#options.hostId);
+    removeShimFiles(this.#options.socket, this.#options.dir);
     this.#options.log.log({
       at: "shim_lost",
       "job.pid": this.#pid,
@@ -275,13 +280,22 @@ function open(path: string, role: "control" | "stdin"): Promise<Socket> {
   });
 }
 
+/** Removes what a shim that died left: its socket and its pid file. */
+export function removeShimFiles(socket: string, dir: string): void {
+  rmSync(socket, { force: true });
+  rmSync(join(dir, SHIM_PID_FILE), { force: true });
+}
+
 // Kills what is left of a job whose shim died, if that group still runs
-// this job (its leader's environment names the job).
-export function killJobGroup(pid: number, jobId: string): void {
+// this job of this host (its leader's environment names both).
+export function killJobGroup(pid: number, jobId: string, hostId: string): void {
   if (pid <= 0) return;
   try {
     const environ = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+    // Another host's job of the same id (a copied state file, a second
+    // daemon on this machine) is not ours to kill.
     if (!environ.includes(`LORNE_JOB_ID=${jobId}`)) return;
+    if (!environ.includes(`LORNE_HOST_ID=${hostId}`)) return;
     process.kill(-pid, "SIGKILL");
   } catch {
     // Gone already.

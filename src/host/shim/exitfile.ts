@@ -10,6 +10,7 @@ import {
   openSync,
   readFileSync,
   renameSync,
+  rmSync,
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -21,14 +22,19 @@ import type { ShimExit } from "./protocol.js";
 export function writeExitFile(dir: string, exit: ShimExit): void {
   const path = join(dir, EXIT_FILE);
   const temp = `${path}.tmp`;
-  const fd = openSync(temp, "w", 0o640);
   try {
-    writeSync(fd, `${JSON.stringify(exit)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(temp, "w", 0o640);
+    try {
+      writeSync(fd, `${JSON.stringify(exit)}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, path);
+  } catch (err) {
+    rmSync(temp, { force: true }); // a full disk leaves no half file
+    throw err;
   }
-  renameSync(temp, path);
   const dirFd = openSync(dir, "r");
   try {
     fsyncSync(dirFd);

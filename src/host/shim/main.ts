@@ -44,6 +44,7 @@ import {
 import { ChildRunner } from "./runner.js";
 import {
   parseShimSpec,
+  JOB_PID_FILE,
   SHIM_LOG_FILE,
   SHIM_PID_FILE,
   type ShimReply,
@@ -182,6 +183,8 @@ class Shim {
     }
     runner.close();
     const pid = this.#running.pid ?? 0;
+    // The daemon may die before it hears the pid; a later one finds it here.
+    writeFileSync(join(spec.dir, JOB_PID_FILE), `${pid}\n`);
     this.#log.log({ at: "start", "job.pid": pid });
     this.#output.follow({ data: () => this.#queuePosition(), end: () => {} });
     forwardSignals(this.#running);
@@ -363,8 +366,11 @@ function listen(
   });
 }
 
+// A daemon killed before it read the answer is no reason to stop: the
+// job runs on, and the next daemon takes it over through the socket.
 function reply(answer: ShimReply): Promise<void> {
   return new Promise((resolve) => {
+    process.stdout.on("error", () => resolve());
     process.stdout.write(`${JSON.stringify(answer)}\n`, () => {
       process.stdout.end();
       resolve();
