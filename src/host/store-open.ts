@@ -6,13 +6,7 @@
  * what to do with it, the daemon never deletes or "repairs" it.
  */
 import Database from "better-sqlite3";
-import {
-  accessSync,
-  closeSync,
-  constants,
-  openSync,
-  statSync,
-} from "node:fs";
+import { accessSync, closeSync, constants, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 
 import { errorMessage, LorneError, ValidationError } from "../errors.js";

@@ -14,7 +14,7 @@
  */
 import type Database from "better-sqlite3";
 
-import { errorMessage, LorneError } from "../errors.js";
+import { runSqlite } from "../sqlite.js";
 import type { JobEvent, JobEventType } from "./events.js";
 import type { JobRecord } from "./job.js";
 import { openDatabase } from "./store-open.js";
@@ -174,22 +174,7 @@ export class HostStore {
   // Runs an operation, turning SQLite's errors into LorneErrors that name
   // the file, so the API answers 503 with the path and the reason.
   #run<T>(action: string, operation: () => T): T {
-    if (!this.db.open) {
-      throw new LorneError(
-        "unavailable",
-        `Cannot ${action} "${this.path}": the store is closed`,
-      );
-    }
-    try {
-      return operation();
-    } catch (err) {
-      if (err instanceof LorneError) throw err;
-      throw new LorneError(
-        "unavailable",
-        `Cannot ${action} "${this.path}": ${errorMessage(err)}`,
-        { cause: err },
-      );
-    }
+    return runSqlite(this.db, this.path, action, operation);
   }
 }
 

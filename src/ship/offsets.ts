@@ -21,6 +21,7 @@ import {
   LorneError,
   ValidationError,
 } from "../errors.js";
+import { runSqlite } from "../sqlite.js";
 import type { Fingerprint } from "./identity.js";
 
 /** Marks the file as lorne ship state: "LORN" (PRAGMA application_id). */
@@ -206,22 +207,7 @@ export class OffsetStore {
 
   // Runs an operation, turning SQLite's errors into LorneErrors.
   #run<T>(action: string, operation: () => T): T {
-    if (!this.db.open) {
-      throw new LorneError(
-        "internal",
-        `Cannot ${action} "${this.path}": the store is closed`,
-      );
-    }
-    try {
-      return operation();
-    } catch (err) {
-      if (err instanceof LorneError) throw err;
-      throw new LorneError(
-        "unavailable",
-        `Cannot ${action} "${this.path}": ${errorMessage(err)}`,
-        { cause: err },
-      );
-    }
+    return runSqlite(this.db, this.path, action, operation, "internal");
   }
 }
 
