@@ -36,6 +36,7 @@ import {
   parseListen,
   parseMs,
 } from "./options.js";
+import { exitOnSignals } from "./signals.js";
 
 const DEFAULT_LISTEN = "127.0.0.1:1113";
 const DEFAULT_STATE = "/var/lib/lorne";
@@ -195,21 +196,11 @@ async function runHost(flags: HostFlags): Promise<void> {
     process.exit(1);
   }
 
-  let signals = 0;
-  const shutdown = (signal: NodeJS.Signals) => {
-    signals++;
-    log.log({ fn: "main", at: "signal", signal });
-    if (signals > 1) {
-      logger.flushSync();
-      process.exit(1);
-    }
-    void daemon.close().then(() => {
-      logger.flushSync();
-      process.exit(0);
-    });
-  };
-  process.on("SIGTERM", shutdown);
-  process.on("SIGINT", shutdown);
+  exitOnSignals({
+    log: log.child({ fn: "main" }),
+    logger,
+    close: () => daemon.close(),
+  });
   // Node's default for SIGUSR1 opens its debugger on 127.0.0.1:9229: in a
   // daemon that runs jobs, that would let any local user run code in it.
   process.on("SIGUSR1", () =>

@@ -40,6 +40,7 @@ import {
 } from "../lumberjack/index.js";
 import { readPem } from "../lumberjack/tls.js";
 import { MAX_MS, parseCount, parseListen } from "./options.js";
+import { exitOnSignals } from "./signals.js";
 
 const DEFAULT_LISTEN = "127.0.0.1:5044";
 const LF = 0x0a;
@@ -140,25 +141,16 @@ async function runReceive(flags: ReceiveFlags): Promise<void> {
   }
 
   process.on("SIGUSR1", () => log.log({ at: "stats", ...receiver.stats() }));
-  let signals = 0;
-  const shutdown = (signal: NodeJS.Signals) => {
-    signals++;
-    log.log({ at: "signal", signal });
-    if (signals > 1) {
-      logger.flushSync();
-      process.exit(1);
-    }
-    void (async () => {
+  exitOnSignals({
+    log,
+    logger,
+    close: async () => {
       stats?.close();
       await receiver.close();
       await sink.close();
       log.log({ at: "exit", status: "ok", ...receiver.stats() });
-      logger.flushSync();
-      process.exit(0);
-    })();
-  };
-  process.on("SIGTERM", shutdown);
-  process.on("SIGINT", shutdown);
+    },
+  });
 }
 
 function resolveFlags(flags: ReceiveFlags): Omit<ReceiverSettings, "log"> {

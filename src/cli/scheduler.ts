@@ -14,6 +14,7 @@ import { errorMessage } from "../errors.js";
 import { validateJobId } from "../host/job.js";
 import { BufferedLogger, Context } from "../log/index.js";
 import { etcdEndpoints, withEtcd } from "./cluster.js";
+import { exitOnSignals } from "./signals.js";
 
 interface SchedulerFlags {
   etcd?: string;
@@ -84,20 +85,12 @@ async function runScheduler(flags: SchedulerFlags): Promise<void> {
   });
   scheduler.start();
 
-  let signals = 0;
-  const shutdown = (signal: NodeJS.Signals) => {
-    signals++;
-    log.log({ fn: "main", at: "signal", signal });
-    if (signals > 1) {
-      logger.flushSync();
-      process.exit(1);
-    }
-    void scheduler.close().then(() => {
+  exitOnSignals({
+    log: log.child({ fn: "main" }),
+    logger,
+    close: async () => {
+      await scheduler.close();
       client.close();
-      logger.flushSync();
-      process.exit(0);
-    });
-  };
-  process.on("SIGTERM", shutdown);
-  process.on("SIGINT", shutdown);
+    },
+  });
 }

@@ -17,6 +17,7 @@ import { loadShipConfig, type ShipConfig } from "../ship/config.js";
 import { OffsetStore } from "../ship/offsets.js";
 import { Shipper } from "../ship/shipper.js";
 import { serveStatistics } from "../ship/stats.js";
+import { exitOnSignals } from "./signals.js";
 
 interface ShipFlags {
   config: string;
@@ -58,21 +59,16 @@ async function runShip(flags: ShipFlags): Promise<void> {
   // Listening before the start: a signal while the store is opened or the
   // files are found (a host stopping the jobs it just booted) still shuts
   // down cleanly, once the start is done.
-  let signals = 0;
-  const shutdown = (signal: NodeJS.Signals) => {
-    signals++;
-    log.log({ at: "signal", signal });
-    if (signals > 1) {
-      shipper.destroy();
-      logger.flushSync();
-      process.exit(1);
-    }
-    void (async () => {
+  const ignoreSignals = exitOnSignals({
+    log,
+    logger,
+    force: () => shipper.destroy(),
+    close: async () => {
       const started = await starting.then(
         () => true,
         () => false,
       );
-      if (!started) return; // the failed start reports and exits
+      if (!started) return false; // the failed start reports and exits
       stats?.close();
       await shipper.close();
       const c = shipper.counters;
@@ -82,12 +78,8 @@ async function runShip(flags: ShipFlags): Promise<void> {
         lines_acked: c.linesAcked,
         lines_skipped: c.linesSkipped,
       });
-      logger.flushSync();
-      process.exit(0);
-    })();
-  };
-  process.on("SIGTERM", shutdown);
-  process.on("SIGINT", shutdown);
+    },
+  });
   // Also keeps SIGUSR1 from opening Node's debugger in a process that may
   // run as root to read logs.
   process.on("SIGUSR1", () => {
@@ -109,8 +101,7 @@ async function runShip(flags: ShipFlags): Promise<void> {
   try {
     await starting;
   } catch (err) {
-    process.off("SIGTERM", shutdown);
-    process.off("SIGINT", shutdown);
+    ignoreSignals();
     shipper.destroy();
     stats?.close();
     logger.flushSync();
