@@ -20,6 +20,8 @@ export interface HostSpec {
   scheduler?: boolean;
   /** First port of the host's 10-port range. */
   portBase: number;
+  /** Lease TTL; default TEST_LEASE_TTL_S. */
+  leaseTtlS?: number;
 }
 
 /** Starts one lorne host in the cluster and waits until it registered. */
@@ -31,7 +33,7 @@ export async function startClusterHost(
     "--etcd",
     endpoints.join(","),
     "--lease-ttl-s",
-    String(TEST_LEASE_TTL_S),
+    String(spec.leaseTtlS ?? TEST_LEASE_TTL_S),
     "--ports",
     `${spec.portBase}-${spec.portBase + 9}`,
     "--grace-ms",

@@ -119,10 +119,15 @@ test(
         404,
       );
       assert.equal((await client.host()).ports.used, 1);
-      const logged = daemon.lines.find((l) =>
-        /at=request method=PUT path=\/jobs\/refused status=503/.test(l),
+      // The daemon's log is buffered: the line may come after the answer.
+      const logged = await waitFor(
+        () =>
+          daemon.lines.find((l) =>
+            /at=request method=PUT path=\/jobs\/refused status=503/.test(l),
+          ),
+        "the refused request's log line",
       );
-      assert.match(logged ?? "", / err=".*database or disk is full"/);
+      assert.match(logged, / err=".*database or disk is full"/);
 
       // The job's end cannot be written yet: it is retried, the stop waits.
       const stopping = client.stopJob(steady.id);

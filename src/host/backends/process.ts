@@ -18,6 +18,7 @@ import type {
   StartRequest,
 } from "../backend.js";
 import { jobArgv, type JobConfig } from "../job.js";
+import { Semaphore } from "../limit.js";
 import { JobOutput } from "../output.js";
 import { connectShim, killJobGroup, removeShimFiles } from "../shim/client.js";
 import { readExitFile } from "../shim/exitfile.js";
@@ -28,6 +29,14 @@ import {
   shimSocketDir,
   shimSocketPath,
 } from "../shim/spec.js";
+
+/**
+ * Shims started at once. Each is a Node process that takes tens of
+ * milliseconds of CPU to start: a burst of hundreds of starts would
+ * otherwise leave the daemon (and everything else on the machine) with no
+ * CPU for anything else while they all boot. The rest wait their turn.
+ */
+const CONCURRENT_SHIM_STARTS = 8;
 
 const DEFAULT_PATH =
   "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -48,6 +57,7 @@ export class ProcessBackend implements Backend {
   readonly #stateDir: string;
   readonly #jobPath: string;
   readonly #launcher: ShimLauncher;
+  readonly #starts = new Semaphore(CONCURRENT_SHIM_STARTS);
 
   constructor(options: ProcessBackendOptions) {
     checkSocketPathFits(options.stateDir);
@@ -83,17 +93,19 @@ export class ProcessBackend implements Backend {
   async start(request: StartRequest): Promise<RunningJob> {
     const { job, output } = request;
     const socket = shimSocketPath(this.#stateDir, job.id);
-    const reply = await this.#launcher.launch({
-      jobId: job.id,
-      dir: output.dir,
-      socket,
-      argv: request.argv,
-      env: { PATH: this.#jobPath, ...request.env },
-      cwd: job.config.working_dir,
-      tty: job.config.tty === true,
-      stdin: job.config.stdin === true,
-      ttySize: request.ttySize,
-    });
+    const reply = await this.#starts.run(() =>
+      this.#launcher.launch({
+        jobId: job.id,
+        dir: output.dir,
+        socket,
+        argv: request.argv,
+        env: { PATH: this.#jobPath, ...request.env },
+        cwd: job.config.working_dir,
+        tty: job.config.tty === true,
+        stdin: job.config.stdin === true,
+        ttySize: request.ttySize,
+      }),
+    );
     if (!reply.ok) throw new Error(reply.error);
     return connectShim({
       jobId: job.id,
