@@ -33,9 +33,13 @@ async function inParallel(
 }
 
 async function direct(): Promise<number> {
-  const daemon = await startDaemon(["--grace-ms", "1000"], { id: "direct" });
+  // 50 requests in flight: above the default start limit (32).
+  const daemon = await startDaemon(
+    ["--grace-ms", "1000", "--max-starts", "64"],
+    { id: "direct" },
+  );
   try {
-    const client = new HostClient(daemon.url);
+    const client = new HostClient(daemon);
     const started = performance.now();
     let running = 0;
     await inParallel(JOBS, async (i) => {
@@ -63,6 +67,9 @@ async function cluster(): Promise<number> {
           id,
           scheduler: i === 0,
           portBase: 60300 + i * 10,
+          // The default a real host runs with; the tests' 2 s is too
+          // short for a host starting hundreds of shims at once.
+          leaseTtlS: 10,
         }),
       );
     }
