@@ -36,7 +36,7 @@ import {
   parseListen,
   parseMs,
 } from "./options.js";
-import { exitOnSignals } from "./signals.js";
+import { exitOnSignals, exitOnStartError } from "./signals.js";
 
 const DEFAULT_LISTEN = "127.0.0.1:1113";
 const DEFAULT_STATE = "/var/lib/lorne";
@@ -185,15 +185,7 @@ async function runHost(flags: HostFlags): Promise<void> {
     const { Daemon } = await import("../host/daemon.js");
     daemon = await Daemon.start({ ...resolveOptions(flags), log });
   } catch (err) {
-    log.log({
-      fn: "main",
-      at: "exit",
-      status: "error",
-      err: errorMessage(err),
-    });
-    logger.flushSync();
-    process.stderr.write(`lorne host: ${errorMessage(err)}\n`);
-    process.exit(1);
+    exitOnStartError("host", log.child({ fn: "main" }), logger, err);
   }
 
   exitOnSignals({

@@ -10,11 +10,10 @@ import type { Command } from "commander";
 
 import { DEFAULT_PREFIX, validatePrefix } from "../cluster/keys.js";
 import { DEFAULT_LEASE_TTL_S, parseLeaseTtl } from "../cluster/settings.js";
-import { errorMessage } from "../errors.js";
 import { validateJobId } from "../host/job.js";
 import { BufferedLogger, Context } from "../log/index.js";
 import { etcdEndpoints, withEtcd } from "./cluster.js";
-import { exitOnSignals } from "./signals.js";
+import { exitOnSignals, exitOnStartError } from "./signals.js";
 
 interface SchedulerFlags {
   etcd?: string;
@@ -60,15 +59,7 @@ async function runScheduler(flags: SchedulerFlags): Promise<void> {
     await checkEtcd(client, endpoints);
   } catch (err) {
     client.close();
-    log.log({
-      fn: "main",
-      at: "exit",
-      status: "error",
-      err: errorMessage(err),
-    });
-    logger.flushSync();
-    process.stderr.write(`lorne scheduler: ${errorMessage(err)}\n`);
-    process.exit(1);
+    exitOnStartError("scheduler", log.child({ fn: "main" }), logger, err);
   }
   const scheduler = new Scheduler({
     client,

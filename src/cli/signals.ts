@@ -1,9 +1,11 @@
 /**
- * How lorne's long-running commands (host, scheduler, receive, ship) end
- * on SIGTERM or SIGINT: the first signal closes gracefully and exits 0;
- * a second one, while that is still going, exits 1 at once. Each signal
- * is logged.
+ * How lorne's long-running commands (host, scheduler, receive, ship) end:
+ * on SIGTERM or SIGINT the first signal closes gracefully and exits 0, a
+ * second one, while that is still going, exits 1 at once (each signal is
+ * logged); a start that fails is logged, said in one line on stderr, and
+ * exits 1.
  */
+import { errorMessage } from "../errors.js";
 import type { Context } from "../log/index.js";
 
 export interface ShutdownOptions {
@@ -43,4 +45,20 @@ export function exitOnSignals(options: ShutdownOptions): () => void {
     process.off("SIGTERM", shutdown);
     process.off("SIGINT", shutdown);
   };
+}
+
+/**
+ * Ends a command whose start failed: `at=exit status=error` in its log,
+ * then `lorne COMMAND: message` on stderr, exit status 1.
+ */
+export function exitOnStartError(
+  command: string,
+  log: Context,
+  logger: { flushSync(): void },
+  err: unknown,
+): never {
+  log.log({ at: "exit", status: "error", err: errorMessage(err) });
+  logger.flushSync();
+  process.stderr.write(`lorne ${command}: ${errorMessage(err)}\n`);
+  process.exit(1);
 }
