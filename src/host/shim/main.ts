@@ -21,18 +21,11 @@ import { constants as osConstants } from "node:os";
 import { join } from "node:path";
 
 import { errorMessage } from "../../errors.js";
-import {
-  BufferedLogger,
-  Context,
-  safeJson,
-  type Data,
-  type Logger,
-} from "../../log/index.js";
+import { Context } from "../../log/index.js";
 import type { RunningJob } from "../backend.js";
 import { JobOutput } from "../output.js";
 import { writeExitFile } from "./exitfile.js";
 import {
-  encodeFrame,
   encodeJson,
   encodePosition,
   FRAME,
@@ -41,57 +34,21 @@ import {
   type Hello,
   type ShimExit,
 } from "./protocol.js";
+import { ShimLogger } from "./log.js";
 import { ChildRunner } from "./runner.js";
 import {
   parseShimSpec,
   JOB_PID_FILE,
   SHIM_LOG_FILE,
   SHIM_PID_FILE,
-  type ShimReply,
   type ShimSpec,
 } from "./spec.js";
+import { readLine, reply } from "./stdio.js";
 
 /** Longest spec line taken from the daemon. */
 const MAX_SPEC_BYTES = 16 * 1024 * 1024;
 /** How long a connected daemon has to acknowledge the exit. */
 const EXIT_ACK_TIMEOUT_MS = 10_000;
-
-/** Log lines kept for the first daemon to connect. */
-const MAX_QUEUED_LOG_LINES = 100;
-
-/**
- * The shim's log: every line goes to shim.log, and to the daemon too, so
- * what matters to an operator (dropped output, a fallback) shows in the
- * daemon's own log. Lines logged before a daemon connects wait for it.
- */
-class ShimLogger implements Logger {
-  readonly file: BufferedLogger;
-  readonly #queued: Buffer[] = [];
-  #controls: ReadonlySet<Socket> = new Set();
-
-  constructor(path: string) {
-    this.file = new BufferedLogger({ path });
-  }
-
-  log(data: Data): void {
-    this.file.log(data);
-    // The daemon logs the job's start and exit itself.
-    if (data.at === "start" || data.at === "exit") return;
-    const { now: _now, app: _app, "job.id": _job, ...rest } = data;
-    const frame = encodeFrame(FRAME.log, safeJson(rest));
-    if (this.#controls.size === 0) {
-      if (this.#queued.length < MAX_QUEUED_LOG_LINES) this.#queued.push(frame);
-      return;
-    }
-    for (const control of this.#controls) control.write(frame);
-  }
-
-  /** Starts sending to these connections, queued lines first. */
-  connect(controls: ReadonlySet<Socket>, first: Socket): void {
-    this.#controls = controls;
-    for (const frame of this.#queued.splice(0)) first.write(frame);
-  }
-}
 
 /** Runs the shim; resolves with its exit code. */
 export async function runShim(): Promise<number> {
@@ -363,55 +320,5 @@ function listen(
       chmodSync(path, 0o600);
       resolve(server);
     });
-  });
-}
-
-// A daemon killed before it read the answer is no reason to stop: the
-// job runs on, and the next daemon takes it over through the socket.
-function reply(answer: ShimReply): Promise<void> {
-  return new Promise((resolve) => {
-    process.stdout.on("error", () => resolve());
-    process.stdout.write(`${JSON.stringify(answer)}\n`, () => {
-      process.stdout.end();
-      resolve();
-    });
-  });
-}
-
-// The first line of a stream, or null at end of stream before any.
-function readLine(
-  stream: NodeJS.ReadableStream,
-  maxBytes: number,
-): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    const onData = (chunk: Buffer) => {
-      const newline = chunk.indexOf(10);
-      if (newline >= 0) {
-        chunks.push(chunk.subarray(0, newline));
-        cleanup();
-        resolve(Buffer.concat(chunks).toString("utf8"));
-        return;
-      }
-      chunks.push(chunk);
-      bytes += chunk.length;
-      if (bytes > maxBytes) {
-        cleanup();
-        reject(new Error(`Invalid shim spec: longer than ${maxBytes} bytes`));
-      }
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(null);
-    };
-    const cleanup = () => {
-      stream.off("data", onData);
-      stream.off("end", onEnd);
-      stream.off("error", onEnd);
-    };
-    stream.on("data", onData);
-    stream.on("end", onEnd);
-    stream.on("error", onEnd);
   });
 }
