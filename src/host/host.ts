@@ -27,6 +27,7 @@ import {
 } from "./job.js";
 import { JobOutput } from "./output.js";
 import type { PortPool } from "./ports.js";
+import { JOB_PID_FILE } from "./statedir.js";
 import { JobTable, type ExitInfo } from "./state.js";
 import { HostStore } from "./store.js";
 
@@ -572,10 +573,10 @@ export class Host {
   // The pid file lets `lorne host --force` find jobs a crashed daemon left.
   #writePid(id: string, pid: number | null): void {
     if (pid === null) return;
-    writeFileSync(join(this.jobsDir, id, "pid"), `${pid}\n`);
+    writeFileSync(join(this.jobsDir, id, JOB_PID_FILE), `${pid}\n`);
   }
 
   #removePid(id: string): void {
-    rmSync(join(this.jobsDir, id, "pid"), { force: true });
+    rmSync(join(this.jobsDir, id, JOB_PID_FILE), { force: true });
   }
 }

@@ -18,6 +18,9 @@ import { join } from "node:path";
 
 import { ConflictError, errorMessage, ValidationError } from "../errors.js";
 
+/** A job's pid file in its directory, written by its shim and the host. */
+export const JOB_PID_FILE = "pid";
+
 export interface LeftoverJob {
   id: string;
   pid: number;
@@ -61,7 +64,7 @@ export function findLeftoverJobs(dir: string): LeftoverJob[] {
   if (!existsSync(jobsDir)) return [];
   const found: LeftoverJob[] = [];
   for (const id of readdirSync(jobsDir)) {
-    const pidFile = join(jobsDir, id, "pid");
+    const pidFile = join(jobsDir, id, JOB_PID_FILE);
     const pid = readPid(pidFile);
     if (pid === null) continue;
     const hostId = jobHostId(pid, id);
@@ -87,7 +90,7 @@ export async function stopLeftoverJobs(
   }
   for (const job of jobs) {
     if (isAlive(job.pid)) signalGroup(job.pid, "SIGKILL");
-    rmSync(join(dir, "jobs", job.id, "pid"), { force: true });
+    rmSync(join(dir, "jobs", job.id, JOB_PID_FILE), { force: true });
   }
 }
 
@@ -113,7 +116,8 @@ function isLorne(pid: number): boolean {
   }
 }
 
-function readPid(file: string): number | null {
+/** The pid a pid file holds; null when it is missing or not a pid. */
+export function readPid(file: string): number | null {
   try {
     const pid = Number(readFileSync(file, "utf8").trim());
     return Number.isInteger(pid) && pid > 0 ? pid : null;

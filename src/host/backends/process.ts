@@ -5,7 +5,7 @@
  * control connection to each shim (shim/client.ts); after a restart it
  * connects again, or reads how the job ended while it was away.
  */
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 
 import { errorMessage, ValidationError } from "../../errors.js";
@@ -19,13 +19,13 @@ import type {
 } from "../backend.js";
 import { jobArgv, type JobConfig } from "../job.js";
 import { Semaphore } from "../limit.js";
+import { JOB_PID_FILE, readPid } from "../statedir.js";
 import { JobOutput } from "../output.js";
 import { connectShim, killJobGroup, removeShimFiles } from "../shim/client.js";
 import { readExitFile } from "../shim/exitfile.js";
 import { ShimLauncher } from "../shim/launcher.js";
 import {
   checkSocketPathFits,
-  JOB_PID_FILE,
   shimSocketDir,
   shimSocketPath,
 } from "../shim/spec.js";
@@ -175,13 +175,4 @@ function endedWhileAway(dir: string, output: JobOutput): Adopted | null {
   output.advanceTo(exit.position, exit.droppedBytes);
   output.end();
   return { exit, output };
-}
-
-function readPid(file: string): number | null {
-  try {
-    const pid = Number(readFileSync(file, "utf8").trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
-  } catch {
-    return null;
-  }
 }

@@ -24,6 +24,7 @@ import { errorMessage } from "../../errors.js";
 import { Context } from "../../log/index.js";
 import type { RunningJob } from "../backend.js";
 import { JobOutput } from "../output.js";
+import { JOB_PID_FILE } from "../statedir.js";
 import { writeExitFile } from "./exitfile.js";
 import {
   encodeJson,
@@ -38,7 +39,6 @@ import { ShimLogger } from "./log.js";
 import { ChildRunner } from "./runner.js";
 import {
   parseShimSpec,
-  JOB_PID_FILE,
   SHIM_LOG_FILE,
   SHIM_PID_FILE,
   type ShimSpec,

@@ -7,7 +7,7 @@
  *   <job dir>/stdout.log, stderr.log, output.idx   the output (output.ts)
  *   <job dir>/exit.json    how the job ended, written before it is told
  *   <job dir>/shim.pid     the shim's pid
- *   <job dir>/pid          the job's pid (its process group)
+ *   <job dir>/pid          the job's pid (its process group; statedir.ts)
  *   <state>/shims/<hash>.sock   the shim's control socket
  *
  * Socket paths are short hashes of the job id so that any job id fits in
@@ -24,8 +24,6 @@ export const MAX_SOCKET_PATH_BYTES = 107;
 
 export const EXIT_FILE = "exit.json";
 export const SHIM_PID_FILE = "shim.pid";
-/** The job's pid (its process group), as the daemon also writes it. */
-export const JOB_PID_FILE = "pid";
 export const SHIM_LOG_FILE = "shim.log";
 
 export interface ShimSpec {
