@@ -94,8 +94,11 @@ export async function stopLeftoverJobs(
   }
 }
 
-// The host id of a live lorne job with this id at this pid, else null.
-function jobHostId(pid: number, jobId: string): string | null {
+/**
+ * The host id of the live lorne job with this id at this pid (read from
+ * its environment, so a reused pid is never taken for the job), else null.
+ */
+export function jobHostId(pid: number, jobId: string): string | null {
   if (!isAlive(pid)) return null;
   try {
     const environ = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");

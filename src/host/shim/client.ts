@@ -9,7 +9,7 @@
  * exit file is read; without one the job's remaining processes are killed
  * and the job ends with its exit status unknown.
  */
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { connect, type Socket } from "node:net";
 
@@ -18,6 +18,7 @@ import type { Context } from "../../log/index.js";
 import type { JobStdin, RunningJob } from "../backend.js";
 import type { JobOutput } from "../output.js";
 import type { ExitInfo } from "../state.js";
+import { jobHostId } from "../statedir.js";
 import { readExitFile } from "./exitfile.js";
 import { SHIM_PID_FILE } from "./spec.js";
 import {
@@ -289,13 +290,10 @@ export function removeShimFiles(socket: string, dir: string): void {
 // Kills what is left of a job whose shim died, if that group still runs
 // this job of this host (its leader's environment names both).
 export function killJobGroup(pid: number, jobId: string, hostId: string): void {
-  if (pid <= 0) return;
+  // Another host's job of the same id (a copied state file, a second
+  // daemon on this machine) is not ours to kill.
+  if (pid <= 0 || jobHostId(pid, jobId) !== hostId) return;
   try {
-    const environ = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
-    // Another host's job of the same id (a copied state file, a second
-    // daemon on this machine) is not ours to kill.
-    if (!environ.includes(`LORNE_JOB_ID=${jobId}`)) return;
-    if (!environ.includes(`LORNE_HOST_ID=${hostId}`)) return;
     process.kill(-pid, "SIGKILL");
   } catch {
     // Gone already.
