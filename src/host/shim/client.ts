@@ -104,7 +104,8 @@ class ShimJob {
   readonly #options: ShimConnectOptions;
   readonly #socket: Socket;
   readonly #pid: number;
-  #stdin: Promise<Socket> | null = null;
+  /** The stdin connection, once opened; null inside when it failed. */
+  #stdin: Promise<Socket | null> | null = null;
   #exit: ShimExit | null = null;
   #resolveExited!: (exit: ExitInfo) => void;
   readonly #exited = new Promise<ExitInfo>((r) => (this.#resolveExited = r));
@@ -177,7 +178,7 @@ class ShimJob {
     const output = this.#options.output;
     output.advanceTo(exit.position, exit.droppedBytes);
     output.end();
-    void this.#stdin?.then((s) => s.destroy());
+    void this.#stdin?.then((s) => s?.destroy());
     this.#resolveExited({
       exitStatus: exit.exitStatus,
       signal: exit.signal,
@@ -238,9 +239,7 @@ class ShimJob {
   // the first write.
   #stdinWriter(): JobStdin {
     const connection = () => {
-      this.#stdin ??= open(this.#options.socket, "stdin").catch(
-        () => null as never,
-      );
+      this.#stdin ??= open(this.#options.socket, "stdin").catch(() => null);
       return this.#stdin;
     };
     return {

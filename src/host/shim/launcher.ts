@@ -126,8 +126,7 @@ function readReply(shim: ChildProcess): Promise<ShimReply> {
   return new Promise((resolve, reject) => {
     let text = "";
     const timer = setTimeout(
-      () =>
-        fail(new Error(`lorne shim did not answer in ${REPLY_TIMEOUT_MS} ms`)),
+      () => fail(shimError(`it did not answer in ${REPLY_TIMEOUT_MS} ms`)),
       REPLY_TIMEOUT_MS,
     );
     const onData = (chunk: Buffer) => {
@@ -135,20 +134,13 @@ function readReply(shim: ChildProcess): Promise<ShimReply> {
       const newline = text.indexOf("\n");
       if (newline >= 0) done(text.slice(0, newline));
       else if (text.length > MAX_REPLY_BYTES)
-        fail(new Error("lorne shim: reply too long"));
+        fail(shimError(`its answer is longer than ${MAX_REPLY_BYTES} bytes`));
     };
     const onExit = (code: number | null, signal: string | null) =>
       fail(
-        new Error(
-          `lorne shim exited before answering (${signal ?? `code ${code}`})`,
-        ),
+        shimError(`it exited before answering (${signal ?? `code ${code}`})`),
       );
-    const onError = (err: Error) =>
-      fail(
-        new Error(`Cannot start lorne shim: ${errorMessage(err)}`, {
-          cause: err,
-        }),
-      );
+    const onError = (err: Error) => fail(shimError(errorMessage(err), err));
     const cleanup = () => {
       clearTimeout(timer);
       shim.stdout?.off("data", onData);
@@ -161,9 +153,7 @@ function readReply(shim: ChildProcess): Promise<ShimReply> {
         resolve(checkReply(JSON.parse(line)));
       } catch {
         reject(
-          new Error(
-            `lorne shim: unreadable reply ${JSON.stringify(line.slice(0, 200))}`,
-          ),
+          shimError(`unreadable answer ${JSON.stringify(line.slice(0, 200))}`),
         );
       }
     };
@@ -180,6 +170,12 @@ function readReply(shim: ChildProcess): Promise<ShimReply> {
     shim.once("exit", onExit);
     shim.once("error", onError);
   });
+}
+
+// One grammar for everything that goes wrong with a shim's start: the
+// message becomes the job's `error`.
+function shimError(why: string, cause?: unknown): Error {
+  return new Error(`Cannot start the job's lorne shim: ${why}`, { cause });
 }
 
 function checkReply(value: unknown): ShimReply {
