@@ -7,6 +7,7 @@
 import { ValidationError } from "../errors.js";
 import {
   FINAL_STATUSES,
+  JOB_STATUSES,
   validateJobId,
   validateJobSpec,
   type JobSpec,
@@ -96,12 +97,7 @@ export interface ServiceInstance {
 const STATES: readonly ClusterState[] = [
   "pending",
   "assigned",
-  "starting",
-  "running",
-  "done",
-  "crashed",
-  "stopped",
-  "failed",
+  ...JOB_STATUSES,
   "lost",
 ];
 

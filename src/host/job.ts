@@ -75,6 +75,16 @@ export interface JobRecord {
   ended_at: string | null;
 }
 
+/** Every status, in the order a job goes through them. */
+export const JOB_STATUSES: readonly JobStatus[] = [
+  "starting",
+  "running",
+  "done",
+  "crashed",
+  "stopped",
+  "failed",
+];
+
 /** Statuses a job never leaves. */
 export const FINAL_STATUSES: ReadonlySet<JobStatus> = new Set([
   "done",

@@ -12,16 +12,7 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 import type { JobEvent } from "./events.js";
 import type { Host } from "./host.js";
-import type { JobStatus } from "./job.js";
-
-const STATUSES: readonly JobStatus[] = [
-  "starting",
-  "running",
-  "done",
-  "crashed",
-  "stopped",
-  "failed",
-];
+import { JOB_STATUSES } from "./job.js";
 
 /** Start latency buckets, in seconds: a spawn takes ms, a pull minutes. */
 const START_BUCKETS_S = [
@@ -55,7 +46,7 @@ export class HostMetrics {
       labelNames: ["status"],
       registers,
       collect() {
-        const counts = new Map<string, number>(STATUSES.map((s) => [s, 0]));
+        const counts = new Map<string, number>(JOB_STATUSES.map((s) => [s, 0]));
         for (const job of host.list()) {
           counts.set(job.status, (counts.get(job.status) ?? 0) + 1);
         }
