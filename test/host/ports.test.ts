@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
+import { createServer, type Server } from "node:net";
 import { test } from "node:test";
 
 import { UnavailableError, ValidationError } from "../../src/errors.js";
@@ -32,9 +32,9 @@ test("ports: exhaustion takes nothing and names the range", async () => {
 });
 
 test("ports: skips a port another program is listening on", async () => {
-  const blocker = createServer();
-  await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
-  const busy = (blocker.address() as { port: number }).port;
+  // Below the kernel's ephemeral range, so no other socket of the suite
+  // takes the neighbouring port while the pool probes it.
+  const { blocker, busy } = await blockPortWithFreeNeighbour(20_000, 20_400);
   try {
     const pool = new PortPool({ range: { min: busy, max: busy + 1 } });
     const ports = await pool.allocateFor("job", 1);
@@ -52,3 +52,29 @@ test("ports: concurrent allocations never share a port", async () => {
   const all = results.flat();
   assert.equal(new Set(all).size, 100);
 });
+
+// Listens on a port in [min, max) whose next port is free, and returns it.
+async function blockPortWithFreeNeighbour(
+  min: number,
+  max: number,
+): Promise<{ blocker: Server; busy: number }> {
+  for (let port = min; port < max; port += 2) {
+    const blocker = await listenOn(port);
+    if (!blocker) continue;
+    const neighbour = await listenOn(port + 1);
+    if (neighbour) {
+      await new Promise((resolve) => neighbour.close(resolve));
+      return { blocker, busy: port };
+    }
+    blocker.close();
+  }
+  throw new Error(`No free pair of ports in ${min}-${max}`);
+}
+
+function listenOn(port: number): Promise<Server | null> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(null));
+    server.listen(port, "127.0.0.1", () => resolve(server));
+  });
+}
