@@ -96,10 +96,12 @@ if (!ENABLED) {
           assert.equal(ended.status, "crashed", j.id);
           assert.equal(ended.exit_status, 20 + i, j.id);
           assert.equal(await readText(client.logs(j.id)), "hi\nbye\n");
-          // Removed once its output is collected, just after the record.
+          // Removed once its output is collected; if the engine refused
+          // (it was going away), once it is back.
           await waitFor(
             async () => (await containersOf(hostId, j.id)).length === 0,
             `job ${j.id}'s container to be removed`,
+            RESTART_MS,
           );
         }
         // The host says the engine is back.

@@ -44,6 +44,7 @@ import {
 import { EngineWatcher } from "./engine-events.js";
 import { isRunning } from "./exit.js";
 import { engineMessage, ImagePuller } from "./pull.js";
+import { PendingRemovals } from "./removals.js";
 
 export interface DockerBackendOptions {
   hostId: string;
@@ -67,6 +68,7 @@ export class DockerBackend implements Backend {
   readonly #starts: Semaphore;
   readonly #watcher: EngineWatcher;
   readonly #jobs = new Map<string, ContainerJob>();
+  readonly #removals = new PendingRemovals();
   readonly #stopSignals = new Map<string, Promise<NodeJS.Signals>>();
 
   constructor(options: DockerBackendOptions) {
@@ -86,6 +88,7 @@ export class DockerBackend implements Backend {
       onEvent: (event) => void this.#jobs.get(event.id)?.reconcile(),
       onReconnect: () => {
         for (const job of this.#jobs.values()) void job.reconcile();
+        this.#removals.retryNow();
       },
     });
   }
@@ -135,6 +138,7 @@ export class DockerBackend implements Backend {
       tty: job.config.tty ?? false,
       stdin: job.config.stdin ?? false,
       keep: this.#options.keepContainers ?? false,
+      removals: this.#removals,
       log,
     });
     try {
@@ -222,6 +226,7 @@ export class DockerBackend implements Backend {
       tty: job.config.tty ?? false,
       stdin: false,
       keep: this.#options.keepContainers ?? false,
+      removals: this.#removals,
       log,
     });
     await handle.resume();
@@ -369,6 +374,7 @@ export class DockerBackend implements Backend {
   /** Stops watching the engine's events. */
   close(): Promise<void> {
     this.#watcher.close();
+    this.#removals.close();
     return Promise.resolve();
   }
 }

@@ -28,6 +28,7 @@ import { streamStdin, type JobStdin, type TtySize } from "../../backend.js";
 import type { JobOutput, OutputStream } from "../../output.js";
 import type { ExitInfo } from "../../state.js";
 import { exitFromCode, exitFromState, isRunning } from "./exit.js";
+import type { PendingRemovals } from "./removals.js";
 
 /** How long to wait for the output stream to end after the exit. */
 const DRAIN_MS = 2_000;
@@ -42,6 +43,8 @@ export interface ContainerJobOptions {
   tty: boolean;
   stdin: boolean;
   keep: boolean;
+  /** Where removals the engine refused wait to be tried again. */
+  removals: PendingRemovals;
   log: Context;
 }
 
@@ -283,13 +286,8 @@ export class ContainerJob {
 
   async #remove(): Promise<void> {
     if (this.#options.keep) return;
-    try {
-      await this.#options.container.remove({ force: true });
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode !== 404) {
-        this.#options.log.log({ at: "remove", err: errorMessage(err) });
-      }
-    }
+    const { removals, container, log } = this.#options;
+    await removals.remove(container, log);
   }
 }
 
