@@ -19,6 +19,7 @@ import type {
 } from "../backend.js";
 import { jobArgv, type JobConfig } from "../job.js";
 import { Semaphore } from "../limit.js";
+import type { ExitInfo } from "../state.js";
 import { JOB_PID_FILE, readPid } from "../statedir.js";
 import { JobOutput } from "../output.js";
 import { connectShim, killJobGroup, removeShimFiles } from "../shim/client.js";
@@ -48,6 +49,11 @@ export interface ProcessBackendOptions {
   jobPath?: string;
   /** Keep a shim started ahead (default true; tests turn it off). */
   spareShim?: boolean;
+  /**
+   * Opens the control connection to a job's shim; default connectShim.
+   * Tests stand a failing connection in here.
+   */
+  connect?: typeof connectShim;
 }
 
 /** See the module comment. */
@@ -55,6 +61,7 @@ export class ProcessBackend implements Backend {
   readonly name = "process";
   readonly externalOutput = true;
   readonly #stateDir: string;
+  readonly #connect: typeof connectShim;
   readonly #jobPath: string;
   readonly #launcher: ShimLauncher;
   readonly #starts = new Semaphore(CONCURRENT_SHIM_STARTS);
@@ -68,6 +75,7 @@ export class ProcessBackend implements Backend {
     this.#stateDir = options.stateDir;
     this.#jobPath = options.jobPath ?? process.env.PATH ?? DEFAULT_PATH;
     this.#launcher = new ShimLauncher({ spare: options.spareShim });
+    this.#connect = options.connect ?? connectShim;
   }
 
   validate(config: JobConfig): void {
@@ -107,15 +115,32 @@ export class ProcessBackend implements Backend {
       }),
     );
     if (!reply.ok) throw new Error(reply.error);
-    return connectShim({
-      jobId: job.id,
-      hostId: job.host_id,
-      socket,
-      dir: output.dir,
-      output,
-      stdin: job.config.stdin === true,
-      log: request.log,
-    });
+    try {
+      return await this.#connect({
+        jobId: job.id,
+        hostId: job.host_id,
+        socket,
+        dir: output.dir,
+        output,
+        stdin: job.config.stdin === true,
+        log: request.log,
+      });
+    } catch (err) {
+      // The shim started the job but its control connection failed. A
+      // job that ended at once, while this daemon or the shim was held up
+      // for longer than the shim waits for a daemon (seen on a loaded
+      // machine), has its exit in its file: that is how it ended.
+      const exit = exitFileOrNull(output.dir);
+      if (exit) {
+        request.log.log({ at: "shim_gone_after_exit", err: errorMessage(err) });
+        output.advanceTo(exit.position, exit.droppedBytes);
+        output.end();
+        return endedAtStart(reply.pid, exit);
+      }
+      // Otherwise nothing may run on unseen.
+      killJobGroup(reply.pid, job.id, job.host_id);
+      throw err;
+    }
   }
 
   async adopt({ job, dir, log }: AdoptRequest): Promise<Adopted> {
@@ -157,6 +182,23 @@ export class ProcessBackend implements Backend {
     this.#launcher.close();
     return Promise.resolve();
   }
+}
+
+function exitFileOrNull(dir: string): ReturnType<typeof readExitFile> {
+  try {
+    return readExitFile(dir);
+  } catch {
+    return null; // unreadable: as good as none here
+  }
+}
+
+// A job whose exit was known before the daemon could talk to its shim.
+function endedAtStart(pid: number, exit: ExitInfo): RunningJob {
+  return {
+    pid,
+    exited: Promise.resolve(exit),
+    signal: () => undefined,
+  };
 }
 
 // How a job ended while no daemon was connected, from its exit file.
