@@ -177,7 +177,8 @@ export function register(program: Command): void {
 }
 
 async function runHost(flags: HostFlags): Promise<void> {
-  const logger = new BufferedLogger({ fd: 1 });
+  // A daemon must not stop while its log output is not being read.
+  const logger = new BufferedLogger({ fd: 1, blockMs: 0 });
   const log = new Context({ data: { app: "lorne" }, logger });
   let daemon: Daemon;
   try {

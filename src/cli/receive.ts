@@ -115,7 +115,8 @@ export function register(program: Command): void {
 
 async function runReceive(flags: ReceiveFlags): Promise<void> {
   const options = resolveFlags(flags);
-  const logger = new BufferedLogger({ fd: 2 });
+  // Receiving must not stop while the log output is not being read.
+  const logger = new BufferedLogger({ fd: 2, blockMs: 0 });
   const log = new Context({ data: { app: "lorne" }, logger });
   const sink = await openSink(flags.out, flags.fsync === true);
   const receiver = new LumberjackReceiver({

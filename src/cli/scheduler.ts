@@ -48,7 +48,8 @@ async function runScheduler(flags: SchedulerFlags): Promise<void> {
       ? DEFAULT_LEASE_TTL_S
       : parseLeaseTtl(flags.leaseTtlS);
 
-  const logger = new BufferedLogger({ fd: 1 });
+  // A daemon must not stop while its log output is not being read.
+  const logger = new BufferedLogger({ fd: 1, blockMs: 0 });
   const log = new Context({ data: { app: "lorne" }, logger });
   // Loaded here so other commands do not load gRPC.
   const { checkEtcd, openEtcd } = await import("../cluster/etcd.js");

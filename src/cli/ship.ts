@@ -44,7 +44,8 @@ async function runShip(flags: ShipFlags): Promise<void> {
     process.stdout.write(summary(config));
     return;
   }
-  const logger = new BufferedLogger({ fd: 2 });
+  // Shipping must not stop while the log output is not being read.
+  const logger = new BufferedLogger({ fd: 2, blockMs: 0 });
   const log = new Context({ data: { app: "lorne", fn: "ship" }, logger });
   const shipper = new Shipper(config, { log });
   let stats: Server | undefined;

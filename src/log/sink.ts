@@ -10,7 +10,7 @@ import type { FormatMode } from "./types.js";
 import { TimeText, lineFormatter, type LineFormatter } from "./format.js";
 
 /** How long a write may wait on a full non-blocking descriptor. */
-const MAX_BLOCK_MS = 10_000;
+export const MAX_BLOCK_MS = 10_000;
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
@@ -55,6 +55,24 @@ export class LineWriter {
  */
 export function writeFully(fd: number, text: string): void {
   const bytes = Buffer.from(text, "utf8");
+  if (writeUpTo(fd, bytes, MAX_BLOCK_MS) < bytes.length) {
+    throw Object.assign(new Error("write EAGAIN: the descriptor stayed full"), {
+      code: "EAGAIN",
+    });
+  }
+}
+
+/**
+ * Writes as much of `bytes` to `fd` as it takes, resuming after partial
+ * writes and waiting at most `maxBlockMs` in all while a non-blocking
+ * descriptor is full (0: not at all). Returns how many bytes were written;
+ * throws errors other than a full descriptor.
+ */
+export function writeUpTo(
+  fd: number,
+  bytes: Buffer,
+  maxBlockMs: number,
+): number {
   let offset = 0;
   let waitedMs = 0;
   while (offset < bytes.length) {
@@ -62,9 +80,10 @@ export function writeFully(fd: number, text: string): void {
       offset += writeSync(fd, bytes, offset, bytes.length - offset);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
-      if (waitedMs >= MAX_BLOCK_MS) throw err;
+      if (waitedMs >= maxBlockMs) return offset;
       Atomics.wait(sleepCell, 0, 0, 1);
       waitedMs += 1;
     }
   }
+  return offset;
 }
