@@ -74,34 +74,23 @@ export class BufferedLogger implements Logger {
   #droppedLines = 0;
 
   constructor(options: BufferedLoggerOptions = {}) {
-    const flushMs = options.flushMs ?? 50;
-    const maxBufferBytes = options.maxBufferBytes ?? 65_536;
-    if (!Number.isInteger(flushMs) || flushMs < 1) {
-      throw new ValidationError(
-        `Invalid flushMs ${flushMs}: expected a whole number of ms >= 1`,
-        "flushMs",
-      );
-    }
-    if (!Number.isInteger(maxBufferBytes) || maxBufferBytes < 1) {
-      throw new ValidationError(
-        `Invalid maxBufferBytes ${maxBufferBytes}: expected an integer >= 1`,
-        "maxBufferBytes",
-      );
-    }
-    const blockMs = options.blockMs ?? MAX_BLOCK_MS;
-    const maxPendingBytes = options.maxPendingBytes ?? 4 * 1024 * 1024;
-    if (!Number.isInteger(blockMs) || blockMs < 0) {
-      throw new ValidationError(
-        `Invalid blockMs ${blockMs}: expected a whole number of ms >= 0`,
-        "blockMs",
-      );
-    }
-    if (!Number.isInteger(maxPendingBytes) || maxPendingBytes < 1) {
-      throw new ValidationError(
-        `Invalid maxPendingBytes ${maxPendingBytes}: expected an integer >= 1`,
-        "maxPendingBytes",
-      );
-    }
+    const flushMs = wholeAtLeast(options.flushMs ?? 50, 1, "flushMs", "ms");
+    const maxBufferBytes = wholeAtLeast(
+      options.maxBufferBytes ?? 65_536,
+      1,
+      "maxBufferBytes",
+    );
+    const blockMs = wholeAtLeast(
+      options.blockMs ?? MAX_BLOCK_MS,
+      0,
+      "blockMs",
+      "ms",
+    );
+    const maxPendingBytes = wholeAtLeast(
+      options.maxPendingBytes ?? 4 * 1024 * 1024,
+      1,
+      "maxPendingBytes",
+    );
     this.#blockMs = blockMs;
     this.#maxPendingBytes = maxPendingBytes;
     this.#writer = new LineWriter(options, true);
@@ -249,6 +238,22 @@ export class BufferedLogger implements Logger {
       this.#onError(err);
     }
   }
+}
+
+// An option that must be a whole number of at least `min`; errors name it.
+function wholeAtLeast(
+  value: number,
+  min: number,
+  field: string,
+  unit?: "ms",
+): number {
+  if (Number.isInteger(value) && value >= min) return value;
+  const expected =
+    unit === "ms" ? `a whole number of ms >= ${min}` : `an integer >= ${min}`;
+  throw new ValidationError(
+    `Invalid ${field} ${value}: expected ${expected}`,
+    field,
+  );
 }
 
 function flushAll(): void {
