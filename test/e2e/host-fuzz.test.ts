@@ -15,6 +15,7 @@
 import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
 import { Agent, request } from "node:http";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
@@ -433,7 +434,17 @@ test(
         assert.equal(typeof error.code, "string", what);
         assert.equal(typeof error.message, "string", what);
       }),
-      { numRuns: RUNS, interruptAfterTimeLimit: TIME_LIMIT_MS },
+      {
+        numRuns: RUNS,
+        interruptAfterTimeLimit: TIME_LIMIT_MS,
+        // fast-check prints a failure's seed and path; these replay it.
+        ...(process.env.LORNE_FUZZ_SEED
+          ? {
+              seed: Number(process.env.LORNE_FUZZ_SEED),
+              path: process.env.LORNE_FUZZ_PATH,
+            }
+          : {}),
+      },
     );
     assert.ok(answered >= 1000, `only ${answered} requests in the time limit`);
 
@@ -554,4 +565,43 @@ test("fuzz: job ids that would leave the state dir are refused and create nothin
     assert.equal(existsSync(join(dir, "escape")), false, dir);
   }
   assert.deepEqual(readdirSync(join(daemon.stateDir, "jobs")), inside);
+});
+
+// The raw answer to bytes written in two parts, the second after a pause
+// (so the server reads them as two packets).
+function rawExchange(first: string, second: string): Promise<string> {
+  const url = new URL(daemon.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname, () => {
+      socket.write(first);
+      setTimeout(() => socket.write(second), 100);
+    });
+    let answer = "";
+    socket.on("data", (d: Buffer) => (answer += d.toString("latin1")));
+    socket.on("close", () => resolve(answer));
+    socket.on("error", reject);
+    socket.setTimeout(10_000, () => socket.destroy(new Error("no answer")));
+  });
+}
+
+test("fuzz: bytes refused after a HEAD on its connection get an answer without a body; a refused GET gets the JSON error", async () => {
+  // A HEAD, then bytes that are no request (a body sent with it): the
+  // answer to them must not carry a body the client would read as junk.
+  const head = await rawExchange(
+    `HEAD /host HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${daemon.token}\r\n\r\n`,
+    '{"id":"%2e%2e","metadata":{},"con\r\n\r\n',
+  );
+  const second = head.slice(head.indexOf("HTTP/1.1 400"));
+  assert.match(head, /^HTTP\/1\.1 404 Not Found\r\n/); // no HEAD route
+  assert.match(second, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  assert.match(second, /\r\ncontent-type: application\/json/);
+  assert.match(second, /\r\ncontent-length: 0\r\n/);
+  assert.ok(second.endsWith("\r\n\r\n"), `no body: ${JSON.stringify(second)}`);
+
+  // Refused in its request line's packet, a GET gets the JSON body.
+  const get = await rawExchange("GET /jobs HTTP/1.1\r\nBad Header\r\n\r\n", "");
+  const [, body] = get.split("\r\n\r\n");
+  const error = JSON.parse(body ?? "") as { code: string; message: string };
+  assert.equal(error.code, "protocol_error");
+  assert.match(error.message, /^Invalid HTTP request: HPE_/);
 });

@@ -156,7 +156,7 @@ export function refuseUpgrade(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\n` +
       extra +
       "content-type: application/json; charset=utf-8\r\n" +
-      `content-length: ${Buffer.byteLength(text)}\r\n` +
+      `content-length: ${withBody ? Buffer.byteLength(text) : 0}\r\n` +
       "connection: close\r\n\r\n" +
       (withBody ? text : ""),
   );

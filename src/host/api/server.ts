@@ -56,6 +56,9 @@ const STREAMING_ROUTES = new Set(["/events", "/jobs/:id/logs"]);
 /** How long open connections get to finish when the server closes. */
 const CLOSE_GRACE_MS = 1_000;
 
+// A request line: a method token, a target, the version.
+const REQUEST_LINE = /([!#$%&'*+.^_`|~0-9A-Za-z-]+) \S+ HTTP\/1\.[01]\r?\n/g;
+
 export interface ApiServerOptions {
   host: Host;
   log: Context;
@@ -141,9 +144,14 @@ export class ApiServer {
   }
 
   #newServer(auth: boolean): Server {
-    const server = createServer(
-      (req, res) => void this.#handle(req, res, auth),
-    );
+    // The last request's method on each connection: bytes refused after
+    // it (a body it sent that was not read, a bad next request) are
+    // answered as it would be, without a body if it was a HEAD.
+    const methods = new WeakMap<Duplex, string>();
+    const server = createServer((req, res) => {
+      if (req.method) methods.set(req.socket, req.method);
+      void this.#handle(req, res, auth);
+    });
     server.on("upgrade", (req, socket, head) =>
       this.#upgrade(req, socket, head, auth),
     );
@@ -164,11 +172,16 @@ export class ApiServer {
       }
       const reason = err.code ?? "malformed request";
       // A HEAD answer has no body; the client would take one for garbage.
+      // Whose answer is it? The refused bytes may start with what is left
+      // of an earlier request's body, so the last request line in them
+      // names the method; without one, the connection's last request.
       const raw = (err as { rawPacket?: Buffer }).rawPacket;
+      const lines = [...(raw?.toString("latin1") ?? "").matchAll(REQUEST_LINE)];
+      const method = lines.at(-1)?.[1] ?? methods.get(socket);
       refuseUpgrade(
         socket,
         new ProtocolError(`Invalid HTTP request: ${reason}`, { cause: err }),
-        raw?.subarray(0, 5).toString("latin1") !== "HEAD ",
+        method !== "HEAD",
       );
     });
     // Time limits on receiving requests (not on answering them: a DELETE
