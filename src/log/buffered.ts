@@ -122,7 +122,11 @@ export class BufferedLogger implements Logger {
       return;
     }
     this.#buffer += this.#writer.line(data);
-    if (this.#buffer.length >= this.#maxBufferBytes) this.flushSync();
+    // While a full descriptor holds lines back, the timer tries again
+    // (trying at every full buffer would copy the backlog each time),
+    // unless the buffer alone passes the bound on what may wait.
+    const limit = this.#pending ? this.#maxPendingBytes : this.#maxBufferBytes;
+    if (this.#buffer.length >= limit) this.flushSync();
     else this.#timer ??= setTimeout(this.#onTimer, this.#flushMs).unref();
   }
 
