@@ -12,7 +12,6 @@
  * or records how it ended from the engine's own account.
  */
 import { existsSync } from "node:fs";
-import { constants as osConstants } from "node:os";
 import { join } from "node:path";
 
 import Docker from "dockerode";
@@ -45,6 +44,7 @@ import { EngineWatcher } from "./engine-events.js";
 import { isRunning } from "./exit.js";
 import { engineMessage, ImagePuller } from "./pull.js";
 import { PendingRemovals } from "./removals.js";
+import { addressOf, containerSpec, stopSignalOf } from "./spec.js";
 
 export interface DockerBackendOptions {
   hostId: string;
@@ -379,51 +379,6 @@ export class DockerBackend implements Backend {
   }
 }
 
-function containerSpec(
-  request: StartRequest,
-  options: DockerBackendOptions,
-): Docker.ContainerCreateOptions {
-  const { job, env } = request;
-  const config = job.config;
-  const bindIp = options.bindIp ?? "127.0.0.1";
-  const exposed: Record<string, object> = {};
-  const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
-  for (const port of job.ports) {
-    exposed[`${port}/tcp`] = {};
-    bindings[`${port}/tcp`] = [{ HostIp: bindIp, HostPort: String(port) }];
-  }
-  const spec: Docker.ContainerCreateOptions = {
-    name: `lorne-${job.id}`,
-    Image: config.image,
-    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    Labels: { [HOST_LABEL]: options.hostId, [JOB_LABEL]: job.id },
-    Tty: config.tty ?? false,
-    OpenStdin: config.stdin ?? false,
-    StdinOnce: config.stdin ?? false,
-    AttachStdin: config.stdin ?? false,
-    AttachStdout: true,
-    AttachStderr: true,
-    ExposedPorts: exposed,
-    HostConfig: {
-      Init: true,
-      PortBindings: bindings,
-      ...(config.memory_bytes !== undefined
-        ? { Memory: config.memory_bytes, MemorySwap: config.memory_bytes }
-        : {}),
-    },
-  };
-  if (config.cmd.length > 0) spec.Cmd = config.cmd;
-  if (config.entrypoint !== undefined) spec.Entrypoint = config.entrypoint;
-  if (config.working_dir !== undefined) spec.WorkingDir = config.working_dir;
-  return spec;
-}
-
-// The address the container has on its network, when it has one.
-function addressOf(info: Docker.ContainerInspectInfo | null): string | null {
-  const networks = Object.values(info?.NetworkSettings.Networks ?? {});
-  return networks.find((n) => n.IPAddress)?.IPAddress ?? null;
-}
-
 // The job's files as an earlier daemon left them, a torn last chunk cut
 // off; a job whose start never got as far as its files gets new ones.
 function openOutput(dir: string, log: Context): JobOutput {
@@ -443,15 +398,4 @@ function goneReason(job: JobRecord): string {
     ? "The daemon stopped before the job's container was created"
     : "The job's exit status is unknown: its container is gone " +
         "(removed while no daemon watched)";
-}
-
-// An image's stop signal is a name ("SIGQUIT", "QUIT") or a number ("3").
-function stopSignalOf(value: string | undefined): NodeJS.Signals {
-  if (!value) return "SIGTERM";
-  const byNumber = /^\d+$/.test(value)
-    ? Object.entries(osConstants.signals).find(([, n]) => n === Number(value))
-    : undefined;
-  const upper = byNumber ? byNumber[0] : value.toUpperCase();
-  const name = upper.startsWith("SIG") ? upper : `SIG${upper}`;
-  return name in osConstants.signals ? (name as NodeJS.Signals) : "SIGTERM";
 }
