@@ -41,7 +41,7 @@ test("cli tty: run gives the job the terminal's size and restores the terminal",
   const lines = out.split(/\r?\n/).map((l) => l.replace(/\r/g, ""));
   // Seen once in CI: the exit came but no output. The daemon's last lines
   // say what it saw of the job, should it happen again.
-  const seen = `${out}\n-- daemon:\n${daemon.lines.slice(-30).join("\n")}`;
+  const seen = `${JSON.stringify(out)}\n-- daemon:\n${daemon.lines.slice(-30).join("\n")}`;
   assert.ok(lines.includes("33 101"), seen);
   assert.ok(lines.includes("tty"), seen);
   assert.ok(lines.includes("rc=3"), out);

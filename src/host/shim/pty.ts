@@ -4,7 +4,7 @@
  * process group. Everything it writes arrives as stdout, as on a
  * terminal; its stdin is the terminal's input, and end-of-input is ^D.
  */
-import { accessSync, constants as fsConstants } from "node:fs";
+import { accessSync, constants as fsConstants, readSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { delimiter, join } from "node:path";
 
@@ -16,6 +16,19 @@ import type { ChildRequest } from "./runner.js";
 
 const DEFAULT_SIZE = { rows: 24, cols: 80 };
 const EOT = Buffer.from([4]);
+/** Read size when draining the terminal after an early end-of-file. */
+const DRAIN_BUFFER_BYTES = 64 * 1024;
+/** Most reads of one drain (4 MiB): the terminal's buffers hold far less. */
+const MAX_DRAIN_READS = 64;
+
+/**
+ * What node-pty's Unix terminal offers beyond its typings: the master's
+ * file descriptor and the read stream's own events.
+ */
+export interface MasterSide {
+  readonly fd?: unknown;
+  on(event: "end", listener: () => void): void;
+}
 
 const SIGNAL_NAMES = new Map<number, string>(
   Object.entries(osConstants.signals).map(([name, n]) => [n, name]),
@@ -44,9 +57,10 @@ export function startOnPty(
     encoding: null,
   });
   const { output } = request;
-  term.onData((data: string | Buffer) => {
+  const write = (data: string | Buffer) =>
     output.write("stdout", typeof data === "string" ? Buffer.from(data) : data);
-  });
+  term.onData(write);
+  drainOnEarlyEnd(term as unknown as MasterSide, write);
   const exited = new Promise<ExitInfo>((resolve) => {
     term.onExit(({ exitCode, signal }) => {
       signalGroup(term.pid, "SIGKILL");
@@ -74,6 +88,37 @@ export function startOnPty(
         // The terminal is gone; the job has ended.
       }
     },
+  });
+}
+
+/**
+ * libuv ends a stream without reading it again when the kernel reports a
+ * hang-up right after a short read. On a pseudo-terminal the hang-up comes
+ * as soon as the job's last process exits, and output it wrote just
+ * before may still be on its way to the master side: reading then returns
+ * it. So when the master's stream ends (its descriptor is still open while
+ * `end` listeners run), read it dry before the terminal is closed: until
+ * the kernel says there is nothing more (EIO once the other side is
+ * closed, EAGAIN while someone still holds it), or a bounded amount.
+ */
+export function drainOnEarlyEnd(
+  master: MasterSide,
+  write: (data: Buffer) => void,
+): void {
+  const fd = master.fd;
+  if (typeof fd !== "number") return;
+  master.on("end", () => {
+    const buffer = Buffer.allocUnsafe(DRAIN_BUFFER_BYTES);
+    for (let reads = 0; reads < MAX_DRAIN_READS; reads++) {
+      let bytes: number;
+      try {
+        bytes = readSync(fd, buffer, 0, buffer.length, null);
+      } catch {
+        return; // EIO, EAGAIN: all of it was read
+      }
+      if (bytes === 0) return;
+      write(buffer.subarray(0, bytes));
+    }
   });
 }
 
