@@ -206,6 +206,11 @@ export class FileReader {
     }
   }
 
+  /** Whether a `read()` is in progress (`reset()` must wait for it). */
+  get reading(): boolean {
+    return this.#reading;
+  }
+
   /** fstat of the open descriptor: works after a rename or delete. */
   async stat(): Promise<{ size: number; identity: FileIdentity }> {
     this.#checkOpen("stat");

@@ -183,7 +183,9 @@ export class Refresher {
     file.readOffset = 0;
     file.ackedOffset = 0;
     file.fingerprint = { length: 0, hash: EMPTY_HASH };
-    file.reader?.reset(0);
+    // A read in progress started before the truncation: the spooler sees
+    // the generation change, drops what it read and resets the reader.
+    if (file.reader?.reading === false) file.reader.reset(0);
     store.commit([entryOf(file, now())]);
     table.markDirty(file);
     if (this.#copies.holding) this.#o.refreshSoon();

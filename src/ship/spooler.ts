@@ -100,7 +100,9 @@ export class Spooler {
     try {
       const reader = await this.#table.reader(file);
       if (reader === undefined) return undefined;
+      const generation = file.generation;
       const result = await reader.read(max);
+      if (this.#restarted(file, generation)) return undefined;
       const now = this.#options.now();
       file.lastReadMs = now;
       if (result.skippedLines > 0) {
@@ -111,7 +113,9 @@ export class Spooler {
         if (result.eof) await this.#checkTruncated(file);
         return undefined;
       }
-      if (!(await this.#table.samePrefix(file, result.offset))) {
+      const same = await this.#table.samePrefix(file, result.offset);
+      if (this.#restarted(file, generation)) return undefined;
+      if (!same) {
         this.#hooks.truncated(file); // rewritten: what was read is not ours
         return undefined;
       }
@@ -123,6 +127,16 @@ export class Spooler {
       this.#hooks.readFailed(file, err);
       return undefined;
     }
+  }
+
+  // Whether the file was found truncated (and set to start again) while
+  // a read of it was in progress: what that read returned may be the
+  // middle of new lines, so it is dropped and the reader starts again
+  // where the file now is to be read from.
+  #restarted(file: TrackedFile, generation: number): boolean {
+    if (file.generation === generation) return false;
+    if (file.reader?.reading === false) file.reader.reset(file.readOffset);
+    return true;
   }
 
   async #checkTruncated(file: TrackedFile): Promise<void> {
