@@ -98,9 +98,10 @@ export class Spooler {
    */
   async #read(file: TrackedFile, max: number): Promise<ReadResult | undefined> {
     try {
+      // Taken before the reader opens: it opens at the offset of now.
+      const generation = file.generation;
       const reader = await this.#table.reader(file);
       if (reader === undefined) return undefined;
-      const generation = file.generation;
       const result = await reader.read(max);
       if (this.#restarted(file, generation)) return undefined;
       const now = this.#options.now();
