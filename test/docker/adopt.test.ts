@@ -10,7 +10,10 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 
+import Database from "better-sqlite3";
+
 import { HostClient } from "../../src/host/client.js";
+import { readExitFile } from "../../src/host/shim/exitfile.js";
 import {
   readText,
   startDaemon,
@@ -190,6 +193,69 @@ await describeDocker("docker adopt", () => {
         counters.map((j) => readText(again.logs(j.id))),
       );
       counted.forEach((text, n) => assertCounted(text, counters[n]?.id ?? ""));
+      assert.equal(await next.stop(), 0);
+    } finally {
+      await Promise.all(daemons.map((d) => d.stop()));
+      await removeContainersOf(hostId);
+    }
+  });
+
+  test("adopt: a job whose container was removed before its exit was recorded ends with that exit", async () => {
+    const first = await startDaemon(ARGS, { id: hostId });
+    const daemons: DaemonProcess[] = [first];
+    try {
+      const client = new HostClient(first);
+      const job = await client.createJob({
+        config: { image: TEST_IMAGE, cmd: ["sh", "-c", "echo bye; exit 9"] },
+      });
+      const ended = await waitFor(
+        async () => {
+          const got = await client.getJob(job.id);
+          return got.status !== "running" && got;
+        },
+        "the job to end",
+        SLOW_MS,
+      );
+      assert.equal(ended.exit_status, 9);
+      const dir = join(first.stateDir, "jobs", job.id);
+      assert.equal(readExitFile(dir)?.exitStatus, 9, "written before removal");
+      assert.deepEqual(await containersOf(hostId, job.id), []);
+      first.child.kill("SIGKILL");
+      await first.exited;
+
+      // As if the daemon had died after removing the container, before
+      // recording the exit: the record still says running.
+      const db = new Database(join(first.stateDir, "host.db"));
+      try {
+        const row = db
+          .prepare("SELECT record FROM jobs WHERE id = ?")
+          .get(job.id) as { record: string };
+        const record = JSON.parse(row.record) as Record<string, unknown>;
+        Object.assign(record, {
+          status: "running",
+          exit_status: null,
+          ended_at: null,
+        });
+        db.prepare("UPDATE jobs SET status = ?, record = ? WHERE id = ?").run(
+          "running",
+          JSON.stringify(record),
+          job.id,
+        );
+      } finally {
+        db.close();
+      }
+
+      const next = await startDaemon(ARGS, {
+        stateDir: first.stateDir,
+        id: hostId,
+      });
+      daemons.push(next);
+      const again = new HostClient(next);
+      const got = await again.getJob(job.id);
+      assert.equal(got.status, "crashed");
+      assert.equal(got.exit_status, 9);
+      assert.equal(got.error, null);
+      assert.equal(await readText(again.logs(job.id)), "bye\n");
       assert.equal(await next.stop(), 0);
     } finally {
       await Promise.all(daemons.map((d) => d.stop()));

@@ -23,7 +23,7 @@ import type { ExitInfo } from "../state.js";
 import { JOB_PID_FILE, readPid } from "../statedir.js";
 import { JobOutput } from "../output.js";
 import { connectShim, killJobGroup, removeShimFiles } from "../shim/client.js";
-import { readExitFile } from "../shim/exitfile.js";
+import { readExitFile, readExitFileOrNull } from "../shim/exitfile.js";
 import { ShimLauncher } from "../shim/launcher.js";
 import {
   checkSocketPathFits,
@@ -130,7 +130,7 @@ export class ProcessBackend implements Backend {
       // job that ended at once, while this daemon or the shim was held up
       // for longer than the shim waits for a daemon (seen on a loaded
       // machine), has its exit in its file: that is how it ended.
-      const exit = exitFileOrNull(output.dir);
+      const exit = readExitFileOrNull(output.dir);
       if (exit) {
         request.log.log({ at: "shim_gone_after_exit", err: errorMessage(err) });
         output.advanceTo(exit.position, exit.droppedBytes);
@@ -181,14 +181,6 @@ export class ProcessBackend implements Backend {
   close(): Promise<void> {
     this.#launcher.close();
     return Promise.resolve();
-  }
-}
-
-function exitFileOrNull(dir: string): ReturnType<typeof readExitFile> {
-  try {
-    return readExitFile(dir);
-  } catch {
-    return null; // unreadable: as good as none here
   }
 }
 

@@ -1,8 +1,9 @@
 /**
- * The shim's record of how its job ended, `exit.json` in the job's
- * directory. It is written durably (temp file, fsync, rename, fsync of the
- * directory) before the daemon is told, so a daemon that was down when
- * the job ended learns the truth when it comes back.
+ * The record of how a job ended, `exit.json` in the job's directory: the
+ * shim writes it for a process job, the docker backend for a container it
+ * is about to remove. It is written durably (temp file, fsync, rename,
+ * fsync of the directory) before the daemon records the exit, so a daemon
+ * that was down (or died) in between learns the truth when it comes back.
  */
 import {
   closeSync,
@@ -59,6 +60,15 @@ export function readExitFile(dir: string): ShimExit | null {
     });
   }
   return checkExit(text, path);
+}
+
+/** The exit record, or null when there is none or it cannot be read. */
+export function readExitFileOrNull(dir: string): ShimExit | null {
+  try {
+    return readExitFile(dir);
+  } catch {
+    return null; // unreadable: as good as none
+  }
 }
 
 function checkExit(text: string, path: string): ShimExit {

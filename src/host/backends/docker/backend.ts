@@ -33,6 +33,7 @@ import type {
 import type { JobConfig, JobRecord } from "../../job.js";
 import { Semaphore } from "../../limit.js";
 import { INDEX_FILE, JobOutput } from "../../output.js";
+import { readExitFileOrNull } from "../../shim/exitfile.js";
 import { ContainerJob } from "./container.js";
 import {
   DEFAULT_DOCKER_SOCKET,
@@ -193,17 +194,23 @@ export class DockerBackend implements Backend {
       );
     }
 
+    // No container: removed after its exit was written down (the earlier
+    // daemon died before recording it), or never made, or removed by hand.
+    const gone = (): Adopted => {
+      const recorded = readExitFileOrNull(dir);
+      if (recorded === null) return unknown(goneReason(job), output);
+      output.end();
+      return { exit: recorded, output };
+    };
     let info: Docker.ContainerInspectInfo;
     try {
       const found = await this.#containersOf(job.id);
       // At most one, by its name; a running one is the one to take over.
       const pick = found.find((c) => c.State === "running") ?? found[0];
-      if (pick === undefined) return unknown(goneReason(job), output);
+      if (pick === undefined) return gone();
       info = await this.#docker.getContainer(pick.Id).inspect();
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) {
-        return unknown(goneReason(job), output);
-      }
+      if ((err as { statusCode?: number }).statusCode === 404) return gone();
       return unknown(
         `The job's exit status is unknown: cannot find its container (${engineMessage(err)})`,
         output,

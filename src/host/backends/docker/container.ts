@@ -5,7 +5,9 @@
  * whichever comes first: the engine's wait call (retried while the engine
  * is away), a `die` event, or a reconcile after the event stream came
  * back. Once known, the rest of the output is drained, the files are
- * closed, the container is removed (unless kept), and then the exit is
+ * closed, the exit is written to the job's exit.json (durably: a daemon
+ * that dies before recording it finds it there once the container is
+ * gone), the container is removed (unless kept), and then the exit is
  * reported.
  *
  * Output the attach stream missed (the engine went away, or the daemon
@@ -27,6 +29,7 @@ import type { Context } from "../../../log/index.js";
 import { streamStdin, type JobStdin, type TtySize } from "../../backend.js";
 import type { JobOutput, OutputStream } from "../../output.js";
 import type { ExitInfo } from "../../state.js";
+import { writeExitFile } from "../../shim/exitfile.js";
 import { exitFromCode, exitFromState, isRunning } from "./exit.js";
 import type { PendingRemovals } from "./removals.js";
 
@@ -277,11 +280,32 @@ export class ContainerJob {
     const failure =
       exit.exitStatus === 127 ? initFailure(this.#options.output) : null;
     this.#options.output.end();
-    // Removed before the exit is reported: whoever learns the job ended
-    // finds no container left behind.
-    await this.#remove();
     this.#exit = failure ? { ...exit, error: failure } : exit;
+    // Removed before the exit is reported: whoever learns the job ended
+    // finds no container left behind. The container held the only other
+    // record of the exit, so it is written down first.
+    if (!this.#options.keep) this.#recordExit(this.#exit);
+    await this.#remove();
     this.#resolveExit(this.#exit);
+  }
+
+  #recordExit(exit: ExitInfo): void {
+    const { output, log } = this.#options;
+    try {
+      writeExitFile(output.dir, {
+        ...exit,
+        oomKilled: exit.oomKilled === true,
+        endedAt: exit.endedAt ?? new Date().toISOString(),
+        position: output.position(),
+        droppedBytes: output.droppedBytes,
+      });
+    } catch (err) {
+      log.log({
+        at: "exit_file_error",
+        err: errorMessage(err),
+        resolution: "a crash before the exit is recorded loses it",
+      });
+    }
   }
 
   async #remove(): Promise<void> {
