@@ -19,6 +19,7 @@ import {
 import type { JobEvent } from "./events.js";
 import { validateJobId, type JobRecord, type JobSpec } from "./job.js";
 import type { OutputView } from "./output.js";
+import { endedEarly, Reconnector, type ReconnectOptions } from "./reconnect.js";
 
 export const DEFAULT_HOST_URL = "http://127.0.0.1:1113";
 
@@ -70,6 +71,12 @@ export interface EventsOptions {
   /** Resume after this event id. */
   after?: number;
   signal?: AbortSignal;
+  /**
+   * Follow across lost connections and host restarts (see reconnect.ts),
+   * resuming after the last event yielded; without it the stream ends
+   * with the connection.
+   */
+  reconnect?: ReconnectOptions;
 }
 
 /** See the module comment. */
@@ -130,30 +137,43 @@ export class HostClient {
    * host cuts the stream off because this reader fell behind, it
    * reconnects after the last event seen, so the sequence has no gaps while
    * the host still keeps the events; host notices (`lagging`,
-   * `events_lost`) go to `onNotice`.
+   * `events_lost`) go to `onNotice`. With `reconnect`, a lost connection
+   * or a stream the host ended is resumed the same way.
    */
   async *events(options: EventsOptions = {}): AsyncGenerator<JobEvent> {
     let after = options.after;
+    const reconnector =
+      options.reconnect && new Reconnector(options.reconnect, options.signal);
     for (;;) {
       let lagging = false;
-      for await (const frame of this.#sse(options, after)) {
-        if (frame.id === undefined) {
-          const notice = JSON.parse(frame.data) as HostNotice;
-          options.onNotice?.(notice);
-          if (notice.code === "lagging") lagging = true;
-          continue;
+      try {
+        const frames = this.#sse(options, after, () => reconnector?.back());
+        for await (const frame of frames) {
+          if (frame.id === undefined) {
+            const notice = JSON.parse(frame.data) as HostNotice;
+            options.onNotice?.(notice);
+            if (notice.code === "lagging") lagging = true;
+            continue;
+          }
+          const event = JSON.parse(frame.data) as JobEvent;
+          after = event.id;
+          yield event;
         }
-        const event = JSON.parse(frame.data) as JobEvent;
-        after = event.id;
-        yield event;
+        if (lagging) continue;
+        if (!reconnector) return;
+        // A host that shuts down ends the stream cleanly: still a loss.
+        throw endedEarly(describeEndpoint(this.endpoint));
+      } catch (err) {
+        if (!reconnector) throw err;
+        await reconnector.lost(err);
       }
-      if (!lagging) return;
     }
   }
 
   async *#sse(
     options: EventsOptions,
     after: number | undefined,
+    onOpen: () => void,
   ): AsyncGenerator<{ id?: string; data: string }> {
     const query = new URLSearchParams();
     if (options.job) query.set("job", options.job);
@@ -164,6 +184,7 @@ export class HostClient {
       undefined,
       options.signal,
     );
+    onOpen();
     const decoder = new TextDecoder();
     let buffer = "";
     for await (const chunk of this.#body(res, options.signal)) {
