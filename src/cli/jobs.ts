@@ -75,14 +75,16 @@ export function register(program: Command): void {
     .argument("<id>")
     .option("-f, --follow", "keep printing until the job ends")
     .option("--stream <name>", "stdout, stderr or all", "all")
+    .option(...RECONNECT_OPTION)
     .action(
       async (
         id: string,
-        flags: HostFlag & { follow?: boolean; stream: string },
+        flags: HostFlag & ReconnectFlag & { follow?: boolean; stream: string },
       ) => {
         for await (const chunk of client(flags).logs(id, {
           follow: flags.follow ?? false,
           stream: flags.stream as OutputView,
+          reconnect: reconnectNotes("logs", flags),
         })) {
           await write(process.stdout, chunk);
         }

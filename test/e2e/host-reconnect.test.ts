@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -15,8 +15,10 @@ import { test } from "node:test";
 import { HostClient } from "../../src/host/client.js";
 import type { JobEvent } from "../../src/host/events.js";
 import {
+  authHeader,
   cliEnv,
   LORNE,
+  readText,
   startDaemon,
   tempDir,
   waitFor,
@@ -266,3 +268,148 @@ test(
     }
   },
 );
+
+// Prints 0, 1, 2, ... one line every 20 ms until the go file appears.
+function printUntil(goFile: string): string {
+  return `i=0; while [ ! -e ${goFile} ]; do echo $i; i=$((i+1)); sleep 0.02; done`;
+}
+
+/** Lines 0..n-1 in order, each once; returns n. */
+function checkSequence(text: string): number {
+  const lines = text.split("\n");
+  assert.equal(lines.pop(), "", "output ends with a newline");
+  lines.forEach((line, i) =>
+    assert.equal(line, String(i), `line ${i} (no gap, no repeat)`),
+  );
+  return lines.length;
+}
+
+function lineCount(path: string): number {
+  return readFileSync(path, "utf8").split("\n").length - 1;
+}
+
+test(
+  "reconnect: lorne logs --follow prints every line once across a SIGKILL restart and ends with the job",
+  { timeout: 120_000 },
+  async () => {
+    const go = tempDir("lorne-reconnect-go-");
+    const goFile = join(go.path, "go");
+    const port = await freePort();
+    let daemon = await daemonOn(port);
+    const stateDir = daemon.stateDir;
+    const stdoutLog = join(stateDir, "jobs", "printer", "stdout.log");
+    const job = await new HostClient(daemon).createJob({
+      id: "printer",
+      config: { cmd: ["sh", "-c", printUntil(goFile)] },
+    });
+    const logs = follow(["logs", "--follow", job.id], cliEnv(daemon));
+    try {
+      await waitFor(() => logs.stdout().includes("\n5\n"), "some lines");
+      await kill(daemon);
+      // The job prints on while no daemon runs.
+      const atKill = lineCount(stdoutLog);
+      await waitFor(() => lineCount(stdoutLog) > atKill + 10, "more lines");
+      daemon = await daemonOn(port, stateDir);
+      const atRestart = lineCount(stdoutLog);
+      await waitFor(
+        () => logs.stdout().split("\n").length > atRestart + 10,
+        "the follower to print lines made after the restart",
+      );
+      writeFileSync(goFile, "");
+
+      const end = await logs.closed;
+      assert.equal(end.code, 0, logs.stderr());
+      const printedLines = checkSequence(logs.stdout());
+      assert.equal(printedLines, lineCount(stdoutLog), "every line");
+      assert.match(
+        logs.stderr(),
+        /^lorne logs: Lost the connection to lorne host at http:\/\/127\.0\.0\.1:\d+: .*; reconnecting\n(lorne logs: Lost .*\n)?lorne logs: Reconnected\n$/,
+      );
+      assert.equal(
+        (await new HostClient(daemon).getJob(job.id)).status,
+        "done",
+      );
+    } finally {
+      logs.child.kill("SIGKILL");
+      await daemon.stop();
+      go.remove();
+    }
+  },
+);
+
+test(
+  "reconnect: lorne logs --follow of a job the host's SIGTERM stopped prints the rest once the host is back, then ends",
+  { timeout: 120_000 },
+  async () => {
+    const port = await freePort();
+    let daemon = await daemonOn(port);
+    const stateDir = daemon.stateDir;
+    const stdoutLog = join(stateDir, "jobs", "printer", "stdout.log");
+    const job = await new HostClient(daemon).createJob({
+      id: "printer",
+      config: { cmd: ["sh", "-c", printUntil(join(stateDir, "never"))] },
+    });
+    const logs = follow(["logs", "--follow", job.id], cliEnv(daemon));
+    try {
+      await waitFor(() => logs.stdout().includes("\n5\n"), "some lines");
+      assert.equal(await daemon.stop(), 0);
+      await waitFor(
+        () => logs.stderr().includes("; reconnecting"),
+        "the follower to notice",
+      );
+      daemon = await daemonOn(port, stateDir);
+
+      const end = await logs.closed;
+      assert.equal(end.code, 0, logs.stderr());
+      assert.equal(checkSequence(logs.stdout()), lineCount(stdoutLog));
+      assert.equal(
+        (await new HostClient(daemon).getJob(job.id)).status,
+        "stopped",
+      );
+    } finally {
+      logs.child.kill("SIGKILL");
+      await daemon.stop();
+    }
+  },
+);
+
+test("logs: offset starts that many bytes into the view, and is validated", async () => {
+  const daemon = await startDaemon();
+  try {
+    const client = new HostClient(daemon);
+    const job = await client.createJob({
+      config: { cmd: ["sh", "-c", "printf abc; printf def; printf ghi"] },
+    });
+    await waitFor(
+      async () => (await client.getJob(job.id)).status === "done",
+      "the job to end",
+    );
+    const cases: [number, string][] = [
+      [0, "abcdefghi"],
+      [4, "efghi"],
+      [9, ""],
+      [20, ""],
+    ];
+    for (const [offset, want] of cases) {
+      for (const stream of ["stdout", "all"] as const) {
+        for (const followed of [false, true]) {
+          const text = await readText(
+            client.logs(job.id, { offset, stream, follow: followed }),
+          );
+          assert.equal(text, want, `offset ${offset} ${stream} ${followed}`);
+        }
+      }
+    }
+    const res = await fetch(`${daemon.url}/jobs/${job.id}/logs?offset=-1`, {
+      headers: authHeader(daemon),
+    });
+    assert.equal(res.status, 400);
+    assert.deepEqual(await res.json(), {
+      code: "validation_error",
+      message: 'Invalid offset "-1": expected a byte count from 0',
+      field: "offset",
+    });
+  } finally {
+    await daemon.stop();
+  }
+});
