@@ -19,6 +19,7 @@ import {
   cliEnv,
   LORNE,
   readText,
+  runLorne,
   startDaemon,
   tempDir,
   waitFor,
@@ -195,6 +196,16 @@ test(
     const env = cliEnv(daemon);
     const client = new HostClient(daemon);
     await client.createJob({ config: { cmd: ["true"] } });
+    const invalid = await runLorne(["events", "--reconnect-timeout", "soon"], {
+      env,
+    });
+    assert.deepEqual(invalid, {
+      code: 2,
+      stdout: "",
+      stderr:
+        'lorne: Invalid --reconnect-timeout "soon": expected a duration ' +
+        "such as 500ms, 60s or 5m, at most 2147483647ms\n",
+    });
     const bounded = follow(["events", "--reconnect-timeout", "500ms"], env);
     const never = follow(["events", "--reconnect-timeout", "0"], env);
     const waiting = follow(["events", "--reconnect-timeout", "1h"], env);
