@@ -2,8 +2,9 @@
  * End to end: the CLI's followed streams (`lorne events`, `lorne logs
  * --follow`) across a daemon killed with SIGKILL or stopped with SIGTERM
  * and started again on the same port and state dir. They must go on where
- * they were, printing every event and every byte exactly once, give up
- * after `--reconnect-timeout` with an error, and not retry a refused token.
+ * they were, printing every event and every byte exactly once (saying
+ * which events the host no longer keeps), give up after
+ * `--reconnect-timeout` with an error, and not retry a refused token.
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -183,6 +184,65 @@ test(
       await events.closed;
       await daemon.stop();
       go.remove();
+    }
+  },
+);
+
+test(
+  "reconnect: lorne events says which events the restarted host no longer keeps and goes on from the oldest kept",
+  { timeout: 120_000 },
+  async () => {
+    const history = ["--event-history", "3"];
+    const port = await freePort();
+    const first = await startDaemon([
+      "--listen",
+      `127.0.0.1:${port}`,
+      ...history,
+    ]);
+    const stateDir = first.stateDir;
+    await new HostClient(first).createJob({ config: { cmd: ["true"] } });
+    const events = follow(["events", "--json"], cliEnv(first));
+    let daemon = first;
+    try {
+      await waitFor(() => printed(events).length === 3, "the first job");
+      await kill(first);
+      await waitFor(
+        () => events.stderr().includes("; reconnecting"),
+        "the follower to notice",
+      );
+      // Meanwhile a daemon the follower cannot reach makes six more events.
+      daemon = await startDaemon(history, { stateDir });
+      const client = new HostClient(daemon);
+      for (const id of ["gone-1", "gone-2"]) {
+        await client.createJob({ id, config: { cmd: ["true"] } });
+        await waitFor(
+          async () => (await client.getJob(id)).status === "done",
+          `${id} to end`,
+        );
+      }
+      assert.equal(await daemon.stop(), 0);
+      daemon = await startDaemon(
+        ["--listen", `127.0.0.1:${port}`, ...history],
+        {
+          stateDir,
+        },
+      );
+
+      await waitFor(
+        () => printed(events).some((e) => isStop(e, "gone-2")),
+        "the last kept event",
+      );
+      assert.deepEqual(
+        printed(events).map((e) => e.id),
+        [1, 2, 3, 7, 8, 9],
+      );
+      assert.match(
+        events.stderr(),
+        /\nlorne events: Reconnected\nlorne events: Events 4-6 are no longer kept\n$/,
+      );
+    } finally {
+      events.child.kill("SIGKILL");
+      await daemon.stop();
     }
   },
 );
