@@ -32,6 +32,10 @@ export interface ReconnectOptions {
  * The state of one stream's reconnecting: `lost(err)` decides whether to
  * try again (and waits out the backoff) or throws the error to end with;
  * `back()` marks a connection that stands.
+ *
+ * A connection counts as back once the host answers the request, which
+ * restarts the timeout: a host that answers and then drops the stream at
+ * once, again and again, is retried without end (at 100 ms apart).
  */
 export class Reconnector {
   readonly #timeoutMs: number;
