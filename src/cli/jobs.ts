@@ -8,11 +8,17 @@ import type { Writable } from "node:stream";
 
 import type { Command } from "commander";
 
-import { NotFoundError } from "../errors.js";
+import { errorMessage, NotFoundError } from "../errors.js";
 import { HostClient } from "../host/client.js";
 import { isFinal, MAX_TCP_PORTS } from "../host/job.js";
 import type { OutputView } from "../host/output.js";
-import { hostEndpoint, parseCount, type EndpointFlags } from "./options.js";
+import type { ReconnectOptions } from "../host/reconnect.js";
+import {
+  hostEndpoint,
+  parseCount,
+  parseDuration,
+  type EndpointFlags,
+} from "./options.js";
 import { printTable } from "./table.js";
 
 export type HostFlag = EndpointFlags;
@@ -69,14 +75,16 @@ export function register(program: Command): void {
     .argument("<id>")
     .option("-f, --follow", "keep printing until the job ends")
     .option("--stream <name>", "stdout, stderr or all", "all")
+    .option(...RECONNECT_OPTION)
     .action(
       async (
         id: string,
-        flags: HostFlag & { follow?: boolean; stream: string },
+        flags: HostFlag & ReconnectFlag & { follow?: boolean; stream: string },
       ) => {
         for await (const chunk of client(flags).logs(id, {
           follow: flags.follow ?? false,
           stream: flags.stream as OutputView,
+          reconnect: reconnectNotes("logs", flags),
         })) {
           await write(process.stdout, chunk);
         }
@@ -110,15 +118,18 @@ export function register(program: Command): void {
       "0",
     )
     .option("--json", "print JSON lines")
+    .option(...RECONNECT_OPTION)
     .action(
       async (
-        flags: HostFlag & { job?: string; json?: boolean; since: string },
+        flags: HostFlag &
+          ReconnectFlag & { job?: string; json?: boolean; since: string },
       ) => {
         const events = client(flags).events({
           job: flags.job,
           after: parseCount(flags.since, "--since", Number.MAX_SAFE_INTEGER),
           onNotice: (notice) =>
             process.stderr.write(`lorne events: ${notice.message}\n`),
+          reconnect: reconnectNotes("events", flags),
         });
         const { format } = await import("../log/format.js");
         for await (const event of events) {
@@ -138,6 +149,37 @@ export function register(program: Command): void {
         }
       },
     );
+}
+
+/**
+ * `--reconnect-timeout` of the commands that follow a stream. No signal
+ * handlers are installed for them: Ctrl-C or SIGTERM ends them at once,
+ * also while they wait to reconnect.
+ */
+const RECONNECT_OPTION = [
+  "--reconnect-timeout <duration>",
+  "when the host goes away, keep trying this long to reconnect and " +
+    "resume (e.g. 500ms, 60s, 5m; 0 = never)",
+  "60s",
+] as const;
+
+interface ReconnectFlag {
+  reconnectTimeout: string;
+}
+
+/** Reconnect options that note a lost connection and its return on stderr. */
+function reconnectNotes(
+  command: string,
+  flags: ReconnectFlag,
+): ReconnectOptions {
+  return {
+    timeoutMs: parseDuration(flags.reconnectTimeout, "--reconnect-timeout"),
+    onLost: (err) =>
+      process.stderr.write(
+        `lorne ${command}: ${errorMessage(err)}; reconnecting\n`,
+      ),
+    onBack: () => process.stderr.write(`lorne ${command}: Reconnected\n`),
+  };
 }
 
 /** Adds the options every client command takes to reach the host. */

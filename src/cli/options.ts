@@ -57,6 +57,35 @@ export function parseMs(text: string, flag: string): number {
   return Number(text);
 }
 
+const DURATION_UNITS_MS: Record<string, number> = {
+  ms: 1,
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/**
+ * A duration such as `500ms`, `60s`, `5m` or `1h` (a bare `0` too), in
+ * milliseconds up to MAX_MS.
+ */
+export function parseDuration(text: string, flag: string): number {
+  const match = /^(\d{1,10})(ms|s|m|h)$/.exec(text);
+  const ms =
+    text === "0"
+      ? 0
+      : match
+        ? Number(match[1]) * (DURATION_UNITS_MS[match[2] as string] as number)
+        : NaN;
+  if (!(ms <= MAX_MS)) {
+    throw new ValidationError(
+      `Invalid ${flag} "${text}": expected a duration such as 500ms, 60s ` +
+        `or 5m, at most ${MAX_MS}ms`,
+      flag.replace(/^-+/, ""),
+    );
+  }
+  return ms;
+}
+
 /** A count from min (default 0) to max. */
 export function parseCount(
   text: string,

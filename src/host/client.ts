@@ -17,8 +17,9 @@ import {
   type ErrorCode,
 } from "../errors.js";
 import type { JobEvent } from "./events.js";
-import { validateJobId, type JobRecord, type JobSpec } from "./job.js";
+import { isFinal, validateJobId, type JobRecord, type JobSpec } from "./job.js";
 import type { OutputView } from "./output.js";
+import { endedEarly, Reconnector, type ReconnectOptions } from "./reconnect.js";
 
 export const DEFAULT_HOST_URL = "http://127.0.0.1:1113";
 
@@ -54,7 +55,15 @@ export interface HostInfo {
 export interface LogsOptions {
   stream?: OutputView;
   follow?: boolean;
+  /** Start this many bytes into the view. */
+  offset?: number;
   signal?: AbortSignal;
+  /**
+   * With `follow`: go on across lost connections and host restarts (see
+   * reconnect.ts), resuming at the byte after the last one yielded, until
+   * the job has ended and all its output came.
+   */
+  reconnect?: ReconnectOptions;
 }
 
 /** A message from the host about the event stream itself. */
@@ -70,6 +79,12 @@ export interface EventsOptions {
   /** Resume after this event id. */
   after?: number;
   signal?: AbortSignal;
+  /**
+   * Follow across lost connections and host restarts (see reconnect.ts),
+   * resuming after the last event yielded; without it the stream ends
+   * with the connection.
+   */
+  reconnect?: ReconnectOptions;
 }
 
 /** See the module comment. */
@@ -117,12 +132,37 @@ export class HostClient {
     id: string,
     options: LogsOptions = {},
   ): AsyncGenerator<Uint8Array> {
-    const query = new URLSearchParams();
-    if (options.stream) query.set("stream", options.stream);
-    if (options.follow) query.set("follow", "1");
-    const path = `${jobPath(id, "/logs")}?${query.toString()}`;
-    const res = await this.#request("GET", path, undefined, options.signal);
-    yield* this.#body(res, options.signal);
+    let offset = options.offset ?? 0;
+    const reconnector =
+      options.follow && options.reconnect
+        ? new Reconnector(options.reconnect, options.signal)
+        : null;
+    // Set once the job was seen ended: the next stream that ends is the
+    // last, as it carried everything up to the output's end.
+    let final = false;
+    for (;;) {
+      try {
+        const res = await this.#request(
+          "GET",
+          logsPath(id, options, offset),
+          undefined,
+          options.signal,
+        );
+        reconnector?.back();
+        for await (const chunk of this.#body(res, options.signal)) {
+          offset += chunk.length;
+          yield chunk;
+        }
+        if (!reconnector || final) return;
+        // A followed log ends with the job, or with a host shutting down
+        // (output may be left): only the job's record tells them apart.
+        final = isFinal((await this.getJob(id)).status);
+        if (!final) throw endedEarly(describeEndpoint(this.endpoint));
+      } catch (err) {
+        if (!reconnector) throw err;
+        await reconnector.lost(err);
+      }
+    }
   }
 
   /**
@@ -130,30 +170,43 @@ export class HostClient {
    * host cuts the stream off because this reader fell behind, it
    * reconnects after the last event seen, so the sequence has no gaps while
    * the host still keeps the events; host notices (`lagging`,
-   * `events_lost`) go to `onNotice`.
+   * `events_lost`) go to `onNotice`. With `reconnect`, a lost connection
+   * or a stream the host ended is resumed the same way.
    */
   async *events(options: EventsOptions = {}): AsyncGenerator<JobEvent> {
     let after = options.after;
+    const reconnector =
+      options.reconnect && new Reconnector(options.reconnect, options.signal);
     for (;;) {
       let lagging = false;
-      for await (const frame of this.#sse(options, after)) {
-        if (frame.id === undefined) {
-          const notice = JSON.parse(frame.data) as HostNotice;
-          options.onNotice?.(notice);
-          if (notice.code === "lagging") lagging = true;
-          continue;
+      try {
+        const frames = this.#sse(options, after, () => reconnector?.back());
+        for await (const frame of frames) {
+          if (frame.id === undefined) {
+            const notice = JSON.parse(frame.data) as HostNotice;
+            options.onNotice?.(notice);
+            if (notice.code === "lagging") lagging = true;
+            continue;
+          }
+          const event = JSON.parse(frame.data) as JobEvent;
+          after = event.id;
+          yield event;
         }
-        const event = JSON.parse(frame.data) as JobEvent;
-        after = event.id;
-        yield event;
+        if (lagging) continue;
+        if (!reconnector) return;
+        // A host that shuts down ends the stream cleanly: still a loss.
+        throw endedEarly(describeEndpoint(this.endpoint));
+      } catch (err) {
+        if (!reconnector) throw err;
+        await reconnector.lost(err);
       }
-      if (!lagging) return;
     }
   }
 
   async *#sse(
     options: EventsOptions,
     after: number | undefined,
+    onOpen: () => void,
   ): AsyncGenerator<{ id?: string; data: string }> {
     const query = new URLSearchParams();
     if (options.job) query.set("job", options.job);
@@ -164,6 +217,7 @@ export class HostClient {
       undefined,
       options.signal,
     );
+    onOpen();
     const decoder = new TextDecoder();
     let buffer = "";
     for await (const chunk of this.#body(res, options.signal)) {
@@ -242,6 +296,14 @@ async function readAll(res: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of res) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString("utf8");
+}
+
+function logsPath(id: string, options: LogsOptions, offset: number): string {
+  const query = new URLSearchParams();
+  if (options.stream) query.set("stream", options.stream);
+  if (options.follow) query.set("follow", "1");
+  if (offset > 0) query.set("offset", String(offset));
+  return `${jobPath(id, "/logs")}?${query.toString()}`;
 }
 
 /**

@@ -1,9 +1,12 @@
 /**
  * GET /jobs/:id/logs — a job's captured output as plain bytes: one stream,
  * or both in the order they were written. With `follow=1` the response
- * stays open and carries new output until the job ends. The output comes
- * from an OutputCursor reading the files on disk: a slow client costs no
- * memory and never holds up the job.
+ * stays open and carries new output until the job ends. `offset=N` starts
+ * N bytes into the chosen view, where a client that lost its connection
+ * had got to (past the end there is nothing, or, followed, what comes
+ * once the output reaches it). The output comes from an OutputCursor
+ * reading the files on disk: a slow client costs no memory and never
+ * holds up the job.
  */
 import type { ServerResponse } from "node:http";
 
@@ -28,11 +31,13 @@ export async function getLogs(host: Host, ctx: RouteContext): Promise<void> {
   const output = host.output(id);
   const view = parseView(ctx.query.get("stream"));
   const follow = parseFlag(ctx.query.get("follow"), "follow");
+  const offset = parseOffset(ctx.query.get("offset"));
 
   const cursor = new OutputCursor(output, {
     fromStart: true,
     streams: new Set(VIEW_STREAMS[view]),
     untilNow: !follow,
+    skipBytes: offset,
   });
   const { res } = ctx;
   res.once("close", () => cursor.close());
@@ -76,6 +81,17 @@ function parseView(value: string | null): OutputView {
     );
   }
   return value as OutputView;
+}
+
+function parseOffset(value: string | null): number {
+  if (value === null) return 0;
+  if (!/^\d{1,15}$/.test(value)) {
+    throw new ValidationError(
+      `Invalid offset ${JSON.stringify(value)}: expected a byte count from 0`,
+      "offset",
+    );
+  }
+  return Number(value);
 }
 
 /** Parses a boolean query flag: 1/true/yes, 0/false/no, or absent. */

@@ -46,6 +46,11 @@ export interface CursorOptions {
   streams: ReadonlySet<OutputStream>;
   /** Stop at what is on disk now instead of following. */
   untilNow?: boolean;
+  /**
+   * Bytes of the chosen streams, in order, to pass over before handing
+   * any out (a client resuming where it was); default 0.
+   */
+  skipBytes?: number;
 }
 
 // One contiguous range of a stream's file.
@@ -69,6 +74,8 @@ export class OutputCursor {
   #indexAt = 0;
   /** Bytes left of the record at `#indexAt`, once it is partly used. */
   #recordLeft = 0;
+  /** Bytes still to pass over before the first one handed out. */
+  #skipLeft: number;
   #ended = false;
   #closed = false;
   #wake: (() => void) | null = null;
@@ -78,6 +85,7 @@ export class OutputCursor {
   constructor(output: JobOutput, options: CursorOptions) {
     this.#output = output;
     this.#streams = options.streams;
+    this.#skipLeft = options.skipBytes ?? 0;
     const follower = output.follow({
       data: () => {
         this.#indexTarget = output.position().index;
@@ -106,6 +114,7 @@ export class OutputCursor {
    */
   read(buffer: Buffer, offset = 0): ReadResult | null {
     if (this.#closed) return null;
+    this.#skip();
     const run = this.#nextRun(buffer.length - offset);
     if (!run) return null;
     readExactly(this.#fd(run.stream), buffer, offset, run);
@@ -129,6 +138,7 @@ export class OutputCursor {
   async *pieces(maxBytes = DEFAULT_PIECE_BYTES): AsyncGenerator<OutputPiece> {
     try {
       while (await this.wait()) {
+        this.#skip();
         const run = this.#nextRun(maxBytes);
         if (!run) continue;
         const data = Buffer.allocUnsafe(run.length);
@@ -148,6 +158,16 @@ export class OutputCursor {
     for (const fd of this.#fds.values()) closeSync(fd);
     this.#fds.clear();
     this.#notify();
+  }
+
+  // Passes over what is left of `skipBytes` as far as it is on disk,
+  // without reading it: only the read positions move.
+  #skip(): void {
+    while (this.#skipLeft > 0) {
+      const run = this.#nextRun(this.#skipLeft);
+      if (!run) return;
+      this.#skipLeft -= run.length;
+    }
   }
 
   #pending(): boolean {

@@ -1,0 +1,119 @@
+/**
+ * How the client's long-lived streams (followed events and logs) ride out
+ * a host that goes away: a restart, an upgrade, a crash. Only a lost or
+ * refused connection (`unavailable`) is retried, with a delay that doubles
+ * from 100 ms to 5 s, until the host is back or the timeout since the
+ * connection was lost has passed; a refused token or a missing job is
+ * final at once. The caller resumes where it was (an event id, a byte
+ * offset), so nothing comes twice and nothing is skipped.
+ */
+import { errorMessage, UnavailableError } from "../errors.js";
+
+/** First delay before reconnecting. */
+export const FIRST_RETRY_MS = 100;
+/** Longest delay between two attempts. */
+export const MAX_RETRY_MS = 5_000;
+/** How long to keep trying after the connection was lost. */
+export const DEFAULT_RECONNECT_TIMEOUT_MS = 60_000;
+
+export interface ReconnectOptions {
+  /**
+   * Give up this long after the connection was lost; 0 never reconnects.
+   * Default 60 s.
+   */
+  timeoutMs?: number;
+  /** Called once when the connection is lost, with why. */
+  onLost?: (err: Error) => void;
+  /** Called when a new connection stands after a loss. */
+  onBack?: () => void;
+}
+
+/**
+ * The state of one stream's reconnecting: `lost(err)` decides whether to
+ * try again (and waits out the backoff) or throws the error to end with;
+ * `back()` marks a connection that stands.
+ *
+ * A connection counts as back once the host answers the request, which
+ * restarts the timeout: a host that answers and then drops the stream at
+ * once, again and again, is retried without end (at 100 ms apart).
+ */
+export class Reconnector {
+  readonly #timeoutMs: number;
+  readonly #options: ReconnectOptions;
+  readonly #signal: AbortSignal | undefined;
+  #lostAt: number | null = null;
+  #delayMs = FIRST_RETRY_MS;
+
+  constructor(options: ReconnectOptions, signal?: AbortSignal) {
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
+    if (!Number.isInteger(this.#timeoutMs) || this.#timeoutMs < 0) {
+      throw new RangeError(
+        `Invalid reconnect timeoutMs ${this.#timeoutMs}: expected a whole number of ms from 0`,
+      );
+    }
+    this.#options = options;
+    this.#signal = signal;
+  }
+
+  /** A connection stands: a later loss starts a new timeout. */
+  back(): void {
+    if (this.#lostAt === null) return;
+    this.#lostAt = null;
+    this.#delayMs = FIRST_RETRY_MS;
+    this.#options.onBack?.();
+  }
+
+  /**
+   * The connection failed with `err`. Resolves after the backoff when it
+   * is worth another try; rejects with `err` when it is not retryable, and
+   * with an UnavailableError once the timeout has passed.
+   */
+  async lost(err: unknown): Promise<void> {
+    if (!(err instanceof UnavailableError) || this.#signal?.aborted) {
+      throw err;
+    }
+    if (this.#timeoutMs === 0) throw err;
+    const now = Date.now();
+    if (this.#lostAt === null) {
+      this.#lostAt = now;
+      this.#options.onLost?.(err);
+    }
+    const leftMs = this.#lostAt + this.#timeoutMs - now;
+    if (leftMs <= 0) {
+      throw new UnavailableError(
+        `Gave up reconnecting after ${formatMs(this.#timeoutMs)}: ${errorMessage(err)}`,
+        { cause: err },
+      );
+    }
+    await sleep(Math.min(this.#delayMs, leftMs), this.#signal);
+    this.#delayMs = Math.min(this.#delayMs * 2, MAX_RETRY_MS);
+  }
+}
+
+/** An error for a stream the host ended while it should have gone on. */
+export function endedEarly(url: string): UnavailableError {
+  return new UnavailableError(`Lorne host at ${url} closed the stream`);
+}
+
+function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", abort);
+    };
+    const abort = () => {
+      done();
+      reject(signal?.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      done();
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", abort, { once: true });
+  });
+}
