@@ -209,7 +209,9 @@ export class Refresher {
     this.#mtimes.set(key, found.mtimeNs);
     known.size = found.size;
     if (found.size < known.readOffset) {
-      this.truncated(known);
+      // The stat may predate a read that went past its size (the spooler
+      // reads beside the refresh): only a second look confirms it.
+      await this.#confirmShorter(known, path);
     } else if (changed) {
       await this.#checkPrefix(known, path);
     }
@@ -223,14 +225,27 @@ export class Refresher {
     file.template = this.#template(file.group, path);
   }
 
+  async #confirmShorter(file: TrackedFile, path: string): Promise<void> {
+    const generation = file.generation;
+    const again = await statIdentity(path);
+    if (file.generation !== generation) return; // restarted meanwhile
+    if (again?.identity.key !== file.key) return; // a refresh deals with it
+    file.size = again.size;
+    if (again.size < file.readOffset) this.truncated(file);
+  }
+
   // The same inode with other first bytes was rewritten from the start.
+  // A file restarted meanwhile (the spooler saw it too) is left alone.
   async #checkPrefix(file: TrackedFile, path: string): Promise<void> {
+    const generation = file.generation;
     await withFile(path, file.identity, async (handle, size) => {
+      if (file.generation !== generation) return;
       const wider = await widenFingerprint(handle, file.fingerprint, size);
       const same =
         wider !== undefined &&
         (size < file.readOffset ||
           (await followsNewline(handle, file.readOffset)));
+      if (file.generation !== generation) return;
       if (same) file.fingerprint = wider;
       else this.truncated(file);
     });
