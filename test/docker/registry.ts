@@ -7,10 +7,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 
-import { tempDir, waitFor } from "../helpers.js";
+import { freePort, tempDir, waitFor } from "../helpers.js";
 import { docker, dockerOk, TEST_IMAGE } from "./engine.js";
 
 const START_ATTEMPTS = 3;
@@ -141,20 +140,4 @@ async function stopChild(child: ChildProcess, exited: Promise<void>) {
     child.kill("SIGTERM");
   }
   await exited;
-}
-
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address !== null
-          ? resolve(address.port)
-          : reject(new Error("Cannot find a free port")),
-      );
-    });
-  });
 }

@@ -9,7 +9,6 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
 
@@ -18,6 +17,7 @@ import type { JobEvent } from "../../src/host/events.js";
 import {
   authHeader,
   cliEnv,
+  freePort,
   LORNE,
   readText,
   runLorne,
@@ -54,22 +54,6 @@ function follow(args: string[], env: NodeJS.ProcessEnv): Follower {
     child.once("close", (code, signal) => resolve({ code, signal })),
   );
   return { child, stdout: () => stdout, stderr: () => stderr, closed };
-}
-
-/** A loopback port that was free a moment ago. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address !== null
-          ? resolve(address.port)
-          : reject(new Error("No port")),
-      );
-    });
-  });
 }
 
 /** A daemon on a fixed port, so a restarted one has the same URL. */
