@@ -102,7 +102,12 @@ test(
       await client.createJob({
         id: "during",
         config: {
-          cmd: ["sh", "-c", `while [ ! -e ${goFile} ]; do sleep 0.05; done`],
+          // Bounded (120 s): a failed test leaves no job behind.
+          cmd: [
+            "sh",
+            "-c",
+            `n=0; while [ ! -e ${goFile} ] && [ $n -lt 2400 ]; do sleep 0.05; n=$((n+1)); done`,
+          ],
         },
       });
       await waitFor(
@@ -324,9 +329,10 @@ test(
   },
 );
 
-// Prints 0, 1, 2, ... one line every 20 ms until the go file appears.
+// Prints 0, 1, 2, ... one line every 20 ms until the go file appears, or
+// for at most 120 s (a failed test leaves no job behind).
 function printUntil(goFile: string): string {
-  return `i=0; while [ ! -e ${goFile} ]; do echo $i; i=$((i+1)); sleep 0.02; done`;
+  return `i=0; while [ ! -e ${goFile} ] && [ $i -lt 6000 ]; do echo $i; i=$((i+1)); sleep 0.02; done`;
 }
 
 /** Lines 0..n-1 in order, each once; returns n. */
