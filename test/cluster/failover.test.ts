@@ -7,6 +7,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
+import type { Etcd3 } from "etcd3";
+
 import type { ClusterClient } from "../../src/cluster/client.js";
 import { openEtcd } from "../../src/cluster/etcd.js";
 import { HostClient } from "../../src/host/client.js";
@@ -35,6 +37,8 @@ const PARALLEL = 10;
 describe("cluster failover", { skip: etcdSkipReason() }, () => {
   let etcd: EtcdCluster;
   let client: ClusterClient;
+  /** A plain etcd client, to read what the schedulers wrote. */
+  let raw: Etcd3;
   const hosts: DaemonProcess[] = [];
   const schedulers: SchedulerProcess[] = [];
 
@@ -58,10 +62,12 @@ describe("cluster failover", { skip: etcdSkipReason() }, () => {
       schedulers.push(await startScheduler(etcd.endpoints, id));
     }
     ({ client } = await openClient(etcd.endpoints));
+    raw = openEtcd({ endpoints: etcd.endpoints });
   });
 
   after(async () => {
     client?.close();
+    raw?.close();
     await Promise.all(schedulers.map((s) => stopProcess(s)));
     await Promise.all(hosts.map((h) => h.stop()));
     for (const h of hosts) killLeftovers(h.stateDir);
@@ -80,16 +86,36 @@ describe("cluster failover", { skip: etcdSkipReason() }, () => {
     return counts;
   }
 
+  /** How many race jobs each scheduler placed, from etcd's assignments. */
+  async function placedBy(): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    const all = await raw.getAll().prefix("/lorne/assignments/").strings();
+    for (const [key, value] of Object.entries(all)) {
+      if (!/\/race-\d+$/.test(key)) continue;
+      const by = (JSON.parse(value) as { scheduler: string }).scheduler;
+      counts.set(by, (counts.get(by) ?? 0) + 1);
+    }
+    return counts;
+  }
+
   test("cluster failover: killing the leading scheduler during 200 submissions loses and doubles none", async () => {
     const leaderId = await waitFor(() => client.leader(), "a leader");
     const leader = schedulers.find((s) => s.id === leaderId);
     assert.ok(leader, `leader "${leaderId}" is one of ours`);
     await waitForLine(leader, /at=elected/, "the leader's at=elected");
 
+    // The race: a quarter is submitted, the leader is killed once it has
+    // placed at least one of them, and the rest are submitted while it
+    // dies. Jobs it had not placed yet, and all those after, are the next
+    // leader's. (Killing it after a fixed count of submissions was not
+    // enough: on a loaded machine it had sometimes placed none by then.)
     const ids = Array.from({ length: RACING }, (_, i) => `race-${i}`);
+    let killed!: () => void;
+    const leaderKilled = new Promise<void>((resolve) => (killed = resolve));
     let submitted = 0;
     const submitAll = (async () => {
       for (let i = 0; i < ids.length; i += PARALLEL) {
+        if (i === RACING / 4) await leaderKilled;
         await Promise.all(
           ids.slice(i, i + PARALLEL).map(async (id) => {
             await client.submit({ id, config: { cmd: ["sleep", "120"] } });
@@ -98,9 +124,16 @@ describe("cluster failover", { skip: etcdSkipReason() }, () => {
         );
       }
     })();
-    // Kill it once the race is on: some jobs placed by it, most not yet.
-    await waitFor(() => submitted >= RACING / 4, "a quarter submitted");
-    leader.child.kill("SIGKILL");
+    try {
+      await waitFor(
+        async () => submitted >= RACING / 4 && (await placedBy()).has(leaderId),
+        "a quarter submitted and one placed by the leader",
+        60_000,
+      );
+      leader.child.kill("SIGKILL");
+    } finally {
+      killed();
+    }
     await leader.exited;
     await submitAll;
 
@@ -130,28 +163,14 @@ describe("cluster failover", { skip: etcdSkipReason() }, () => {
     await waitForLine(follower, /at=elected/, "the new leader's at=elected");
 
     // The race was real: both leaders placed some of the jobs.
-    const raw = openEtcd({ endpoints: etcd.endpoints });
-    const placedBy = new Map<string, number>();
-    try {
-      const all = await raw.getAll().prefix("/lorne/assignments/").strings();
-      for (const [key, value] of Object.entries(all)) {
-        if (!/\/race-\d+$/.test(key)) continue;
-        const by = (JSON.parse(value) as { scheduler: string }).scheduler;
-        placedBy.set(by, (placedBy.get(by) ?? 0) + 1);
-      }
-    } finally {
-      raw.close();
-    }
+    const placed = await placedBy();
+    assert.ok((placed.get(leaderId) ?? 0) > 0, "the first leader placed some");
     assert.ok(
-      (placedBy.get(leaderId) ?? 0) > 0,
-      "the first leader placed some",
-    );
-    assert.ok(
-      (placedBy.get(newLeader) ?? 0) > 0,
+      (placed.get(newLeader) ?? 0) > 0,
       "the second leader placed some",
     );
     assert.equal(
-      [...placedBy.values()].reduce((a, b) => a + b, 0),
+      [...placed.values()].reduce((a, b) => a + b, 0),
       RACING,
       "one assignment per job",
     );
