@@ -1,8 +1,10 @@
 /**
- * Exponential backoff with jitter, for senders after a failed batch and
- * for the spooler when no file has anything new: 50 ms doubling to 5 s,
- * each wait drawn from the upper half of the current step so many
- * shippers that failed together do not retry together.
+ * Exponential backoff with jitter: each wait is drawn from the upper half
+ * of the current step, which doubles up to a maximum, so many clients
+ * that failed together do not retry together. The shipper's senders use
+ * it after a failed batch and its spooler when no file has anything new
+ * (50 ms doubling to 5 s, the defaults); the host client between attempts
+ * to reconnect a followed stream.
  */
 
 export const BACKOFF_MIN_MS = 50;

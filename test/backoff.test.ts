@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { Backoff } from "../../src/ship/backoff.js";
+import { Backoff } from "../src/backoff.js";
 
 test("backoff: doubles from 50 ms to 5 s within the upper half of each step", () => {
   const high = new Backoff(50, 5000, () => 1);

@@ -2,11 +2,13 @@
  * How the client's long-lived streams (followed events and logs) ride out
  * a host that goes away: a restart, an upgrade, a crash. Only a lost or
  * refused connection (`unavailable`) is retried, with a delay that doubles
- * from 100 ms to 5 s, until the host is back or the timeout since the
+ * from 100 ms to 5 s (with jitter, so many clients of one host do not all
+ * come back at once), until the host is back or the timeout since the
  * connection was lost has passed; a refused token or a missing job is
  * final at once. The caller resumes where it was (an event id, a byte
  * offset), so nothing comes twice and nothing is skipped.
  */
+import { Backoff } from "../backoff.js";
 import { errorMessage, UnavailableError } from "../errors.js";
 
 /** First delay before reconnecting. */
@@ -15,6 +17,11 @@ export const FIRST_RETRY_MS = 100;
 export const MAX_RETRY_MS = 5_000;
 /** How long to keep trying after the connection was lost. */
 export const DEFAULT_RECONNECT_TIMEOUT_MS = 60_000;
+/**
+ * How long a connection must have stood for the next loss to start again
+ * from the first delay rather than carry on doubling.
+ */
+export const STABLE_MS = 10_000;
 
 export interface ReconnectOptions {
   /**
@@ -26,6 +33,8 @@ export interface ReconnectOptions {
   onLost?: (err: Error) => void;
   /** Called when a new connection stands after a loss. */
   onBack?: () => void;
+  /** The delays between attempts; for tests. */
+  backoff?: Backoff;
 }
 
 /**
@@ -34,15 +43,18 @@ export interface ReconnectOptions {
  * `back()` marks a connection that stands.
  *
  * A connection counts as back once the host answers the request, which
- * restarts the timeout: a host that answers and then drops the stream at
- * once, again and again, is retried without end (at 100 ms apart).
+ * restarts the timeout. The delay starts again from 100 ms only after a
+ * connection that stood for STABLE_MS: a host that answers and then drops
+ * the stream at once, again and again, is retried without end, but at
+ * most every 5 s, not in a tight loop.
  */
 export class Reconnector {
   readonly #timeoutMs: number;
   readonly #options: ReconnectOptions;
   readonly #signal: AbortSignal | undefined;
+  readonly #backoff: Backoff;
   #lostAt: number | null = null;
-  #delayMs = FIRST_RETRY_MS;
+  #backAt: number | null = null;
 
   constructor(options: ReconnectOptions, signal?: AbortSignal) {
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
@@ -53,13 +65,15 @@ export class Reconnector {
     }
     this.#options = options;
     this.#signal = signal;
+    this.#backoff =
+      options.backoff ?? new Backoff(FIRST_RETRY_MS, MAX_RETRY_MS);
   }
 
   /** A connection stands: a later loss starts a new timeout. */
   back(): void {
+    this.#backAt = Date.now();
     if (this.#lostAt === null) return;
     this.#lostAt = null;
-    this.#delayMs = FIRST_RETRY_MS;
     this.#options.onBack?.();
   }
 
@@ -76,6 +90,9 @@ export class Reconnector {
     const now = Date.now();
     if (this.#lostAt === null) {
       this.#lostAt = now;
+      if (this.#backAt !== null && now - this.#backAt >= STABLE_MS) {
+        this.#backoff.reset();
+      }
       this.#options.onLost?.(err);
     }
     const leftMs = this.#lostAt + this.#timeoutMs - now;
@@ -85,8 +102,7 @@ export class Reconnector {
         { cause: err },
       );
     }
-    await sleep(Math.min(this.#delayMs, leftMs), this.#signal);
-    this.#delayMs = Math.min(this.#delayMs * 2, MAX_RETRY_MS);
+    await sleep(Math.min(this.#backoff.next(), leftMs), this.#signal);
   }
 }
 

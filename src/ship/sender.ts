@@ -8,7 +8,7 @@
 import type { LumberjackClient } from "../lumberjack/client.js";
 import type { Batch } from "./spooler.js";
 
-import { Backoff } from "./backoff.js";
+import { Backoff } from "../backoff.js";
 
 export type SenderStatus = "idle" | "sending" | "retrying";
 

@@ -19,7 +19,7 @@ import type { Batch } from "./spooler.js";
 import { errorMessage } from "../errors.js";
 import { PreparedBatch } from "../lumberjack/batch.js";
 import { LumberjackClient } from "../lumberjack/client.js";
-import { Backoff } from "./backoff.js";
+import { Backoff } from "../backoff.js";
 import { readerLimit } from "./descriptors.js";
 import { FolderWatcher } from "./discovery.js";
 import { OffsetStore, type OffsetEntry } from "./offsets.js";
