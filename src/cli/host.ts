@@ -9,9 +9,12 @@ import { readFileSync } from "node:fs";
 import { Option, type Command } from "commander";
 
 import {
+  DEFAULT_FINISHED_MAX,
   DEFAULT_LEASE_TTL_S,
   parseAdvertise,
   parseEndpoints,
+  parseFinishedMax,
+  parseFinishedRetention,
   parseLeaseTtl,
   type ClusterSettings,
 } from "../cluster/settings.js";
@@ -64,6 +67,8 @@ interface HostFlags {
   scheduler?: boolean;
   etcdPrefix?: string;
   leaseTtlS?: string;
+  finishedRetention?: string;
+  finishedMax?: string;
   socket?: string;
   /** commander's --no-auth: false when given. */
   auth: boolean;
@@ -158,6 +163,16 @@ export function register(program: Command): void {
     .option(
       "--lease-ttl-s <s>",
       `registration lease TTL in seconds (default: ${DEFAULT_LEASE_TTL_S})`,
+    )
+    .option(
+      "--finished-retention <duration>",
+      "with --scheduler: remove jobs finished longer ago than this, e.g. " +
+        "24h, 7d; 0 keeps them forever (default: 24h)",
+    )
+    .option(
+      "--finished-max <n>",
+      "with --scheduler: keep at most this many finished jobs, the newest " +
+        `(default: ${DEFAULT_FINISHED_MAX})`,
     )
     .option(
       "--socket <path>",
@@ -269,12 +284,27 @@ function clusterSettings(flags: HostFlags): ClusterSettings | undefined {
       ["--scheduler", flags.scheduler],
       ["--etcd-prefix", flags.etcdPrefix],
       ["--lease-ttl-s", flags.leaseTtlS],
+      ["--finished-retention", flags.finishedRetention],
+      ["--finished-max", flags.finishedMax],
     ] as const) {
       if (value !== undefined) {
         throw new ValidationError(`Invalid ${flag}: needs --etcd`, "etcd");
       }
     }
     return undefined;
+  }
+  if (!flags.scheduler) {
+    for (const [flag, value] of [
+      ["--finished-retention", flags.finishedRetention],
+      ["--finished-max", flags.finishedMax],
+    ] as const) {
+      if (value !== undefined) {
+        throw new ValidationError(
+          `Invalid ${flag}: needs --scheduler`,
+          "scheduler",
+        );
+      }
+    }
   }
   return {
     endpoints: parseEndpoints(flags.etcd),
@@ -291,6 +321,14 @@ function clusterSettings(flags: HostFlags): ClusterSettings | undefined {
       flags.leaseTtlS === undefined
         ? undefined
         : parseLeaseTtl(flags.leaseTtlS),
+    finishedRetentionMs:
+      flags.finishedRetention === undefined
+        ? undefined
+        : parseFinishedRetention(flags.finishedRetention),
+    finishedMax:
+      flags.finishedMax === undefined
+        ? undefined
+        : parseFinishedMax(flags.finishedMax),
   };
 }
 
