@@ -431,10 +431,15 @@ describe("cluster retention", { skip: etcdSkipReason() }, () => {
     ] as const) {
       cases.push([["host", ...flags], `lorne host: ${message}\n`, 1]);
     }
-    for (const [args, stderr, code] of cases) {
-      const run = await runLorne([...args, "--etcd", etcd.endpoints[0] ?? ""]);
+    const runs = await Promise.all(
+      cases.map(([args]) =>
+        runLorne([...args, "--etcd", etcd.endpoints[0] ?? ""]),
+      ),
+    );
+    runs.forEach((run, i) => {
+      const [args, stderr, code] = cases[i] as (typeof cases)[number];
       assert.equal(run.stderr, stderr, args.join(" "));
       assert.equal(run.code, code, args.join(" "));
-    }
+    });
   });
 });
