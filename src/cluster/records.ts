@@ -196,7 +196,7 @@ export function parseAssignment(text: string): Assignment {
   return {
     job_id: expectId(o.job_id, "job_id"),
     host_id: expectId(o.host_id, "host_id"),
-    session: expectString(o.session, "session"),
+    session: expectLease(o.session, "session"),
     attempt: expectCount(o.attempt, "attempt"),
     scheduler: expectString(o.scheduler, "scheduler"),
     assigned_at: expectString(o.assigned_at, "assigned_at"),
@@ -212,11 +212,23 @@ export function parseStatus(text: string): ClusterStatus {
   ) {
     throw invalid("ports", "an array of port numbers", o.ports);
   }
+  const state = expectOneOf(o.state, "state", STATES);
+  const hostId = o.host_id === null ? null : expectId(o.host_id, "host_id");
+  const session = o.session === null ? null : expectLease(o.session, "session");
+  // Placed and not yet ended: the scheduler checks the job's host by both.
+  if (state !== "pending" && !isFinalState(state)) {
+    if (hostId === null) {
+      throw invalid("host_id", `set for a job that is ${state}`, null);
+    }
+    if (session === null) {
+      throw invalid("session", `set for a job that is ${state}`, null);
+    }
+  }
   return {
     job_id: expectId(o.job_id, "job_id"),
-    state: expectOneOf(o.state, "state", STATES),
-    host_id: o.host_id === null ? null : expectId(o.host_id, "host_id"),
-    session: o.session === null ? null : expectString(o.session, "session"),
+    state,
+    host_id: hostId,
+    session,
     attempt: expectCount(o.attempt, "attempt", 0),
     pid: o.pid === null ? null : expectCount(o.pid, "pid"),
     ports: o.ports,
@@ -326,6 +338,14 @@ function expectStringMap(
 function expectString(value: unknown, field: string): string {
   if (typeof value !== "string" || value === "") {
     throw invalid(field, "a non-empty string", value);
+  }
+  return value;
+}
+
+/** An etcd lease id, as etcd3 gives it: decimal digits. */
+function expectLease(value: unknown, field: string): string {
+  if (typeof value !== "string" || !/^\d{1,20}$/.test(value)) {
+    throw invalid(field, "a lease id (decimal digits)", value);
   }
   return value;
 }

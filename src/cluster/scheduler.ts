@@ -272,6 +272,9 @@ export class Scheduler {
         a.value.id.localeCompare(b.value.id),
     );
     for (const job of jobs) {
+      // A status nobody can read says nothing safe about where the job
+      // runs: the job waits, reported, until the value is fixed.
+      if (view.invalidStatuses.has(job.value.id)) continue;
       const status = view.statuses.get(job.value.id);
       const decision = this.#decide(job, status, view, candidates);
       if (decision) {

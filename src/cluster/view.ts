@@ -39,6 +39,8 @@ export interface ClusterView {
   hosts: Map<string, HostEntry>;
   jobs: Map<string, Entry<ClusterJob>>;
   statuses: Map<string, Entry<ClusterStatus>>;
+  /** Jobs whose status key holds a malformed value (reported, skipped). */
+  invalidStatuses: Set<string>;
 }
 
 /**
@@ -51,11 +53,13 @@ export async function readView(
   keys: ClusterKeys,
   onInvalid: InvalidHandler,
 ): Promise<ClusterView> {
+  const invalidStatuses = new Set<string>();
   const statuses = await readPrefix(
     client,
     keys.statuses(),
     (kv, id) => checkId(parseStatus(kv.value.toString()), id, "job_id"),
     onInvalid,
+    invalidStatuses,
   );
   const hostKvs = await client.getAll().prefix(keys.hosts()).exec();
   const hosts = new Map<string, HostEntry>();
@@ -80,7 +84,7 @@ export async function readView(
     (kv, id) => checkId(parseJob(kv.value.toString()), id, "id"),
     onInvalid,
   );
-  return { hosts, jobs, statuses };
+  return { hosts, jobs, statuses, invalidStatuses };
 }
 
 /** Live instances of one service, or of all; sorted by name then job. */
@@ -120,6 +124,7 @@ async function readPrefix<T>(
   prefix: string,
   parse: (kv: IKeyValue, id: string) => T,
   onInvalid: InvalidHandler,
+  invalidIds?: Set<string>,
 ): Promise<Map<string, Entry<T>>> {
   const res = await client.getAll().prefix(prefix).exec();
   const out = new Map<string, Entry<T>>();
@@ -129,6 +134,7 @@ async function readPrefix<T>(
     try {
       out.set(id, { value: parse(kv, id), key, modRevision: kv.mod_revision });
     } catch (err) {
+      invalidIds?.add(id);
       onInvalid(key, asError(err));
     }
   }

@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 
 import type { ClusterClient } from "../../src/cluster/client.js";
 import { openEtcd } from "../../src/cluster/etcd.js";
+import { validateSubmission } from "../../src/cluster/records.js";
 import { HostClient } from "../../src/host/client.js";
 import { runLorne, waitFor, type DaemonProcess } from "../helpers.js";
 import { etcdSkipReason, startEtcd, type EtcdCluster } from "./etcd.js";
@@ -212,6 +213,33 @@ describe("cluster", { skip: etcdSkipReason() }, () => {
         .put("/lorne/assignments/h2/evil")
         .value(JSON.stringify({ job_id: "evil", host_id: "h2", session: 1 }));
       await raw.put("/lorne/services/web/x").value("\u0000\u00ff");
+      // A running status without its host's lease: the job waits, reported
+      // (no comparison on a missing lease may reach etcd).
+      await raw
+        .put("/lorne/jobs/no-lease")
+        .value(
+          JSON.stringify(
+            validateSubmission(
+              { config: { cmd: ["sleep", "60"] } },
+              "no-lease",
+            ),
+          ),
+        );
+      await raw.put("/lorne/status/no-lease").value(
+        JSON.stringify({
+          job_id: "no-lease",
+          state: "running",
+          host_id: null,
+          session: null,
+          attempt: 0,
+          pid: null,
+          ports: [],
+          exit_status: null,
+          signal: null,
+          error: null,
+          updated_at: new Date().toISOString(),
+        }),
+      );
       // A well-formed assignment to h2 of a job whose spec is malformed:
       // h2 cannot run it, and says so in the job's status.
       const h2 = (await raw.get("/lorne/hosts/h2").exec()).kvs[0];
@@ -243,6 +271,7 @@ describe("cluster", { skip: etcdSkipReason() }, () => {
           "/lorne/jobs/bad-json",
           "/lorne/jobs/bad-spec",
           "/lorne/hosts/ghost",
+          "/lorne/status/no-lease",
         ].every((key) =>
           all().some(
             (l) => l.includes("at=invalid_value") && l.includes(`key=${key} `),
@@ -256,6 +285,17 @@ describe("cluster", { skip: etcdSkipReason() }, () => {
       assert.equal(daemon.child.exitCode, null);
     await client.submit({ id: "after-bad", config: { cmd: ["sleep", "60"] } });
     await running(["after-bad"]);
+    // The job with the unreadable status was left alone.
+    const check = openEtcd({ endpoints: etcd.endpoints });
+    try {
+      const placed = await check.getAll().prefix("/lorne/assignments/").keys();
+      assert.deepEqual(
+        placed.filter((k) => k.endsWith("/no-lease")),
+        [],
+      );
+    } finally {
+      check.close();
+    }
     assert.ok(invalid.includes("/lorne/jobs/bad-json"));
     const badSpec = await waitFor(async () => {
       const raw2 = openEtcd({ endpoints: etcd.endpoints });

@@ -157,11 +157,39 @@ test("records: malformed etcd values are refused with the field", () => {
         parseAssignment(
           JSON.stringify({ job_id: "j", host_id: "h", session: 1 }),
         ),
-      "Invalid session: must be a non-empty string, got 1",
+      "Invalid session: must be a lease id (decimal digits), got 1",
+    ],
+    [
+      () =>
+        parseAssignment(
+          JSON.stringify({ job_id: "j", host_id: "h", session: "abc" }),
+        ),
+      'Invalid session: must be a lease id (decimal digits), got "abc"',
+    ],
+    [
+      () => parseStatus(JSON.stringify({ ...status, session: "abc" })),
+      'Invalid session: must be a lease id (decimal digits), got "abc"',
+    ],
+    // A placed job not yet ended is checked by its host and lease.
+    [
+      () => parseStatus(JSON.stringify({ ...status, session: null })),
+      "Invalid session: must be set for a job that is running, got null",
+    ],
+    [
+      () =>
+        parseStatus(
+          JSON.stringify({ ...status, state: "assigned", host_id: null }),
+        ),
+      "Invalid host_id: must be set for a job that is assigned, got null",
     ],
   ];
   for (const [parse, message] of cases) assert.throws(parse, { message });
   assert.deepEqual(parseStatus(JSON.stringify(status)), status);
+  // Pending and ended jobs need neither.
+  for (const state of ["pending", "done", "lost"]) {
+    const free = { ...status, state, host_id: null, session: null };
+    assert.deepEqual(parseStatus(JSON.stringify(free)), free);
+  }
 });
 
 test("placement: constraints first, then the fewest active jobs, ties to the smallest id", () => {
