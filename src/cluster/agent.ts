@@ -14,6 +14,7 @@
  */
 import type { Etcd3, IKeyValue, Lease, Watcher } from "etcd3";
 
+import { Backoff } from "../backoff.js";
 import { errorMessage } from "../errors.js";
 import type { JobEvent } from "../host/events.js";
 import type { Host } from "../host/host.js";
@@ -34,9 +35,11 @@ import { checkId } from "./view.js";
 
 /** Wait between attempts to register again after losing the lease. */
 const REREGISTER_MS = 1_000;
-/** Attempts at one status write that fails for lack of etcd. */
-const WRITE_ATTEMPTS = 5;
-const WRITE_RETRY_MS = 500;
+/** Attempts at reading a job that fails for lack of etcd. */
+const READ_ATTEMPTS = 5;
+/** First and longest wait between attempts at a read or a status write. */
+const RETRY_MS = 500;
+const MAX_RETRY_MS = 2_000;
 
 export interface AgentOptions {
   client: Etcd3;
@@ -247,9 +250,11 @@ export class ClusterAgent {
     }
     log.log({ at: "assigned" });
     try {
-      await host.create({ ...job.spec, id: jobId });
+      // An ended job of this id is an earlier one the cluster has since
+      // forgotten (retention): this assignment is the new one.
+      await host.create({ ...job.spec, id: jobId }, { replaceEnded: true });
     } catch (err) {
-      // The host refused the job outright (an id it has seen already).
+      // The host refused the job outright (its id is running here).
       log.log({ at: "refused", err: errorMessage(err) });
       this.#report(jobId, {
         ...blankRecord(jobId, host.id),
@@ -276,8 +281,8 @@ export class ClusterAgent {
           attempt,
           err: errorMessage(err),
         });
-        if (attempt >= WRITE_ATTEMPTS || this.#paused) return null;
-        await sleep(WRITE_RETRY_MS);
+        if (attempt >= READ_ATTEMPTS || this.#paused) return null;
+        await sleep(RETRY_MS);
         continue;
       }
       if (text === null) return new Error(`${keys.job(jobId)} is missing`);
@@ -348,8 +353,13 @@ export class ClusterAgent {
     this.#writing.set(jobId, loop);
   }
 
+  // Tried until it is written, the job is no longer this host's (its
+  // assignment or the lease went), a newer record replaces it, or the
+  // agent pauses: a final status given up on would leave the job shown
+  // running in etcd for good.
   async #write(jobId: string, record: JobRecord): Promise<void> {
     const { client, keys } = this.#options;
+    const backoff = new Backoff(RETRY_MS, MAX_RETRY_MS);
     for (let attempt = 1; ; attempt++) {
       const tracked = this.#jobs.get(jobId);
       if (this.#paused || !tracked) return;
@@ -394,8 +404,8 @@ export class ClusterAgent {
           attempt,
           err: errorMessage(err),
         });
-        if (attempt >= WRITE_ATTEMPTS) return;
-        await sleep(WRITE_RETRY_MS);
+        if (this.#pending.has(jobId)) return; // the newer one goes next
+        await sleep(backoff.next());
       }
     }
   }
