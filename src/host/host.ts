@@ -27,6 +27,7 @@ import {
 } from "./job.js";
 import { JobOutput } from "./output.js";
 import type { PortPool } from "./ports.js";
+import { EXIT_FILE } from "./shim/spec.js";
 import { JOB_PID_FILE } from "./statedir.js";
 import { JobTable, type ExitInfo } from "./state.js";
 import { HostStore } from "./store.js";
@@ -63,6 +64,12 @@ export interface HostOptions {
 export interface CreateOptions {
   /** Ports allocated already (the manifest runner renders with them). */
   ports?: number[];
+  /**
+   * Replace an ended job of this id (a cluster job id submitted again
+   * once the cluster forgot the old one); a job not ended is never
+   * replaced.
+   */
+  replaceEnded?: boolean;
 }
 
 interface ActiveJob {
@@ -150,7 +157,12 @@ export class Host {
 
     const preallocated = options.ports !== undefined;
     // Secret env values reach the backend only, never the record.
-    const record = this.#jobs.add(id, redactSpec(spec), options.ports ?? []);
+    const record = this.#jobs.add(
+      id,
+      redactSpec(spec),
+      options.ports ?? [],
+      options.replaceEnded === true,
+    );
     let output: JobOutput;
     try {
       output = this.#openOutput(id, log);
@@ -474,6 +486,9 @@ export class Host {
   // the host only watches them grow.
   #openOutput(id: string, log: Context): JobOutput {
     const dir = join(this.jobsDir, id);
+    // A job replacing an ended one of the same id: how that one ended is
+    // not how this one will.
+    rmSync(join(dir, EXIT_FILE), { force: true });
     if (this.#options.backend.externalOutput) {
       mkdirSync(dir, { recursive: true });
       return JobOutput.view(dir);

@@ -53,11 +53,22 @@ export class JobTable {
     }
   }
 
-  /** Adds a job in status `starting`; emits `create`. */
-  add(id: string, spec: JobSpec, ports: number[]): JobRecord {
+  /**
+   * Adds a job in status `starting`; emits `create`. An ended job of the
+   * same id is replaced when an earlier daemon left it, or when asked
+   * (`replaceEnded`); any other existing id is a ConflictError.
+   */
+  add(
+    id: string,
+    spec: JobSpec,
+    ports: number[],
+    replaceEnded = false,
+  ): JobRecord {
     const old = this.#jobs.get(id);
     const replaces =
-      old !== undefined && this.#inherited.has(id) && isFinal(old.status);
+      old !== undefined &&
+      (replaceEnded || this.#inherited.has(id)) &&
+      isFinal(old.status);
     if (old !== undefined && !replaces) {
       throw new ConflictError(`Cannot create job "${id}": it exists already`);
     }
