@@ -25,6 +25,11 @@ import {
 import { DEFAULT_MAX_STARTS_IN_FLIGHT } from "../host/api/starts.js";
 import { DEFAULT_EVENT_HISTORY } from "../host/events.js";
 import { DEFAULT_GRACE_MS } from "../host/host.js";
+import {
+  DEFAULT_ENDED_MAX,
+  MAX_ENDED_MAX,
+  MAX_ENDED_RETENTION_MS,
+} from "../host/retention.js";
 import { DEFAULT_PORT_RANGE, parsePortRange } from "../host/ports.js";
 import { parseJson } from "../host/manifest/json.js";
 import { BufferedLogger, Context } from "../log/index.js";
@@ -33,6 +38,7 @@ import {
   MAX_MS,
   parseCount,
   parseEnvPairs,
+  parseDuration,
   parseListen,
   parseMs,
 } from "./options.js";
@@ -55,6 +61,8 @@ interface HostFlags {
   force?: boolean;
   graceMs?: string;
   eventHistory?: string;
+  endedRetention?: string;
+  endedMax?: string;
   dockerSocket?: string;
   bind?: string;
   keepContainers?: boolean;
@@ -82,6 +90,8 @@ interface HostConfigFile {
   ports?: string;
   grace_ms?: number;
   event_history?: number;
+  ended_retention?: string;
+  ended_max?: number;
   docker_socket?: string;
   bind?: string;
   keep_containers?: boolean;
@@ -128,6 +138,16 @@ export function register(program: Command): void {
     .option(
       "--event-history <n>",
       `events kept for resuming (default: ${DEFAULT_EVENT_HISTORY})`,
+    )
+    .option(
+      "--ended-retention <duration>",
+      "remove ended jobs after this long, e.g. 30s, 24h, 7d; 0 keeps them " +
+        "(default: 24h)",
+    )
+    .option(
+      "--ended-max <n>",
+      "most ended jobs kept, the oldest removed first; 0: no bound " +
+        `(default: ${DEFAULT_ENDED_MAX})`,
     )
     .option(
       "--docker-socket <path>",
@@ -180,11 +200,19 @@ async function runHost(flags: HostFlags): Promise<void> {
   // A daemon must not stop while its log output is not being read.
   const logger = new BufferedLogger({ fd: 1, blockMs: 0 });
   const log = new Context({ data: { app: "lorne" }, logger });
+  let options: Omit<DaemonOptions, "log">;
+  try {
+    options = resolveOptions(flags);
+  } catch (err) {
+    // A bad flag or config value is bad input: exit status 2.
+    const status = err instanceof ValidationError ? 2 : 1;
+    exitOnStartError("host", log.child({ fn: "main" }), logger, err, status);
+  }
   let daemon: Daemon;
   try {
     // Loaded here so client commands do not pay for the engine client.
     const { Daemon } = await import("../host/daemon.js");
-    daemon = await Daemon.start({ ...resolveOptions(flags), log });
+    daemon = await Daemon.start({ ...options, log });
   } catch (err) {
     exitOnStartError("host", log.child({ fn: "main" }), logger, err);
   }
@@ -245,6 +273,7 @@ function resolveOptions(flags: HostFlags): Omit<DaemonOptions, "log"> {
       flags.eventHistory !== undefined
         ? parseCount(flags.eventHistory, "--event-history", 10_000_000, 1)
         : file.event_history,
+    ...endedSettings(flags, file),
     backend,
     docker: {
       socketPath: flags.dockerSocket ?? file.docker_socket,
@@ -259,6 +288,30 @@ function resolveOptions(flags: HostFlags): Omit<DaemonOptions, "log"> {
         ? parseCount(flags.maxStarts, "--max-starts", 100_000, 1)
         : file.max_starts,
     cluster: clusterSettings(flags),
+  };
+}
+
+// The retention of ended jobs (host/retention.ts), each flag over its key.
+function endedSettings(
+  flags: HostFlags,
+  file: HostConfigFile,
+): Pick<DaemonOptions, "endedRetentionMs" | "endedMax"> {
+  const retention =
+    flags.endedRetention !== undefined
+      ? { text: flags.endedRetention, source: "--ended-retention" }
+      : file.ended_retention !== undefined
+        ? { text: file.ended_retention, source: "config ended_retention" }
+        : undefined;
+  return {
+    endedRetentionMs:
+      retention &&
+      parseDuration(retention.text, retention.source, MAX_ENDED_RETENTION_MS),
+    endedMax:
+      flags.endedMax !== undefined
+        ? parseCount(flags.endedMax, "--ended-max", MAX_ENDED_MAX)
+        : file.ended_max === undefined
+          ? undefined
+          : parseCount(`${file.ended_max}`, "config ended_max", MAX_ENDED_MAX),
   };
 }
 
@@ -297,6 +350,7 @@ function clusterSettings(flags: HostFlags): ClusterSettings | undefined {
 const EXPECTED = {
   boolean: "true or false",
   count: `a whole number from 1 to ${MAX_MS}`,
+  number: "a number",
   string: "a string",
   map: "an object of strings",
   ms: `a whole number of milliseconds up to ${MAX_MS}`,
@@ -315,6 +369,9 @@ const CONFIG_FIELDS: Record<keyof HostConfigFile, keyof typeof EXPECTED> = {
   ports: "string",
   grace_ms: "ms",
   event_history: "count",
+  // Checked by the flags' parsers, for the flags' messages.
+  ended_retention: "string",
+  ended_max: "number",
   docker_socket: "string",
   bind: "string",
   keep_containers: "boolean",
@@ -358,7 +415,9 @@ function readConfig(path: string): HostConfigFile {
           ? Number.isInteger(value) &&
             (value as number) >= (kind === "ms" ? 0 : 1) &&
             (value as number) <= MAX_MS
-          : typeof value === (kind === "boolean" ? "boolean" : "string");
+          : kind === "number"
+            ? typeof value === "number" && Number.isFinite(value)
+            : typeof value === (kind === "boolean" ? "boolean" : "string");
     if (!ok) {
       throw new ValidationError(
         `Invalid config "${path}": field "${key}" must be ${EXPECTED[kind]}`,
