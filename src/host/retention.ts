@@ -72,7 +72,14 @@ export class Retention {
    * sweeping until `close()`. Call once, after recovery.
    */
   start(): void {
-    const trashed = emptyTrash(this.#stateDir);
+    let trashed: number | string;
+    try {
+      trashed = emptyTrash(this.#stateDir);
+    } catch (err) {
+      // Left for the next start: it holds nothing any record names.
+      trashed = "failed";
+      this.#log.log({ at: "trash_error", err: errorMessage(err) });
+    }
     this.#log.log({
       at: "start",
       ended_retention:
