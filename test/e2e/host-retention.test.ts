@@ -9,7 +9,9 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { spawn, type ChildProcess } from "node:child_process";
 import {
+  cpSync,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -18,6 +20,7 @@ import {
 } from "node:fs";
 import { request, type IncomingMessage } from "node:http";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { test } from "node:test";
 
 import Database from "better-sqlite3";
@@ -32,6 +35,8 @@ import type { JobRecord } from "../../src/host/job.js";
 import {
   authHeader,
   cliEnv,
+  LORNE,
+  ROOT,
   runLorne,
   startDaemon,
   tempDir,
@@ -187,6 +192,82 @@ test("retention: a restart removes what ended before the retention, keeps the yo
     assert.deepEqual(ids(await client.listJobs()), ["young"]);
     assert.equal(await sweeping.stop(), 0);
   } finally {
+    await Promise.all(daemons.map((d) => d.stop()));
+  }
+});
+
+test("retention: a daemon killed in the middle of removals leaves no directory without a record, and the next start finishes", async (t) => {
+  const copies = 300;
+  const first = await startDaemon();
+  const stateDir = first.stateDir;
+  const daemons: DaemonProcess[] = [first];
+  let killed: ChildProcess | undefined;
+  try {
+    const client = new HostClient(first);
+    await client.createJob({ id: "seed", config: { cmd: ["echo", "seed"] } });
+    await waitFor(
+      async () => (await client.getJob("seed")).status === "done",
+      "seed to end",
+      WAIT_MS,
+    );
+    assert.equal(await first.stop(), 0);
+    // Many jobs that ended two days ago, each with its files: a backlog
+    // the next start removes in several sweeps.
+    addEndedCopies(stateDir, "seed", copies, 2 * 86_400_000);
+
+    // Killed once it has begun removing: somewhere in the middle.
+    const child = spawn(
+      process.execPath,
+      [LORNE, "host", "--listen", "127.0.0.1:0", "--state", stateDir],
+      { cwd: ROOT, stdio: ["ignore", "pipe", "ignore"] },
+    );
+    killed = child;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      if (line.includes("at=removed_ended")) child.kill("SIGKILL");
+    });
+    await exited;
+
+    // Whatever it got to: every job directory still has its record.
+    const db = new Database(join(stateDir, "host.db"), { readonly: true });
+    const recorded = new Set(
+      (db.prepare("SELECT id FROM jobs").all() as { id: string }[]).map(
+        (row) => row.id,
+      ),
+    );
+    db.close();
+    assert.ok(recorded.has("seed"));
+    // Where the kill landed varies; this says where it did.
+    const trashed = existsSync(join(stateDir, "removed"))
+      ? readdirSync(join(stateDir, "removed")).length
+      : 0;
+    t.diagnostic(
+      `killed with ${recorded.size - 1} of ${copies} copies recorded, ` +
+        `${trashed} directories in the trash`,
+    );
+    for (const dir of readdirSync(join(stateDir, "jobs"))) {
+      assert.ok(recorded.has(dir), `jobs/${dir} has no record`);
+    }
+
+    const next = await startDaemon([], { stateDir });
+    daemons.push(next);
+    const nextClient = new HostClient(next);
+    await waitFor(
+      async () => (await nextClient.listJobs()).length === 1,
+      "the backlog to be removed",
+      WAIT_MS,
+    );
+    assert.deepEqual(ids(await nextClient.listJobs()), ["seed"]);
+    await waitFor(
+      () =>
+        readdirSync(join(stateDir, "jobs")).join() === "seed" &&
+        trashEntries(next).length === 0,
+      "only seed's directory to be left",
+      WAIT_MS,
+    );
+    assert.equal(await readLogs(nextClient, "seed"), "seed\n");
+  } finally {
+    if (killed?.exitCode === null) killed.kill("SIGKILL");
     await Promise.all(daemons.map((d) => d.stop()));
   }
 });
@@ -486,6 +567,39 @@ async function scrape(daemon: DaemonProcess): Promise<Map<string, number>> {
     samples.set(line.slice(0, space), Number(line.slice(space + 1)));
   }
   return samples;
+}
+
+// Adds `count` ended jobs copied from `seedId` (record and directory),
+// ended `agoMs` ago, to a stopped daemon's state.
+function addEndedCopies(
+  stateDir: string,
+  seedId: string,
+  count: number,
+  agoMs: number,
+): void {
+  const db = new Database(join(stateDir, "host.db"));
+  try {
+    const row = db
+      .prepare("SELECT record FROM jobs WHERE id = ?")
+      .get(seedId) as { record: string };
+    const seed = JSON.parse(row.record) as JobRecord;
+    const endedAt = new Date(Date.now() - agoMs).toISOString();
+    const insert = db.prepare(
+      "INSERT INTO jobs (id, status, record) VALUES (?, ?, ?)",
+    );
+    const added = Array.from({ length: count }, (_, i) => `copy-${i}`);
+    db.transaction(() => {
+      for (const id of added) {
+        const record = { ...seed, id, ended_at: endedAt };
+        insert.run(id, record.status, JSON.stringify(record));
+        cpSync(join(stateDir, "jobs", seedId), join(stateDir, "jobs", id), {
+          recursive: true,
+        });
+      }
+    })();
+  } finally {
+    db.close();
+  }
 }
 
 // Moves the recorded end of these jobs `agoMs` into the past, as if they
