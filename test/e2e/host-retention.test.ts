@@ -469,58 +469,67 @@ test("rm: a following logs reader and an attacher of a job removed under them re
 
 test("retention: bad --ended-retention, --ended-max and config values exit 2 naming them", async () => {
   const dir = tempDir();
-  const config = join(dir.path, "host.json");
   const duration =
     "expected a duration such as 500ms, 60s, 5m or 7d, at most 3650d";
   const count = "expected a whole number from 0 to 10000000";
-  const cases: [string[] | object, string][] = [
+  // Flags, or a config file's content; the message may name the file.
+  const cases: [string[] | object, (file: string) => string][] = [
     [
       ["--ended-retention", "5x"],
-      `Invalid --ended-retention "5x": ${duration}`,
+      () => `Invalid --ended-retention "5x": ${duration}`,
     ],
     [
       ["--ended-retention", "3651d"],
-      `Invalid --ended-retention "3651d": ${duration}`,
+      () => `Invalid --ended-retention "3651d": ${duration}`,
     ],
-    [["--ended-max", "-1"], `Invalid --ended-max "-1": ${count}`],
-    [["--ended-max", "10000001"], `Invalid --ended-max "10000001": ${count}`],
+    [["--ended-max", "-1"], () => `Invalid --ended-max "-1": ${count}`],
+    [
+      ["--ended-max", "10000001"],
+      () => `Invalid --ended-max "10000001": ${count}`,
+    ],
     [
       { ended_retention: "1y" },
-      `Invalid config ended_retention "1y": ${duration}`,
+      () => `Invalid config ended_retention "1y": ${duration}`,
     ],
     [
       { ended_retention: 86400 },
-      `Invalid config "${config}": field "ended_retention" must be a string`,
+      (file) =>
+        `Invalid config "${file}": field "ended_retention" must be a string`,
     ],
-    [{ ended_max: 1.5 }, `Invalid config ended_max "1.5": ${count}`],
+    [{ ended_max: 1.5 }, () => `Invalid config ended_max "1.5": ${count}`],
     [
       { ended_max: "5" },
-      `Invalid config "${config}": field "ended_max" must be a number`,
+      (file) => `Invalid config "${file}": field "ended_max" must be a number`,
     ],
   ];
   try {
-    for (const [input, message] of cases) {
-      let args: string[];
-      if (Array.isArray(input)) {
-        args = input as string[];
-      } else {
-        writeFileSync(config, JSON.stringify(input));
-        args = ["--config", config];
-      }
-      const state = join(dir.path, "state");
-      const result = await runLorne([
-        "host",
-        "--listen",
-        "127.0.0.1:0",
-        "--state",
-        state,
-        ...args,
-      ]);
-      assert.equal(result.stderr, `lorne host: ${message}\n`, message);
-      assert.equal(result.code, 2, message);
-      // Refused before anything was made.
-      assert.equal(existsSync(state), false, message);
-    }
+    // At once: each is a separate process that stops before it starts.
+    await Promise.all(
+      cases.map(async ([input, expected], i) => {
+        const file = join(dir.path, `host-${i}.json`);
+        const state = join(dir.path, `state-${i}`);
+        const message = expected(file);
+        let args: string[];
+        if (Array.isArray(input)) {
+          args = input as string[];
+        } else {
+          writeFileSync(file, JSON.stringify(input));
+          args = ["--config", file];
+        }
+        const result = await runLorne([
+          "host",
+          "--listen",
+          "127.0.0.1:0",
+          "--state",
+          state,
+          ...args,
+        ]);
+        assert.equal(result.stderr, `lorne host: ${message}\n`, message);
+        assert.equal(result.code, 2, message);
+        // Refused before anything was made.
+        assert.equal(existsSync(state), false, message);
+      }),
+    );
   } finally {
     dir.remove();
   }
