@@ -142,11 +142,11 @@ export function register(program: Command): void {
     .option(
       "--ended-retention <duration>",
       "remove ended jobs after this long, e.g. 30s, 24h, 7d; 0 keeps them " +
-        "(default: 24h)",
+        "all, --ended-max too (default: 24h)",
     )
     .option(
       "--ended-max <n>",
-      "most ended jobs kept, the oldest removed first; 0: no bound " +
+      "most ended jobs kept, the oldest removed first " +
         `(default: ${DEFAULT_ENDED_MAX})`,
     )
     .option(
@@ -308,10 +308,15 @@ function endedSettings(
       parseDuration(retention.text, retention.source, MAX_ENDED_RETENTION_MS),
     endedMax:
       flags.endedMax !== undefined
-        ? parseCount(flags.endedMax, "--ended-max", MAX_ENDED_MAX)
+        ? parseCount(flags.endedMax, "--ended-max", MAX_ENDED_MAX, 1)
         : file.ended_max === undefined
           ? undefined
-          : parseCount(`${file.ended_max}`, "config ended_max", MAX_ENDED_MAX),
+          : parseCount(
+              `${file.ended_max}`,
+              "config ended_max",
+              MAX_ENDED_MAX,
+              1,
+            ),
   };
 }
 

@@ -71,10 +71,10 @@ export interface DaemonOptions {
   maxStartsInFlight?: number;
   /**
    * How long ended jobs are kept (retention.ts); default a day, 0 keeps
-   * them however old.
+   * them all (the count bound too).
    */
   endedRetentionMs?: number;
-  /** Most ended jobs kept, the oldest removed first; default 1000, 0: no bound. */
+  /** Most ended jobs kept, the oldest removed first; default 1000. */
   endedMax?: number;
 }
 

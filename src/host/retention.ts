@@ -4,6 +4,8 @@
  * stopped) is removed (Host.remove: record, directory, everything in
  * memory) once it has been ended for longer than the retention period,
  * and beyond a count of ended jobs the oldest go first, however young.
+ * A retention of 0 keeps every ended job: the count bound is off too, as
+ * with the cluster's --finished-retention 0.
  *
  * Sweeps run at start (after recovery, before the API serves), then when
  * the next job is due (at most a minute apart), and soon after a job ends
@@ -38,9 +40,12 @@ export interface RetentionOptions {
   /** The state dir, whose trash is emptied at start (trash.ts). */
   stateDir: string;
   log: Context;
-  /** Default DEFAULT_ENDED_RETENTION_MS; 0 keeps ended jobs however old. */
+  /**
+   * Default DEFAULT_ENDED_RETENTION_MS; 0 keeps every ended job (and turns
+   * the count bound off).
+   */
   endedRetentionMs?: number;
-  /** Default DEFAULT_ENDED_MAX; 0 sets no bound. */
+  /** Default DEFAULT_ENDED_MAX; at least 1. */
   endedMax?: number;
 }
 
@@ -84,10 +89,10 @@ export class Retention {
       at: "start",
       ended_retention:
         this.#retentionMs === 0 ? "forever" : seconds(this.#retentionMs),
-      ended_max: this.#max === 0 ? "none" : this.#max,
+      ended_max: this.#retentionMs === 0 ? "none" : this.#max,
       trash_emptied: trashed,
     });
-    if (this.#retentionMs === 0 && this.#max === 0) return;
+    if (this.#retentionMs === 0) return;
     this.#unsubscribe = this.#host.events.subscribe((event) => {
       if (event.event === "stop" || event.event === "error") this.#onEnd();
     });
@@ -116,7 +121,7 @@ export class Retention {
       }))
       // Stable: jobs that ended in the same ms go in creation order.
       .sort((a, b) => a.endedAtMs - b.endedAtMs);
-    const excess = this.#max > 0 ? ended.length - this.#max : 0;
+    const excess = ended.length - this.#max;
 
     let removed = 0;
     let next = 0;
@@ -124,7 +129,7 @@ export class Retention {
       const job = ended[next]!;
       const endedForMs = nowMs - job.endedAtMs;
       const reason: RemoveReason | null =
-        this.#retentionMs > 0 && endedForMs > this.#retentionMs
+        endedForMs > this.#retentionMs
           ? "retention"
           : next < excess
             ? "max"
@@ -136,7 +141,7 @@ export class Retention {
 
     if (next < ended.length && removed === SWEEP_BATCH) {
       this.#wakeAt(nowMs); // more are due: after whatever else waits
-    } else if (this.#retentionMs > 0 && next < ended.length) {
+    } else if (next < ended.length) {
       this.#wakeAt(ended[next]!.endedAtMs + this.#retentionMs + 1);
     }
     this.#wakeAt(nowMs + SWEEP_INTERVAL_MS);
@@ -166,8 +171,8 @@ export class Retention {
   // burst of ends), and its retention ends before any timer set so far.
   #onEnd(): void {
     const nowMs = Date.now();
-    if (this.#max > 0) this.#wakeAt(nowMs + COUNT_CHECK_MS);
-    if (this.#retentionMs > 0) this.#wakeAt(nowMs + this.#retentionMs + 1);
+    this.#wakeAt(nowMs + COUNT_CHECK_MS);
+    this.#wakeAt(nowMs + this.#retentionMs + 1);
   }
 
   // Sets the timer to fire at `atMs` (or within SWEEP_INTERVAL_MS, which

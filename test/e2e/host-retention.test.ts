@@ -141,9 +141,9 @@ test("retention: a restart removes what ended before the retention, keeps the yo
     writeFileSync(join(stateDir, "removed", "gone.1234.1", "stdout.log"), "x");
     rmSync(join(stateDir, "jobs", "bare"), { recursive: true });
 
-    // 0 and 0: nothing is removed, however old.
+    // 0 keeps every ended job, however old, and --ended-max too.
     const keeping = await startDaemon(
-      ["--ended-retention", "0", "--ended-max", "0"],
+      ["--ended-retention", "0", "--ended-max", "1"],
       { stateDir },
     );
     daemons.push(keeping);
@@ -471,7 +471,7 @@ test("retention: bad --ended-retention, --ended-max and config values exit 2 nam
   const dir = tempDir();
   const duration =
     "expected a duration such as 500ms, 60s, 5m or 7d, at most 3650d";
-  const count = "expected a whole number from 0 to 10000000";
+  const count = "expected a whole number from 1 to 10000000";
   // Flags, or a config file's content; the message may name the file.
   const cases: [string[] | object, (file: string) => string][] = [
     [
@@ -482,7 +482,7 @@ test("retention: bad --ended-retention, --ended-max and config values exit 2 nam
       ["--ended-retention", "3651d"],
       () => `Invalid --ended-retention "3651d": ${duration}`,
     ],
-    [["--ended-max", "-1"], () => `Invalid --ended-max "-1": ${count}`],
+    [["--ended-max", "0"], () => `Invalid --ended-max "0": ${count}`],
     [
       ["--ended-max", "10000001"],
       () => `Invalid --ended-max "10000001": ${count}`,
