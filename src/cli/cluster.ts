@@ -7,8 +7,13 @@ import type { Command } from "commander";
 
 import type { ClusterClient, JobSummary } from "../cluster/client.js";
 import { DEFAULT_PREFIX } from "../cluster/keys.js";
-import { isFinalState } from "../cluster/records.js";
-import { DEFAULT_ETCD, parseEndpoints } from "../cluster/settings.js";
+import { isFinalState, type RetentionRecord } from "../cluster/records.js";
+import {
+  DEFAULT_ETCD,
+  DEFAULT_FINISHED_RETENTION_MS,
+  formatDuration,
+  parseEndpoints,
+} from "../cluster/settings.js";
 import { jobArgv, MAX_TCP_PORTS } from "../host/job.js";
 import { collect, parseCount, parseEnvPairs, parseMs } from "./options.js";
 import { printTable } from "./table.js";
@@ -136,6 +141,9 @@ export function register(program: Command): void {
             jobArgv(j.job.spec.config).join(" "),
           ]),
         );
+        if (flags.all) {
+          process.stderr.write(`${retentionNote(await client.retention())}\n`);
+        }
       });
     });
 
@@ -282,6 +290,26 @@ function stateText(j: JobSummary): string {
     return `${j.state}, stopping`;
   }
   return j.state;
+}
+
+/** What `ps --all` says about how long finished jobs stay listed. */
+export function retentionNote(record: RetentionRecord | null): string {
+  if (record === null) {
+    return (
+      "Finished jobs: no scheduler leads, so none is removed until one " +
+      `does (by default ${formatDuration(DEFAULT_FINISHED_RETENTION_MS)} ` +
+      "after it ended)"
+    );
+  }
+  const by = `scheduler "${record.scheduler}"`;
+  if (record.finished_retention_ms === 0) {
+    return `Finished jobs are kept forever (${by}: --finished-retention 0)`;
+  }
+  return (
+    "Finished jobs are removed " +
+    `${formatDuration(record.finished_retention_ms)} after they end, and ` +
+    `the oldest first beyond ${record.finished_max} (${by})`
+  );
 }
 
 function describe(j: JobSummary): string {

@@ -9,13 +9,10 @@ import { readFileSync } from "node:fs";
 import { Option, type Command } from "commander";
 
 import {
+  DEFAULT_FINISHED_MAX,
   DEFAULT_LEASE_TTL_S,
-  parseAdvertise,
-  parseEndpoints,
-  parseLeaseTtl,
-  type ClusterSettings,
 } from "../cluster/settings.js";
-import { DEFAULT_PREFIX, validatePrefix } from "../cluster/keys.js";
+import { DEFAULT_PREFIX } from "../cluster/keys.js";
 import { errorMessage, ValidationError } from "../errors.js";
 import type { Daemon, DaemonOptions } from "../host/daemon.js";
 import {
@@ -31,14 +28,18 @@ import {
   MAX_ENDED_RETENTION_MS,
 } from "../host/retention.js";
 import { DEFAULT_PORT_RANGE, parsePortRange } from "../host/ports.js";
-import { parseJson } from "../host/manifest/json.js";
 import { BufferedLogger, Context } from "../log/index.js";
 import {
+  clusterSettings,
+  readConfig,
+  type ClusterFlags,
+  type HostConfigFile,
+} from "./host-config.js";
+import {
   collect,
-  MAX_MS,
   parseCount,
-  parseEnvPairs,
   parseDuration,
+  parseEnvPairs,
   parseListen,
   parseMs,
 } from "./options.js";
@@ -47,7 +48,7 @@ import { exitOnSignals, exitOnStartError } from "./signals.js";
 const DEFAULT_LISTEN = "127.0.0.1:1113";
 const DEFAULT_STATE = "/var/lib/lorne";
 
-interface HostFlags {
+interface HostFlags extends ClusterFlags {
   listen?: string;
   state?: string;
   stateStore?: string;
@@ -67,37 +68,10 @@ interface HostFlags {
   bind?: string;
   keepContainers?: boolean;
   pullTimeoutMs?: string;
-  etcd?: string;
-  advertise?: string;
-  scheduler?: boolean;
-  etcdPrefix?: string;
-  leaseTtlS?: string;
   socket?: string;
   /** commander's --no-auth: false when given. */
   auth: boolean;
   maxStarts?: string;
-}
-
-interface HostConfigFile {
-  id?: string;
-  listen?: string;
-  state?: string;
-  state_store?: string;
-  backend?: string;
-  manifest?: string;
-  external?: string;
-  attributes?: Record<string, string>;
-  ports?: string;
-  grace_ms?: number;
-  event_history?: number;
-  ended_retention?: string;
-  ended_max?: number;
-  docker_socket?: string;
-  bind?: string;
-  keep_containers?: boolean;
-  pull_timeout_ms?: number;
-  socket?: string;
-  max_starts?: number;
 }
 
 export function register(program: Command): void {
@@ -178,6 +152,16 @@ export function register(program: Command): void {
     .option(
       "--lease-ttl-s <s>",
       `registration lease TTL in seconds (default: ${DEFAULT_LEASE_TTL_S})`,
+    )
+    .option(
+      "--finished-retention <duration>",
+      "with --scheduler: remove jobs finished longer ago than this, e.g. " +
+        "24h, 7d; 0 keeps them forever (default: 24h)",
+    )
+    .option(
+      "--finished-max <n>",
+      "with --scheduler: keep at most this many finished jobs, the newest " +
+        `(default: ${DEFAULT_FINISHED_MAX})`,
     )
     .option(
       "--socket <path>",
@@ -287,7 +271,7 @@ function resolveOptions(flags: HostFlags): Omit<DaemonOptions, "log"> {
       flags.maxStarts !== undefined
         ? parseCount(flags.maxStarts, "--max-starts", 100_000, 1)
         : file.max_starts,
-    cluster: clusterSettings(flags),
+    cluster: clusterSettings(flags, file),
   };
 }
 
@@ -320,119 +304,6 @@ function endedSettings(
   };
 }
 
-function clusterSettings(flags: HostFlags): ClusterSettings | undefined {
-  if (flags.etcd === undefined) {
-    for (const [flag, value] of [
-      ["--advertise", flags.advertise],
-      ["--scheduler", flags.scheduler],
-      ["--etcd-prefix", flags.etcdPrefix],
-      ["--lease-ttl-s", flags.leaseTtlS],
-    ] as const) {
-      if (value !== undefined) {
-        throw new ValidationError(`Invalid ${flag}: needs --etcd`, "etcd");
-      }
-    }
-    return undefined;
-  }
-  return {
-    endpoints: parseEndpoints(flags.etcd),
-    prefix:
-      flags.etcdPrefix === undefined
-        ? undefined
-        : validatePrefix(flags.etcdPrefix),
-    advertise:
-      flags.advertise === undefined
-        ? undefined
-        : parseAdvertise(flags.advertise),
-    scheduler: flags.scheduler ?? false,
-    leaseTtlS:
-      flags.leaseTtlS === undefined
-        ? undefined
-        : parseLeaseTtl(flags.leaseTtlS),
-  };
-}
-
-const EXPECTED = {
-  boolean: "true or false",
-  count: `a whole number from 1 to ${MAX_MS}`,
-  number: "a number",
-  string: "a string",
-  map: "an object of strings",
-  ms: `a whole number of milliseconds up to ${MAX_MS}`,
-};
-
-// Each config key and the type it must have.
-const CONFIG_FIELDS: Record<keyof HostConfigFile, keyof typeof EXPECTED> = {
-  id: "string",
-  listen: "string",
-  state: "string",
-  state_store: "string",
-  backend: "string",
-  manifest: "string",
-  external: "string",
-  attributes: "map",
-  ports: "string",
-  grace_ms: "ms",
-  event_history: "count",
-  // Checked by the flags' parsers, for the flags' messages.
-  ended_retention: "string",
-  ended_max: "number",
-  docker_socket: "string",
-  bind: "string",
-  keep_containers: "boolean",
-  pull_timeout_ms: "ms",
-  socket: "string",
-  max_starts: "count",
-};
-
-function readConfig(path: string): HostConfigFile {
-  let parsed: unknown;
-  try {
-    // The manifest's strict parser: positions in errors, no duplicate keys.
-    parsed = parseJson(readFileSync(path, "utf8"));
-  } catch (err) {
-    throw new ValidationError(
-      `Cannot read config "${path}": ${errorMessage(err)}`,
-      "config",
-    );
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new ValidationError(
-      `Invalid config "${path}": must be a JSON object`,
-      "config",
-    );
-  }
-  for (const [key, value] of Object.entries(parsed)) {
-    const kind = Object.hasOwn(CONFIG_FIELDS, key)
-      ? CONFIG_FIELDS[key as keyof HostConfigFile]
-      : undefined;
-    if (kind === undefined) {
-      throw new ValidationError(
-        `Invalid config "${path}": unknown field "${key}"; expected one of ` +
-          Object.keys(CONFIG_FIELDS).join(", "),
-        key,
-      );
-    }
-    const ok =
-      kind === "map"
-        ? isStringMap(value)
-        : kind === "ms" || kind === "count"
-          ? Number.isInteger(value) &&
-            (value as number) >= (kind === "ms" ? 0 : 1) &&
-            (value as number) <= MAX_MS
-          : kind === "number"
-            ? typeof value === "number" && Number.isFinite(value)
-            : typeof value === (kind === "boolean" ? "boolean" : "string");
-    if (!ok) {
-      throw new ValidationError(
-        `Invalid config "${path}": field "${key}" must be ${EXPECTED[kind]}`,
-        key,
-      );
-    }
-  }
-  return parsed;
-}
-
 function readManifest(path: string): { text: string; source: string } {
   try {
     const text = readFileSync(path === "-" ? 0 : path, "utf8");
@@ -447,13 +318,4 @@ function readManifest(path: string): { text: string; source: string } {
 
 function parseAttributes(pairs: string[]): Record<string, string> {
   return parseEnvPairs(pairs, "--attribute");
-}
-
-function isStringMap(value: unknown): boolean {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    !Array.isArray(value) &&
-    Object.values(value).every((v) => typeof v === "string")
-  );
 }

@@ -9,7 +9,13 @@ import { hostname } from "node:os";
 import type { Command } from "commander";
 
 import { DEFAULT_PREFIX, validatePrefix } from "../cluster/keys.js";
-import { DEFAULT_LEASE_TTL_S, parseLeaseTtl } from "../cluster/settings.js";
+import {
+  DEFAULT_FINISHED_MAX,
+  DEFAULT_LEASE_TTL_S,
+  parseFinishedMax,
+  parseFinishedRetention,
+  parseLeaseTtl,
+} from "../cluster/settings.js";
 import { validateJobId } from "../host/job.js";
 import { BufferedLogger, Context } from "../log/index.js";
 import { etcdEndpoints, withEtcd } from "./cluster.js";
@@ -20,6 +26,8 @@ interface SchedulerFlags {
   etcdPrefix?: string;
   id?: string;
   leaseTtlS?: string;
+  finishedRetention?: string;
+  finishedMax?: string;
 }
 
 export function register(program: Command): void {
@@ -29,6 +37,15 @@ export function register(program: Command): void {
     .option(
       "--lease-ttl-s <s>",
       `election lease TTL in seconds (default: ${DEFAULT_LEASE_TTL_S})`,
+    )
+    .option(
+      "--finished-retention <duration>",
+      "remove jobs finished longer ago than this, e.g. 24h, 7d; 0 keeps " +
+        "them forever (default: 24h)",
+    )
+    .option(
+      "--finished-max <n>",
+      `keep at most this many finished jobs, the newest (default: ${DEFAULT_FINISHED_MAX})`,
     )
     .action(async (flags: SchedulerFlags) => {
       await runScheduler(flags);
@@ -47,6 +64,16 @@ async function runScheduler(flags: SchedulerFlags): Promise<void> {
     flags.leaseTtlS === undefined
       ? DEFAULT_LEASE_TTL_S
       : parseLeaseTtl(flags.leaseTtlS);
+  const retention = {
+    finishedRetentionMs:
+      flags.finishedRetention === undefined
+        ? undefined
+        : parseFinishedRetention(flags.finishedRetention),
+    finishedMax:
+      flags.finishedMax === undefined
+        ? undefined
+        : parseFinishedMax(flags.finishedMax),
+  };
 
   // A daemon must not stop while its log output is not being read.
   const logger = new BufferedLogger({ fd: 1, blockMs: 0 });
@@ -68,6 +95,7 @@ async function runScheduler(flags: SchedulerFlags): Promise<void> {
     id,
     leaseTtlS,
     log,
+    retention,
   });
   log.log({
     fn: "main",

@@ -20,8 +20,10 @@ import {
   type ClusterState,
   type ClusterStatus,
   type HostRegistration,
+  type RetentionRecord,
   type ServiceInstance,
 } from "./records.js";
+import { readRetention } from "./retention.js";
 import {
   readServices,
   readView,
@@ -185,6 +187,16 @@ export class ClusterClient {
   services(name?: string): Promise<ServiceInstance[]> {
     return this.#call(() =>
       readServices(this.#etcd, this.keys, name, this.#onInvalid),
+    );
+  }
+
+  /**
+   * How long the leading scheduler keeps finished jobs; null when none
+   * has said (no scheduler leads, or it is older than retention).
+   */
+  retention(): Promise<RetentionRecord | null> {
+    return this.#call(() =>
+      readRetention(this.#etcd, this.keys, this.#onInvalid),
     );
   }
 

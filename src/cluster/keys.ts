@@ -86,6 +86,14 @@ export class ClusterKeys {
       : `${this.prefix}services/${name}/`;
   }
 
+  /**
+   * `retention`: the leader's retention of finished jobs. Not a kind:
+   * `parse` and the change feed leave it out.
+   */
+  retention(): string {
+    return `${this.prefix}retention`;
+  }
+
   /** `election/scheduler/<lease>`: the schedulers' candidates. */
   election(): string {
     return `${this.prefix}election/`;

@@ -64,6 +64,10 @@ export class ClusterMember {
           id: host.id,
           leaseTtlS,
           log,
+          retention: {
+            finishedRetentionMs: settings.finishedRetentionMs,
+            finishedMax: settings.finishedMax,
+          },
         });
         scheduler.start();
       }

@@ -94,6 +94,18 @@ export interface ServiceInstance {
   address: string;
 }
 
+/**
+ * `retention`: how long the leading scheduler keeps finished jobs, so
+ * that `lorne cluster ps --all` can say. Bound to the leader's lease.
+ */
+export interface RetentionRecord {
+  scheduler: string;
+  /** 0: finished jobs are kept forever. */
+  finished_retention_ms: number;
+  finished_max: number;
+  published_at: string;
+}
+
 const STATES: readonly ClusterState[] = [
   "pending",
   "assigned",
@@ -230,6 +242,21 @@ export function parseService(text: string): ServiceInstance {
     job_id: expectId(o.job_id, "job_id"),
     host_id: expectId(o.host_id, "host_id"),
     address,
+  };
+}
+
+/** Parses `retention`. */
+export function parseRetention(text: string): RetentionRecord {
+  const o = parseObject(text);
+  return {
+    scheduler: expectString(o.scheduler, "scheduler"),
+    finished_retention_ms: expectCount(
+      o.finished_retention_ms,
+      "finished_retention_ms",
+      0,
+    ),
+    finished_max: expectCount(o.finished_max, "finished_max"),
+    published_at: expectString(o.published_at, "published_at"),
   };
 }
 

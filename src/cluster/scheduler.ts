@@ -10,6 +10,9 @@
  * job's status key has not changed since it was read, and (3) the host is
  * still the registration that was read. A deposed leader's writes fail
  * check 1, and two leaders racing on one job cannot both pass check 2.
+ *
+ * The leader also removes jobs that have been finished for long enough
+ * (retention.ts), under the same guard.
  */
 import type { Campaign, Etcd3 } from "etcd3";
 
@@ -23,6 +26,16 @@ import {
   type ClusterJob,
   type ClusterStatus,
 } from "./records.js";
+import {
+  BACKLOG_SWEEP_MS,
+  RetentionSweeper,
+  type RetentionOptions,
+  type SweepResult,
+} from "./retention.js";
+import {
+  DEFAULT_FINISHED_MAX,
+  DEFAULT_FINISHED_RETENTION_MS,
+} from "./settings.js";
 import { Txn, type TxnUnit } from "./txn.js";
 import { readView, type ClusterView, type Entry } from "./view.js";
 
@@ -43,6 +56,13 @@ export interface SchedulerOptions {
   log: Context;
   roundIntervalMs?: number;
   resyncMs?: number;
+  /**
+   * Removal of finished jobs; default DEFAULT_FINISHED_RETENTION_MS and
+   * DEFAULT_FINISHED_MAX, swept every minute.
+   */
+  retention?: Partial<RetentionOptions>;
+  /** Called after each sweep of finished jobs, for tests. */
+  onSweep?: (result: SweepResult) => void;
 }
 
 /** What one round did, for logs and tests. */
@@ -62,6 +82,7 @@ export class Scheduler {
   readonly #roundIntervalMs: number;
   readonly #resyncMs: number;
   readonly #reported = new Set<string>();
+  readonly #retention: RetentionSweeper;
   #campaign: Campaign | null = null;
   #leading = false;
   #closing = false;
@@ -80,6 +101,19 @@ export class Scheduler {
     this.#roundIntervalMs =
       options.roundIntervalMs ?? DEFAULT_ROUND_INTERVAL_MS;
     this.#resyncMs = options.resyncMs ?? DEFAULT_RESYNC_MS;
+    this.#retention = new RetentionSweeper({
+      client: options.client,
+      keys: options.keys,
+      retention: {
+        ...options.retention,
+        finishedRetentionMs:
+          options.retention?.finishedRetentionMs ??
+          DEFAULT_FINISHED_RETENTION_MS,
+        finishedMax: options.retention?.finishedMax ?? DEFAULT_FINISHED_MAX,
+      },
+      log: this.#log,
+      onInvalid: (key, err) => this.#reportInvalid(key, err),
+    });
   }
 
   /** Starts campaigning; leads whenever elected, until closed. */
@@ -163,8 +197,17 @@ export class Scheduler {
       this.#log.log({ at: "watch_error", err: errorMessage(err) }),
     );
     const txn = new Txn(client, keys, leaderKey);
+    const retention = this.#retention;
     try {
-      while (!this.#closing && !isLost()) {
+      await retention.publish(leaderKey, this.id);
+    } catch (err) {
+      this.#log.log({ at: "publish_error", err: errorMessage(err) });
+    }
+    // The first sweep follows the first round.
+    let nextSweepAt = retention.enabled ? 0 : Number.POSITIVE_INFINITY;
+    const shouldStop = () => this.#closing || isLost();
+    try {
+      while (!shouldStop()) {
         const startedAt = Date.now();
         this.#dirty = false;
         try {
@@ -180,9 +223,27 @@ export class Scheduler {
           this.#log.log({ at: "round_error", err: errorMessage(err) });
           this.#dirty = true;
         }
+        if (Date.now() >= nextSweepAt && !shouldStop()) {
+          let delayMs = retention.sweepIntervalMs;
+          try {
+            const swept = await retention.sweep(txn, shouldStop);
+            this.#options.onSweep?.(swept);
+            if (swept.deposed) {
+              this.#log.log({ at: "deposed", reason: "election key gone" });
+              return;
+            }
+            if (swept.more) delayMs = Math.min(delayMs, BACKLOG_SWEEP_MS);
+          } catch (err) {
+            this.#log.log({ at: "sweep_error", err: errorMessage(err) });
+          }
+          nextSweepAt = Date.now() + delayMs;
+        }
         const waitMs = this.#roundIntervalMs - (Date.now() - startedAt);
         if (waitMs > 0) await sleep(waitMs);
-        if (!this.#dirty) await this.#nextWake(this.#resyncMs);
+        if (!this.#dirty) {
+          const untilSweepMs = Math.max(0, nextSweepAt - Date.now());
+          await this.#nextWake(Math.min(this.#resyncMs, untilSweepMs));
+        }
       }
     } finally {
       await watcher.cancel().catch(() => undefined);

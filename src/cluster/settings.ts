@@ -13,6 +13,26 @@ export const DEFAULT_LEASE_TTL_S = 10;
 /** Longest lease TTL accepted, in seconds (a day). */
 export const MAX_LEASE_TTL_S = 86_400;
 
+/** How long a finished job stays in etcd when none is given: a day. */
+export const DEFAULT_FINISHED_RETENTION_MS = 86_400_000;
+
+/** Longest retention accepted: 3650 days, about ten years. */
+export const MAX_FINISHED_RETENTION_MS = 3_650 * 86_400_000;
+
+/** How many finished jobs stay in etcd at most when none is given. */
+export const DEFAULT_FINISHED_MAX = 10_000;
+
+/** Largest count bound accepted. */
+export const MAX_FINISHED_MAX = 10_000_000;
+
+const DURATION_UNITS_MS: Record<string, number> = {
+  ms: 1,
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
 /** The cluster settings of a host daemon. */
 export interface ClusterSettings {
   endpoints: string[];
@@ -24,6 +44,10 @@ export interface ClusterSettings {
   scheduler?: boolean;
   /** Default DEFAULT_LEASE_TTL_S. */
   leaseTtlS?: number;
+  /** The scheduler's; default DEFAULT_FINISHED_RETENTION_MS; 0: forever. */
+  finishedRetentionMs?: number;
+  /** The scheduler's; default DEFAULT_FINISHED_MAX. */
+  finishedMax?: number;
 }
 
 /**
@@ -83,4 +107,60 @@ export function parseLeaseTtl(text: string, source = "--lease-ttl-s"): number {
     );
   }
   return n;
+}
+
+/**
+ * How long finished jobs are kept: a duration such as `90s`, `30m`, `24h`
+ * or `7d`, or `0` to keep them forever. Not a timer, so it may exceed the
+ * longest delay a Node timer holds.
+ */
+export function parseFinishedRetention(
+  text: string,
+  source = "--finished-retention",
+): number {
+  const match = /^(\d{1,13})(ms|s|m|h|d)$/.exec(text);
+  const ms =
+    text === "0"
+      ? 0
+      : match
+        ? Number(match[1]) * (DURATION_UNITS_MS[match[2] as string] as number)
+        : NaN;
+  if (!(ms <= MAX_FINISHED_RETENTION_MS)) {
+    throw new ValidationError(
+      `Invalid ${source} "${text}": expected a duration such as 90s, 30m, ` +
+        "24h or 7d, up to 3650d, or 0 to keep finished jobs forever",
+      "finished-retention",
+    );
+  }
+  return ms;
+}
+
+/** The most finished jobs kept: a whole number from 1 to MAX_FINISHED_MAX. */
+export function parseFinishedMax(
+  text: string,
+  source = "--finished-max",
+): number {
+  const n = Number(text);
+  if (!/^\d{1,8}$/.test(text) || n < 1 || n > MAX_FINISHED_MAX) {
+    throw new ValidationError(
+      `Invalid ${source} "${text}": expected a whole number of jobs ` +
+        `from 1 to ${MAX_FINISHED_MAX}`,
+      "finished-max",
+    );
+  }
+  return n;
+}
+
+/** A duration in the units the retention flags take: `1d2h`, `90ms`, `0s`. */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return "0s";
+  let rest = ms;
+  let out = "";
+  for (const unit of ["d", "h", "m", "s", "ms"]) {
+    const size = DURATION_UNITS_MS[unit] as number;
+    const count = Math.floor(rest / size);
+    if (count > 0) out += `${count}${unit}`;
+    rest -= count * size;
+  }
+  return out;
 }

@@ -16,16 +16,24 @@ import type { ClusterKeys } from "./keys.js";
  */
 const MAX_BATCH_OPS = 120;
 
+/** A key and its mod revision when read; null when it was absent. */
+export interface KeyGuard {
+  key: string;
+  modRevision: string | null;
+}
+
 export type TxnOp = { put: string; value: unknown } | { delete: string };
 
 /** One decision; see the module comment. */
 export interface TxnUnit {
   /** The job's status key, and its mod revision when read (null: absent). */
-  status: { key: string; modRevision: string | null };
+  status: KeyGuard;
   /** The host must still be registered under this lease. */
   hostAlive?: { hostId: string; lease: string };
   /** The host must no longer be registered under this session. */
   hostGone?: { hostId: string; session: string };
+  /** Other keys that must be unchanged since read (null: still absent). */
+  unchanged?: KeyGuard[];
   ops: TxnOp[];
 }
 
@@ -34,6 +42,7 @@ export class Txn {
   readonly #client: Etcd3;
   readonly #keys: ClusterKeys;
   readonly #leaderKey: string;
+  #deposed = false;
 
   constructor(client: Etcd3, keys: ClusterKeys, leaderKey: string) {
     this.#client = client;
@@ -47,13 +56,35 @@ export class Txn {
     return res.kvs.length > 0;
   }
 
-  /** Commits every unit; returns, per unit, whether it was applied. */
+  /**
+   * Whether a failed batch found the leader's key gone: this leader is
+   * deposed, and nothing it commits from now on can succeed.
+   */
+  get deposed(): boolean {
+    return this.#deposed;
+  }
+
+  /**
+   * Commits every unit; returns, per unit, whether it was applied. Once a
+   * failed batch shows the leader deposed, the rest is not tried.
+   */
   async commitAll(units: TxnUnit[]): Promise<boolean[]> {
     const results: boolean[] = [];
     for (const batch of batches(units)) {
-      if (batch.length > 1 && (await this.#commit(batch))) {
-        results.push(...batch.map(() => true));
+      if (this.#deposed) {
+        results.push(...batch.map(() => false));
         continue;
+      }
+      if (batch.length > 1) {
+        if (await this.#commit(batch)) {
+          results.push(...batch.map(() => true));
+          continue;
+        }
+        if (!(await this.stillLeader())) {
+          this.#deposed = true;
+          results.push(...batch.map(() => false));
+          continue;
+        }
       }
       for (const unit of batch) results.push(await this.#commit([unit]));
     }
@@ -75,6 +106,12 @@ export class Txn {
         const key = this.#keys.host(unit.hostGone.hostId);
         txn = txn.and(key, "Lease", "!=", unit.hostGone.session);
       }
+      for (const guard of unit.unchanged ?? []) {
+        txn =
+          guard.modRevision === null
+            ? txn.and(guard.key, "Version", "==", 0)
+            : txn.and(guard.key, "Mod", "==", guard.modRevision);
+      }
     }
     const ops = units.flatMap((unit) =>
       unit.ops.map((op) =>
@@ -92,7 +129,8 @@ function* batches(units: TxnUnit[]): Generator<TxnUnit[]> {
   let batch: TxnUnit[] = [];
   let ops = 0;
   for (const unit of units) {
-    const size = unit.ops.length + 3; // the compares count as well
+    // The compares count as well.
+    const size = unit.ops.length + 3 + (unit.unchanged?.length ?? 0);
     if (batch.length > 0 && ops + size > MAX_BATCH_OPS) {
       yield batch;
       batch = [];

@@ -11,14 +11,19 @@ import {
   parseAssignment,
   parseHost,
   parseJob,
+  parseRetention,
   parseStatus,
   validateSubmission,
 } from "../../src/cluster/records.js";
 import {
+  formatDuration,
   parseAdvertise,
   parseEndpoints,
+  parseFinishedMax,
+  parseFinishedRetention,
   parseLeaseTtl,
 } from "../../src/cluster/settings.js";
+import { retentionNote } from "../../src/cli/cluster.js";
 
 const NOW = new Date("2026-01-02T03:04:05.000Z");
 
@@ -217,4 +222,66 @@ test("settings: endpoints, advertise and lease TTL flags", () => {
     message:
       'Invalid --lease-ttl-s "0": expected a whole number of seconds from 1 to 86400',
   });
+});
+
+test("settings: retention flags, and the note ps --all prints", () => {
+  const ok: [string, number][] = [
+    ["0", 0],
+    ["500ms", 500],
+    ["90s", 90_000],
+    ["30m", 1_800_000],
+    ["24h", 86_400_000],
+    ["3650d", 3_650 * 86_400_000],
+  ];
+  for (const [text, ms] of ok) {
+    assert.equal(parseFinishedRetention(text), ms, text);
+  }
+  for (const bad of ["", "24", "1.5h", "-1h", "3651d", "1w", " 1h"]) {
+    assert.throws(() => parseFinishedRetention(bad), {
+      message:
+        `Invalid --finished-retention ${JSON.stringify(bad)}: expected a ` +
+        "duration such as 90s, 30m, 24h or 7d, up to 3650d, or 0 to keep " +
+        "finished jobs forever",
+    });
+  }
+  assert.equal(parseFinishedMax("1"), 1);
+  assert.equal(parseFinishedMax("10000000"), 10_000_000);
+  for (const bad of ["0", "10000001", "1e3", "-1", ""]) {
+    assert.throws(() => parseFinishedMax(bad), {
+      message:
+        `Invalid --finished-max ${JSON.stringify(bad)}: expected a whole ` +
+        "number of jobs from 1 to 10000000",
+    });
+  }
+  assert.deepEqual(
+    [0, 90, 90_000, 86_400_000, 90_061_001].map(formatDuration),
+    ["0s", "90ms", "1m30s", "1d", "1d1h1m1s1ms"],
+  );
+
+  const record = parseRetention(
+    JSON.stringify({
+      scheduler: "h1",
+      finished_retention_ms: 86_400_000,
+      finished_max: 10_000,
+      published_at: NOW.toISOString(),
+    }),
+  );
+  assert.equal(
+    retentionNote(record),
+    "Finished jobs are removed 1d after they end, and the oldest first " +
+      'beyond 10000 (scheduler "h1")',
+  );
+  assert.equal(
+    retentionNote({ ...record, finished_retention_ms: 0 }),
+    'Finished jobs are kept forever (scheduler "h1": --finished-retention 0)',
+  );
+  assert.equal(
+    retentionNote(null),
+    "Finished jobs: no scheduler leads, so none is removed until one does " +
+      "(by default 1d after it ended)",
+  );
+  assert.throws(
+    () => parseRetention('{"scheduler":"h1","finished_max":0}'),
+    /^ValidationError: Invalid finished_retention_ms: must be a whole number from 0, got nothing$/,
+  );
 });

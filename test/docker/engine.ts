@@ -63,9 +63,10 @@ export async function dockerOk(args: string[]): Promise<string> {
  */
 export async function dockerUnavailable(): Promise<string | null> {
   const help = await runLorne(["host", "--help"]);
+  // Help text wraps where the terminal's width says: read it as one line.
   const choices =
     /--backend <name>[^(]*\(default[^)]*\) \(choices: ([^)]*)\)/.exec(
-      help.stdout,
+      help.stdout.replace(/\s+/g, " "),
     );
   if (!choices?.[1]?.includes('"docker"')) {
     return (

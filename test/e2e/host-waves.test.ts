@@ -46,15 +46,31 @@ function openFds(pid: number): string[] {
     .sort();
 }
 
-/** Processes of this test's jobs and their shims still alive. */
-function waveProcesses(): string[] {
+/**
+ * Processes of this test's jobs and their shims still alive: shims are the
+ * daemon's children with a wave job's title, jobs carry the daemon's host
+ * id. (Matching titles alone also found another run's waves on the same
+ * machine.)
+ */
+function waveProcesses(daemonPid: number, hostId: string): string[] {
   const found: string[] = [];
   for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
     try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-      const environ = readFileSync(`/proc/${pid}/environ`, "utf8");
-      if (/^lorne-shim w\d+-\d+/.test(cmdline)) found.push(`${pid} shim`);
-      if (/(^|\0)LORNE_JOB_ID=w\d+-\d+\0/.test(environ)) {
+      const parent = /^PPid:\s+(\d+)$/m.exec(
+        readFileSync(`/proc/${pid}/status`, "utf8"),
+      )?.[1];
+      if (
+        /^lorne-shim w\d+-\d+/.test(cmdline) &&
+        parent === String(daemonPid)
+      ) {
+        found.push(`${pid} shim`);
+      }
+      const environ = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+      if (
+        environ.includes(`LORNE_HOST_ID=${hostId}`) &&
+        environ.some((v) => /^LORNE_JOB_ID=w\d+-\d+$/.test(v))
+      ) {
         found.push(`${pid} job`);
       }
     } catch {
@@ -88,7 +104,10 @@ test(
     timeout: 300_000,
   },
   async (t) => {
-    const daemon = await startDaemon([...PORTS, "--grace-ms", "2000"]);
+    const hostId = `waves-${process.pid}`;
+    const daemon = await startDaemon([...PORTS, "--grace-ms", "2000"], {
+      id: hostId,
+    });
     const pid = daemon.child.pid as number;
     const client = new HostClient(daemon);
     const portsInUse = async () => {
@@ -165,7 +184,7 @@ test(
       }
       // Pids are reused after some thousand processes, so shims and jobs
       // are found by what they carry: the shim's title, the job's env.
-      assert.deepEqual(waveProcesses(), []);
+      assert.deepEqual(waveProcesses(pid, hostId), []);
     } finally {
       assert.equal(await daemon.stop(), 0);
     }

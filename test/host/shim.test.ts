@@ -152,6 +152,10 @@ test("exit file: written whole, read back; missing is null; damaged is named", (
   assert.deepEqual(readExitFile(d), exit);
   // One line, so a reader never sees half a record.
   assert.match(readFileSync(join(d, "exit.json"), "utf8"), /^\{.*\}\n$/);
+  // Why an exit is odd (a container that vanished) is kept too.
+  const odd = { ...exit, exitStatus: 137, error: "Container vanished" };
+  writeExitFile(d, odd);
+  assert.deepEqual(readExitFile(d), odd);
   writeFileSync(join(d, "exit.json"), "{nope");
   assert.throws(() => readExitFile(d), {
     message: `Cannot read "${join(d, "exit.json")}": not JSON`,

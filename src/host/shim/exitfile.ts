@@ -95,6 +95,7 @@ function checkExit(text: string, path: string): ShimExit {
     exitStatus: value.exitStatus ?? null,
     signal: value.signal ?? null,
     oomKilled: value.oomKilled === true,
+    ...(typeof value.error === "string" ? { error: value.error } : {}),
     endedAt: value.endedAt as string,
     position,
     droppedBytes: Number(value.droppedBytes) || 0,
