@@ -47,6 +47,8 @@ export interface HostConfigFile {
   lease_ttl_s?: number;
   finished_retention?: string;
   finished_max?: number;
+  ended_retention?: string;
+  ended_max?: number;
 }
 
 /** The cluster flags of `lorne host`, as commander gives them. */
@@ -96,6 +98,8 @@ const CONFIG_FIELDS: Record<keyof HostConfigFile, keyof typeof EXPECTED> = {
   lease_ttl_s: "number",
   finished_retention: "string",
   finished_max: "number",
+  ended_retention: "string",
+  ended_max: "number",
 };
 
 /**

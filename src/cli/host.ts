@@ -22,16 +22,23 @@ import {
 import { DEFAULT_MAX_STARTS_IN_FLIGHT } from "../host/api/starts.js";
 import { DEFAULT_EVENT_HISTORY } from "../host/events.js";
 import { DEFAULT_GRACE_MS } from "../host/host.js";
+import {
+  DEFAULT_ENDED_MAX,
+  MAX_ENDED_MAX,
+  MAX_ENDED_RETENTION_MS,
+} from "../host/retention.js";
 import { DEFAULT_PORT_RANGE, parsePortRange } from "../host/ports.js";
 import { BufferedLogger, Context } from "../log/index.js";
 import {
   clusterSettings,
   readConfig,
   type ClusterFlags,
+  type HostConfigFile,
 } from "./host-config.js";
 import {
   collect,
   parseCount,
+  parseDuration,
   parseEnvPairs,
   parseListen,
   parseMs,
@@ -55,6 +62,8 @@ interface HostFlags extends ClusterFlags {
   force?: boolean;
   graceMs?: string;
   eventHistory?: string;
+  endedRetention?: string;
+  endedMax?: string;
   dockerSocket?: string;
   bind?: string;
   keepContainers?: boolean;
@@ -103,6 +112,16 @@ export function register(program: Command): void {
     .option(
       "--event-history <n>",
       `events kept for resuming (default: ${DEFAULT_EVENT_HISTORY})`,
+    )
+    .option(
+      "--ended-retention <duration>",
+      "remove ended jobs after this long, e.g. 30s, 24h, 7d; 0 keeps them " +
+        "all, --ended-max too (default: 24h)",
+    )
+    .option(
+      "--ended-max <n>",
+      "most ended jobs kept, the oldest removed first " +
+        `(default: ${DEFAULT_ENDED_MAX})`,
     )
     .option(
       "--docker-socket <path>",
@@ -165,11 +184,19 @@ async function runHost(flags: HostFlags): Promise<void> {
   // A daemon must not stop while its log output is not being read.
   const logger = new BufferedLogger({ fd: 1, blockMs: 0 });
   const log = new Context({ data: { app: "lorne" }, logger });
+  let options: Omit<DaemonOptions, "log">;
+  try {
+    options = resolveOptions(flags);
+  } catch (err) {
+    // A bad flag or config value is bad input: exit status 2.
+    const status = err instanceof ValidationError ? 2 : 1;
+    exitOnStartError("host", log.child({ fn: "main" }), logger, err, status);
+  }
   let daemon: Daemon;
   try {
     // Loaded here so client commands do not pay for the engine client.
     const { Daemon } = await import("../host/daemon.js");
-    daemon = await Daemon.start({ ...resolveOptions(flags), log });
+    daemon = await Daemon.start({ ...options, log });
   } catch (err) {
     exitOnStartError("host", log.child({ fn: "main" }), logger, err);
   }
@@ -230,6 +257,7 @@ function resolveOptions(flags: HostFlags): Omit<DaemonOptions, "log"> {
       flags.eventHistory !== undefined
         ? parseCount(flags.eventHistory, "--event-history", 10_000_000, 1)
         : file.event_history,
+    ...endedSettings(flags, file),
     backend,
     docker: {
       socketPath: flags.dockerSocket ?? file.docker_socket,
@@ -244,6 +272,35 @@ function resolveOptions(flags: HostFlags): Omit<DaemonOptions, "log"> {
         ? parseCount(flags.maxStarts, "--max-starts", 100_000, 1)
         : file.max_starts,
     cluster: clusterSettings(flags, file),
+  };
+}
+
+// The retention of ended jobs (host/retention.ts), each flag over its key.
+function endedSettings(
+  flags: HostFlags,
+  file: HostConfigFile,
+): Pick<DaemonOptions, "endedRetentionMs" | "endedMax"> {
+  const retention =
+    flags.endedRetention !== undefined
+      ? { text: flags.endedRetention, source: "--ended-retention" }
+      : file.ended_retention !== undefined
+        ? { text: file.ended_retention, source: "config ended_retention" }
+        : undefined;
+  return {
+    endedRetentionMs:
+      retention &&
+      parseDuration(retention.text, retention.source, MAX_ENDED_RETENTION_MS),
+    endedMax:
+      flags.endedMax !== undefined
+        ? parseCount(flags.endedMax, "--ended-max", MAX_ENDED_MAX, 1)
+        : file.ended_max === undefined
+          ? undefined
+          : parseCount(
+              `${file.ended_max}`,
+              "config ended_max",
+              MAX_ENDED_MAX,
+              1,
+            ),
   };
 }
 

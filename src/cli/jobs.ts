@@ -1,5 +1,5 @@
 /**
- * The host client commands: `ps`, `run`, `inspect`, `logs`, `stop`,
+ * The host client commands: `ps`, `run`, `inspect`, `logs`, `stop`, `rm`,
  * `events`. Each talks to a host over HTTP (`--host URL`, else LORNE_HOST,
  * else http://127.0.0.1:1113) with its token, or over its Unix socket
  * (options.ts, hostEndpoint).
@@ -97,6 +97,14 @@ export function register(program: Command): void {
     .action(async (id: string, flags: HostFlag) => {
       const job = await client(flags).stopJob(id);
       process.stdout.write(`${job.id} ${job.status}\n`);
+    });
+
+  withHost(program.command("rm"))
+    .description("remove an ended job: its record and its output files")
+    .argument("<id>")
+    .action(async (id: string, flags: HostFlag) => {
+      const job = await client(flags).removeJob(id);
+      process.stdout.write(`${job.id} removed\n`);
     });
 
   withHost(program.command("signal"))

@@ -62,28 +62,42 @@ const DURATION_UNITS_MS: Record<string, number> = {
   s: 1_000,
   m: 60_000,
   h: 3_600_000,
+  d: 86_400_000,
 };
 
 /**
- * A duration such as `500ms`, `60s`, `5m` or `1h` (a bare `0` too), in
- * milliseconds up to MAX_MS.
+ * A duration such as `500ms`, `60s`, `5m`, `1h` or `7d` (a bare `0` too),
+ * in milliseconds up to `maxMs` (default MAX_MS, the longest timer; a
+ * setting that is no timer, such as a retention period, may allow more).
  */
-export function parseDuration(text: string, flag: string): number {
-  const match = /^(\d{1,10})(ms|s|m|h)$/.exec(text);
+export function parseDuration(
+  text: string,
+  flag: string,
+  maxMs = MAX_MS,
+): number {
+  const match = /^(\d{1,10})(ms|s|m|h|d)$/.exec(text);
   const ms =
     text === "0"
       ? 0
       : match
         ? Number(match[1]) * (DURATION_UNITS_MS[match[2] as string] as number)
         : NaN;
-  if (!(ms <= MAX_MS)) {
+  if (!(ms <= maxMs)) {
     throw new ValidationError(
-      `Invalid ${flag} "${text}": expected a duration such as 500ms, 60s ` +
-        `or 5m, at most ${MAX_MS}ms`,
-      flag.replace(/^-+/, ""),
+      `Invalid ${flag} "${text}": expected a duration such as 500ms, 60s, ` +
+        `5m or 7d, at most ${formatDuration(maxMs)}`,
+      flag.replace(/^-+/, "").replace(/^config /, ""),
     );
   }
   return ms;
+}
+
+/** `ms` in the largest unit parseDuration takes that divides it evenly. */
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of Object.entries(DURATION_UNITS_MS).reverse()) {
+    if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
 }
 
 /** A count from min (default 0) to max. */
@@ -97,7 +111,7 @@ export function parseCount(
   if (!/^\d+$/.test(text) || n > max || n < min) {
     throw new ValidationError(
       `Invalid ${flag} "${text}": expected a whole number from ${min} to ${max}`,
-      flag.replace(/^-+/, ""),
+      flag.replace(/^-+/, "").replace(/^config /, ""),
     );
   }
   return n;

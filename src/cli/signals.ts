@@ -49,16 +49,17 @@ export function exitOnSignals(options: ShutdownOptions): () => void {
 
 /**
  * Ends a command whose start failed: `at=exit status=error` in its log,
- * then `lorne COMMAND: message` on stderr, exit status 1.
+ * then `lorne COMMAND: message` on stderr, exit status 1 (or `status`).
  */
 export function exitOnStartError(
   command: string,
   log: Context,
   logger: { flushSync(): void },
   err: unknown,
+  status = 1,
 ): never {
   log.log({ at: "exit", status: "error", err: errorMessage(err) });
   logger.flushSync();
   process.stderr.write(`lorne ${command}: ${errorMessage(err)}\n`);
-  process.exit(1);
+  process.exit(status);
 }

@@ -120,6 +120,14 @@ export class HostClient {
     return this.#json("DELETE", jobPath(id));
   }
 
+  /**
+   * Removes an ended job (record, output files); resolves with the record
+   * it had. ConflictError when the job has not ended.
+   */
+  async removeJob(id: string): Promise<JobRecord> {
+    return this.#json("DELETE", `${jobPath(id)}?remove=1`);
+  }
+
   /** Sends a signal (e.g. "SIGHUP") to a running job. */
   async signalJob(id: string, signal: string): Promise<JobRecord> {
     return this.#json("POST", jobPath(id, "/signal"), {

@@ -22,6 +22,7 @@ import { validateJobId } from "./job.js";
 import { parseManifest, type ManifestService } from "./manifest/index.js";
 import { PortPool, type PortRange } from "./ports.js";
 import { isLoopback } from "./loopback.js";
+import { Retention } from "./retention.js";
 import { loadOrCreateToken, tokenPath } from "./token.js";
 import {
   findLeftoverJobs,
@@ -68,6 +69,13 @@ export interface DaemonOptions {
   socketPath?: string;
   /** Job starts in progress through the API before 429; default 32. */
   maxStartsInFlight?: number;
+  /**
+   * How long ended jobs are kept (retention.ts); default a day, 0 keeps
+   * them all (the count bound too).
+   */
+  endedRetentionMs?: number;
+  /** Most ended jobs kept, the oldest removed first; default 1000. */
+  endedMax?: number;
 }
 
 /** Settings of the docker backend, from the command line or config. */
@@ -89,6 +97,7 @@ export class Daemon {
   readonly #unlock: () => void;
   readonly #log: Context;
   readonly #cluster: ClusterMember | null;
+  readonly #retention: Retention;
   #closed: Promise<void> | null = null;
 
   private constructor(
@@ -100,6 +109,7 @@ export class Daemon {
     unlock: () => void,
     log: Context,
     cluster: ClusterMember | null,
+    retention: Retention,
   ) {
     this.host = host;
     this.#api = api;
@@ -109,6 +119,7 @@ export class Daemon {
     this.#unlock = unlock;
     this.#log = log;
     this.#cluster = cluster;
+    this.#retention = retention;
   }
 
   /** Starts a daemon; rejects (having cleaned up) if any step fails. */
@@ -126,6 +137,7 @@ export class Daemon {
     let api: ApiServer | undefined;
     let backend: Backend | undefined;
     let cluster: ClusterMember | null = null;
+    let retention: Retention | undefined;
     try {
       store = openStore(options, log);
       const token = auth ? loadOrCreateToken(options.stateDir) : null;
@@ -162,6 +174,16 @@ export class Daemon {
       if (backend instanceof DockerBackend) {
         host.refuseIds(await cleanupContainers(backend, host, options));
       }
+      // After recovery, so jobs that ended while no daemon ran count, and
+      // before the API, so no client sees what this sweep removes.
+      retention = new Retention({
+        host,
+        stateDir: options.stateDir,
+        log,
+        endedRetentionMs: options.endedRetentionMs,
+        endedMax: options.endedMax,
+      });
+      retention.start();
       api = new ApiServer({
         host,
         log,
@@ -212,8 +234,19 @@ export class Daemon {
           log,
         });
       }
-      return new Daemon(host, api, url, store, token, unlock, log, cluster);
+      return new Daemon(
+        host,
+        api,
+        url,
+        store,
+        token,
+        unlock,
+        log,
+        cluster,
+        retention,
+      );
     } catch (err) {
+      await retention?.close();
       await cluster?.pause();
       if (host) await host.close();
       else await backend?.close();
@@ -234,6 +267,7 @@ export class Daemon {
       this.#log.log({ fn: "daemon", at: "shutdown" });
       // The cluster stops first: the jobs' exits below are not reported as
       // ends, and the lease goes after them (docs/cluster.md).
+      await this.#retention.close();
       await this.#cluster?.pause();
       await this.host.close();
       await this.#cluster?.close();

@@ -31,6 +31,7 @@ import { EXIT_FILE } from "./shim/spec.js";
 import { JOB_PID_FILE } from "./statedir.js";
 import { JobTable, type ExitInfo } from "./state.js";
 import { HostStore } from "./store.js";
+import { removeJobDir } from "./trash.js";
 
 /** Default time between SIGTERM and SIGKILL when stopping a job. */
 export const DEFAULT_GRACE_MS = 10_000;
@@ -60,6 +61,12 @@ export interface HostOptions {
    */
   store?: HostStore;
 }
+
+/**
+ * Why a job is removed: asked for (`DELETE /jobs/:id?remove=1`), past the
+ * retention period, or beyond the count of ended jobs kept.
+ */
+export type RemoveReason = "request" | "retention" | "max";
 
 export interface CreateOptions {
   /** Ports allocated already (the manifest runner renders with them). */
@@ -280,10 +287,16 @@ export class Host {
     return (await running?.address) ?? null;
   }
 
-  /** Resolves with the job's final record once it has ended. */
+  /**
+   * Resolves with the job's final record once it has ended. The record is
+   * read as the end settles, before a removal can run, so a caller that
+   * asked while the job existed gets it even if the job is removed later.
+   */
   async ended(id: string): Promise<JobRecord> {
-    this.#jobs.get(id);
-    await this.#active.get(id)?.settled;
+    const record = this.#jobs.get(id);
+    const active = this.#active.get(id);
+    if (!active) return record;
+    await active.settled;
     return this.#jobs.get(id);
   }
 
@@ -392,6 +405,65 @@ export class Host {
     }
     await active.settled;
     return this.#jobs.get(id);
+  }
+
+  /**
+   * Removes an ended job: its directory goes to the trash (trash.ts),
+   * its record leaves the store and the table, and the host forgets its
+   * output and ports; `deleted` settles once the directory is deleted
+   * (never rejects: a failure is logged, and the next start retries).
+   * ConflictError when the job has not ended; NotFoundError when unknown.
+   * Logged as `at=removed_ended` with how long the job had been ended.
+   *
+   * Nothing waits for readers: an attach or `logs?follow=1` reader holds
+   * the output files open and reads on to their end (a deleted file stays
+   * readable through an open descriptor), and `ended()` callers already
+   * hold the final record. The id is free for a new job at once.
+   */
+  remove(
+    id: string,
+    reason: RemoveReason = "request",
+  ): { record: JobRecord; deleted: Promise<void> } {
+    const record = this.#jobs.get(id);
+    if (!isFinal(record.status) || this.#active.has(id)) {
+      throw new ConflictError(
+        `Cannot remove job "${id}": it is ${record.status}; stop it first`,
+      );
+    }
+    const deleting = removeJobDir(
+      this.#options.stateDir,
+      join(this.jobsDir, id),
+      () => this.#jobs.remove(id),
+    );
+
+    const endedAtMs = Date.parse(record.ended_at ?? record.created_at);
+    this.#log.log({
+      at: "removed_ended",
+      "job.id": id,
+      status: record.status,
+      ended_for: `${(Date.now() - endedAtMs) / 1000}s`,
+      reason,
+    });
+    this.#outputs.get(id)?.end();
+    this.#outputs.delete(id);
+    const held = this.ports.heldBy().get(id);
+    if (held) this.#release(held, this.#log);
+    const deleted = deleting.catch((err: unknown) => {
+      this.#log.log({
+        at: "trash_error",
+        "job.id": id,
+        err: errorMessage(err),
+        resolution: "deleted at the next start",
+      });
+    });
+    return { record, deleted };
+  }
+
+  /**
+   * When each ended job ended, oldest job first; see JobTable.endedTimes.
+   */
+  endedTimes(): ReturnType<JobTable["endedTimes"]> {
+    return this.#jobs.endedTimes();
   }
 
   /**

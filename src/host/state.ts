@@ -165,6 +165,40 @@ export class JobTable {
     return this.#save(job, "stop");
   }
 
+  /**
+   * Forgets an ended job: its record leaves the store, then memory. No
+   * event: the job's terminal event was its last. ConflictError when the
+   * job has not ended.
+   */
+  remove(id: string): JobRecord {
+    const job = this.#live(id);
+    if (!isFinal(job.status)) {
+      throw new ConflictError(
+        `Cannot remove job "${id}": it is ${job.status}; stop it first`,
+      );
+    }
+    this.#store.transaction(() => this.#store.removeJob(id));
+    this.#jobs.delete(id);
+    this.#inherited.delete(id);
+    return job;
+  }
+
+  /**
+   * When each ended job ended (ms since the epoch), oldest job first,
+   * without copying the records: the retention sweep reads this often.
+   */
+  endedTimes(): { id: string; status: JobStatus; endedAtMs: number }[] {
+    const out: { id: string; status: JobStatus; endedAtMs: number }[] = [];
+    for (const job of this.#jobs.values()) {
+      if (!isFinal(job.status)) continue;
+      // A record without an end time (none is written so) counts from its
+      // creation, so it is still removed in time.
+      const endedAtMs = Date.parse(job.ended_at ?? job.created_at);
+      out.push({ id: job.id, status: job.status, endedAtMs });
+    }
+    return out;
+  }
+
   /** Whether a job exists and has not ended. */
   isActive(id: string): boolean {
     const job = this.#jobs.get(id);

@@ -108,6 +108,13 @@ export class HostStore {
     });
   }
 
+  /** Forgets a job's record; an unknown id is ignored. */
+  removeJob(id: string): void {
+    this.#run("remove a job from", () => {
+      this.#s.removeJob.run(id);
+    });
+  }
+
   /**
    * Stores an event and returns it with its sequence number: one more
    * than any number given before, also after older events were dropped.

@@ -1,6 +1,7 @@
 /**
- * `parseDuration`, the parser behind `--reconnect-timeout`: the units it
- * takes, and the error naming the flag for everything else.
+ * `parseDuration`, the parser behind `--reconnect-timeout` and
+ * `--ended-retention`: the units it takes, its bound, and the error naming
+ * the flag (or config key) for everything else.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -16,6 +17,8 @@ const good: [string, number][] = [
   ["60s", 60_000],
   ["5m", 300_000],
   ["1h", 3_600_000],
+  ["1d", 86_400_000],
+  ["24d", 2_073_600_000],
   [`${MAX_MS}ms`, MAX_MS],
 ];
 
@@ -25,13 +28,14 @@ const bad = [
   "1.5s",
   "-1s",
   "5 s",
-  "1d",
+  "1w",
+  "25d",
   "s",
   `${MAX_MS + 1}ms`,
   "600h",
 ];
 
-test("duration: whole numbers with ms, s, m or h, and a bare 0", () => {
+test("duration: whole numbers with ms, s, m, h or d, and a bare 0", () => {
   for (const [text, ms] of good) {
     assert.equal(parseDuration(text, "--reconnect-timeout"), ms, text);
   }
@@ -47,7 +51,38 @@ test("duration: anything else is a validation error naming the flag", () => {
         assert.equal(
           err.message,
           `Invalid --reconnect-timeout "${text}": expected a duration ` +
-            `such as 500ms, 60s or 5m, at most ${MAX_MS}ms`,
+            `such as 500ms, 60s, 5m or 7d, at most ${MAX_MS}ms`,
+        );
+        return true;
+      },
+    );
+  }
+});
+
+test("duration: a larger bound for settings that are no timer, named in its unit", () => {
+  const tenYearsMs = 3650 * 86_400_000;
+  assert.equal(
+    parseDuration("3650d", "--ended-retention", tenYearsMs),
+    tenYearsMs,
+  );
+  assert.equal(
+    parseDuration("7d", "--ended-retention", tenYearsMs),
+    604_800_000,
+  );
+  const cases: [string, string, string][] = [
+    ["3651d", "--ended-retention", "ended-retention"],
+    ["1y", "config ended_retention", "ended_retention"],
+  ];
+  for (const [text, flag, field] of cases) {
+    assert.throws(
+      () => parseDuration(text, flag, tenYearsMs),
+      (err: unknown) => {
+        assert.ok(err instanceof ValidationError, text);
+        assert.equal(err.field, field);
+        assert.equal(
+          err.message,
+          `Invalid ${flag} "${text}": expected a duration such as 500ms, ` +
+            "60s, 5m or 7d, at most 3650d",
         );
         return true;
       },

@@ -90,7 +90,7 @@ test("cluster config: bad cluster values are refused with the flags' messages, n
       "attributes, ports, grace_ms, event_history, docker_socket, bind, " +
       "keep_containers, pull_timeout_ms, socket, max_starts, etcd, " +
       "advertise, scheduler, etcd_prefix, lease_ttl_s, finished_retention, " +
-      "finished_max",
+      "finished_max, ended_retention, ended_max",
   });
 });
 
@@ -129,7 +129,7 @@ test("cluster config: flags override the file, setting by setting", () => {
   assert.equal(clusterSettings({}, {}), undefined);
 });
 
-test("cluster config: lorne host exits 1 on a bad cluster value in its config", async () => {
+test("cluster config: lorne host exits 2 on a bad cluster value in its config", async () => {
   const cases: [unknown, string][] = [
     [
       { etcd: "http://127.0.0.1:1", lease_ttl_s: 0 },
@@ -156,7 +156,8 @@ test("cluster config: lorne host exits 1 on a bad cluster value in its config", 
   runs.forEach((run, i) => {
     const [config, stderr] = cases[i] as [unknown, string];
     assert.equal(run.stderr, stderr, JSON.stringify(config));
-    assert.equal(run.code, 1);
+    // Bad input, found before anything starts (docs/host.md).
+    assert.equal(run.code, 2);
   });
 });
 

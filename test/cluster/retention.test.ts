@@ -409,7 +409,7 @@ describe("cluster retention", { skip: etcdSkipReason() }, () => {
   });
 
   test("cluster retention: bad flag values name the flag", async () => {
-    // Usage errors exit 2; a daemon that cannot start exits 1.
+    // Usage errors exit 2, lorne host's bad flag values too.
     const cases: [string[], string, number][] = [
       [
         ["scheduler", "--finished-retention", "1x"],
@@ -429,7 +429,7 @@ describe("cluster retention", { skip: etcdSkipReason() }, () => {
         'Invalid --finished-retention "-1h": expected a duration such as 90s, 30m, 24h or 7d, up to 3650d, or 0 to keep finished jobs forever',
       ],
     ] as const) {
-      cases.push([["host", ...flags], `lorne host: ${message}\n`, 1]);
+      cases.push([["host", ...flags], `lorne host: ${message}\n`, 2]);
     }
     const runs = await Promise.all(
       cases.map(([args]) =>

@@ -205,6 +205,40 @@ test("store: an ended job of an earlier daemon may be replaced; others may not",
   third.close();
 });
 
+test("store: a removed ended job is gone after a reopen and its id is free; an active one is refused", () => {
+  const path = statePath();
+  const store = HostStore.open(path);
+  const first = parts(store);
+  first.jobs.add("old", spec, []);
+  first.jobs.setFailed("old", "no");
+  first.jobs.add("live", spec, []);
+  assert.throws(() => first.jobs.remove("live"), {
+    code: "conflict",
+    message: 'Cannot remove job "live": it is starting; stop it first',
+  });
+  assert.throws(() => first.jobs.remove("nope"), {
+    code: "not_found",
+    message: 'Job "nope" not found',
+  });
+  assert.equal(first.jobs.remove("old").status, "failed");
+  assert.deepEqual(
+    first.jobs.list().map((j) => j.id),
+    ["live"],
+  );
+  // The id is free at once, in this daemon too.
+  first.jobs.add("old", spec, []);
+  first.jobs.setFailed("old", "again");
+  first.jobs.remove("old");
+  store.close();
+
+  const again = HostStore.open(path);
+  assert.deepEqual(
+    again.jobs().map((j) => [j.id, j.status]),
+    [["live", "starting"]],
+  );
+  again.close();
+});
+
 /** Makes a file at `path` that is not usable lorne host state. */
 type Maker = (path: string) => void;
 

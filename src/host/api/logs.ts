@@ -32,6 +32,9 @@ export async function getLogs(host: Host, ctx: RouteContext): Promise<void> {
   const view = parseView(ctx.query.get("stream"));
   const follow = parseFlag(ctx.query.get("follow"), "follow");
   const offset = parseOffset(ctx.query.get("offset"));
+  // Asked for now: once the job has ended it may be removed while this
+  // response still sends what the cursor holds open.
+  const ended = follow ? host.ended(id) : null;
 
   const cursor = new OutputCursor(output, {
     fromStart: true,
@@ -55,7 +58,7 @@ export async function getLogs(host: Host, ctx: RouteContext): Promise<void> {
   }
   // A followed log ends once the job's end is recorded, so a client that
   // asks right after finds the final status.
-  if (follow && !gone()) await host.ended(id);
+  if (ended && !gone()) await ended;
   res.end();
 }
 

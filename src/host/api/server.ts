@@ -8,6 +8,7 @@
  *   PUT    /jobs/:id              create a job with this id (409 if taken)
  *   GET    /jobs/:id              one job
  *   DELETE /jobs/:id              stop a job; answers once it has ended
+ *   DELETE /jobs/:id?remove=1     remove an ended job (409 if not ended)
  *   POST   /jobs/:id/signal       send a signal: {"signal": "SIGHUP"}
  *   GET    /jobs/:id/logs         output (?stream=stdout|stderr, ?follow=1)
  *   GET    /jobs/:id/attach       WebSocket attach (see api/attach.ts)
@@ -45,7 +46,7 @@ import { readJson } from "./body.js";
 import { checkOrigin, requestUrl } from "./guard.js";
 import { sendError, sendJson } from "./errors.js";
 import { getEvents } from "./events.js";
-import { getLogs } from "./logs.js";
+import { getLogs, parseFlag } from "./logs.js";
 import { Router } from "./router.js";
 import { DEFAULT_MAX_STARTS_IN_FLIGHT, StartLimit } from "./starts.js";
 import { listenSocket } from "./unix.js";
@@ -307,8 +308,16 @@ function routes({ host, version, metrics, starts }: RouteDeps): Router {
     .on("GET", "/jobs/:id", ({ res, params }) => {
       sendJson(res, 200, host.get(params.id as string));
     })
-    .on("DELETE", "/jobs/:id", async ({ res, params }) => {
-      sendJson(res, 200, await host.stop(params.id as string));
+    .on("DELETE", "/jobs/:id", async ({ res, params, query }) => {
+      const id = params.id as string;
+      if (!parseFlag(query.get("remove"), "remove")) {
+        sendJson(res, 200, await host.stop(id));
+        return;
+      }
+      // Answered once the files are deleted, so the disk space is back.
+      const { record, deleted } = host.remove(id);
+      await deleted;
+      sendJson(res, 200, record);
     })
     .on("POST", "/jobs/:id/signal", async ({ req, res, params }) => {
       const signal = parseSignal(await readJson(req));

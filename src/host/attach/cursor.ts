@@ -93,6 +93,7 @@ export class OutputCursor {
       },
       end: () => {
         this.#ended = true;
+        this.#holdFiles();
         this.#notify();
       },
     });
@@ -105,6 +106,7 @@ export class OutputCursor {
       this.#stopFollowing();
       this.#ended = true;
     }
+    if (this.#ended || output.ended) this.#holdFiles();
   }
 
   /**
@@ -233,6 +235,22 @@ export class OutputCursor {
       this.#fds.set(file, fd);
     }
     return fd;
+  }
+
+  // Once the output is complete, the files this cursor reads are opened
+  // at once: the job may then be removed (its directory deleted) while
+  // the cursor reads on, and an open file stays readable. A file not
+  // there holds no bytes the index lists; reading is left to fail as
+  // before if it does.
+  #holdFiles(): void {
+    if (this.#closed) return;
+    for (const file of ["index", ...this.#streams] as const) {
+      try {
+        this.#fd(file);
+      } catch {
+        // See above.
+      }
+    }
   }
 
   // New output wakes the reader once the event loop has taken in all the

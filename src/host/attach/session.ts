@@ -10,7 +10,7 @@ import type { WebSocket } from "ws";
 import { errorMessage, ValidationError } from "../../errors.js";
 import type { Context } from "../../log/index.js";
 import type { Host } from "../host.js";
-import { parseSignal } from "../job.js";
+import { parseSignal, type JobRecord } from "../job.js";
 import type { OutputStream } from "../output.js";
 import { OutputCursor } from "./cursor.js";
 import { FrameSender } from "./frames.js";
@@ -60,6 +60,11 @@ class AttachSession {
   readonly #flags: AttachFlags;
   readonly #log: Context;
   #cursor: OutputCursor | null = null;
+  /**
+   * The job's final record, asked for as soon as the job exists: once it
+   * has ended the job may be removed while this session still sends it.
+   */
+  #final: Promise<JobRecord> | null = null;
   readonly #frames: FrameSender;
   #input: Promise<void> = Promise.resolve();
   #pendingInput = 0;
@@ -119,7 +124,7 @@ class AttachSession {
       return;
     }
     for (const stream of this.#streams()) this.#send({ type: "eof", stream });
-    const final = await this.#host.ended(this.#id);
+    const final = await (this.#final ?? this.#host.ended(this.#id));
     this.#send({
       type: "exit",
       exit: {
@@ -169,6 +174,7 @@ class AttachSession {
   // starts), so no output is missed and the first size applies at start.
   #onJob(): OutputCursor {
     this.#jobFound();
+    this.#final = this.#host.ended(this.#id);
     if (this.#flags.rows && this.#flags.cols) {
       this.#host.resize(this.#id, {
         rows: this.#flags.rows,
