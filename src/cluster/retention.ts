@@ -33,7 +33,7 @@ import {
   type ClusterState,
   type RetentionRecord,
 } from "./records.js";
-import type { KeyGuard, Txn, TxnUnit } from "./txn.js";
+import { fitsOneTxn, type KeyGuard, type Txn, type TxnUnit } from "./txn.js";
 import { checkId, type InvalidHandler } from "./view.js";
 
 /** Time between two sweeps. */
@@ -199,12 +199,32 @@ export class RetentionSweeper {
   async due(): Promise<DueRemovals> {
     const finished = await this.#readFinished();
     const due = chooseRemovals(finished, this.policy, Date.now());
-    const chosen = due.slice(0, this.#maxRemovals);
+    const picked = due.slice(0, this.#maxRemovals);
+    const all = picked.length === 0 ? [] : await this.#units(picked);
+    // A job with more leftover keys than one transaction holds (only
+    // values written by hand get there) is left, said, and the rest go.
+    const chosen: Removal[] = [];
+    const units: TxnUnit[] = [];
+    picked.forEach((removal, i) => {
+      const unit = all[i] as TxnUnit;
+      if (fitsOneTxn(unit)) {
+        chosen.push(removal);
+        units.push(unit);
+        return;
+      }
+      this.#log.log({
+        at: "not_removed",
+        "job.id": removal.job.id,
+        keys: unit.ops.length,
+        err: "more keys than one etcd transaction takes",
+        resolution: "delete its assignments/ and services/ keys by hand",
+      });
+    });
     return {
       finished: finished.length,
       chosen,
-      more: due.length > chosen.length,
-      units: chosen.length === 0 ? [] : await this.#units(chosen),
+      more: due.length > picked.length,
+      units,
     };
   }
 

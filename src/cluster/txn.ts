@@ -125,12 +125,24 @@ export class Txn {
   }
 }
 
+/** Operations and compares one unit takes in a transaction. */
+function unitSize(unit: TxnUnit): number {
+  return unit.ops.length + 3 + (unit.unchanged?.length ?? 0);
+}
+
+/**
+ * Whether a unit fits in one transaction: etcd refuses a larger one
+ * whole (`too many operations in txn request`).
+ */
+export function fitsOneTxn(unit: TxnUnit): boolean {
+  return unitSize(unit) <= MAX_BATCH_OPS;
+}
+
 function* batches(units: TxnUnit[]): Generator<TxnUnit[]> {
   let batch: TxnUnit[] = [];
   let ops = 0;
   for (const unit of units) {
-    // The compares count as well.
-    const size = unit.ops.length + 3 + (unit.unchanged?.length ?? 0);
+    const size = unitSize(unit);
     if (batch.length > 0 && ops + size > MAX_BATCH_OPS) {
       yield batch;
       batch = [];

@@ -256,6 +256,29 @@ describe("cluster retention", { skip: etcdSkipReason() }, () => {
     }
   });
 
+  test("cluster retention: a job with more leftover keys than one transaction takes is left and said; the rest go", async () => {
+    const keys = newKeys();
+    await putJob(keys, { id: "crowded", state: "done", agoMs: 3 * HOUR_MS });
+    for (let i = 0; i < 130; i++) {
+      await client.put(keys.assignment(`h${i}`, "crowded")).value("{}");
+    }
+    await putJob(keys, { id: "plain", state: "done", agoMs: 2 * HOUR_MS });
+
+    const { scheduler, logger } = startScheduler(keys, "s1", {
+      finishedRetentionMs: HOUR_MS,
+    });
+    await waitFor(
+      async () => !(await exists(keys.job("plain"))),
+      "the other old job to go",
+      WAIT_MS,
+    );
+    await scheduler.close();
+    assert.deepEqual(await jobKeys(keys), ["crowded"]);
+    const said = logger.records.find((r) => r.at === "not_removed");
+    assert.equal(said?.["job.id"], "crowded");
+    assert.equal(said?.keys, 132);
+  });
+
   test("cluster retention: beyond the count bound the oldest finished jobs go first", async () => {
     const keys = newKeys();
     for (let i = 1; i <= 5; i++) {
