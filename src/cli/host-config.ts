@@ -170,7 +170,10 @@ export function clusterSettings(
   if (etcd === undefined) return undefined;
   return {
     endpoints: parseEndpoints(etcd.value, etcd.source),
-    prefix: prefix === undefined ? undefined : validatePrefix(prefix.value),
+    prefix:
+      prefix === undefined
+        ? undefined
+        : validatePrefix(prefix.value, prefix.source),
     advertise:
       advertise === undefined
         ? undefined

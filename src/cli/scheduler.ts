@@ -59,7 +59,10 @@ async function runScheduler(flags: SchedulerFlags): Promise<void> {
     "id",
     "scheduler id",
   );
-  const prefix = validatePrefix(flags.etcdPrefix ?? DEFAULT_PREFIX);
+  const prefix = validatePrefix(
+    flags.etcdPrefix ?? DEFAULT_PREFIX,
+    "--etcd-prefix",
+  );
   const leaseTtlS =
     flags.leaseTtlS === undefined
       ? DEFAULT_LEASE_TTL_S

@@ -112,10 +112,10 @@ export class ClusterKeys {
  * A prefix must start and end with "/" so that `/lorne/` never matches the
  * keys of `/lorne2/`.
  */
-export function validatePrefix(prefix: string): string {
+export function validatePrefix(prefix: string, source = "etcd prefix"): string {
   if (!/^\/([A-Za-z0-9_.-]+\/)*$/.test(prefix)) {
     throw new ValidationError(
-      `Invalid etcd prefix "${prefix}": expected a path that starts and ` +
+      `Invalid ${source} "${prefix}": expected a path that starts and ` +
         `ends with "/", such as ${DEFAULT_PREFIX}`,
       "prefix",
     );

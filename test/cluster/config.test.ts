@@ -48,7 +48,7 @@ test("cluster config: bad cluster values are refused with the flags' messages, n
     [{ etcd, scheduler: "yes" }, 'field "scheduler" must be true or false'],
     [
       { etcd, etcd_prefix: "lorne" },
-      'Invalid etcd prefix "lorne": expected a path that starts and ends with "/", such as /lorne/',
+      'Invalid config etcd_prefix "lorne": expected a path that starts and ends with "/", such as /lorne/',
     ],
     [
       { etcd, lease_ttl_s: 0 },
