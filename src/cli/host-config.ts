@@ -156,7 +156,9 @@ export function clusterSettings(
   );
 
   if (etcd === undefined) {
-    for (const given of [advertise, scheduler, prefix, leaseTtl]) {
+    // --no-scheduler (false) needs nothing.
+    const schedules = scheduler?.value === true ? scheduler : undefined;
+    for (const given of [advertise, schedules, prefix, leaseTtl]) {
       if (given !== undefined) throw needs(given.source, "--etcd", "etcd");
     }
   }

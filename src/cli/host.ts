@@ -145,6 +145,7 @@ export function register(program: Command): void {
       "API address other machines reach (default: the --listen address)",
     )
     .option("--scheduler", "also run a cluster scheduler (needs --etcd)")
+    .option("--no-scheduler", "do not, even if the config file says so")
     .option(
       "--etcd-prefix <path>",
       `etcd key prefix (default: ${DEFAULT_PREFIX})`,

@@ -127,6 +127,13 @@ test("cluster config: flags override the file, setting by setting", () => {
     { message: "Invalid --finished-max: needs --scheduler" },
   );
   assert.equal(clusterSettings({}, {}), undefined);
+  // --no-scheduler turns off the file's scheduler, and needs no --etcd.
+  const off = clusterSettings(
+    { scheduler: false },
+    { etcd: "http://127.0.0.1:1", scheduler: true },
+  );
+  assert.equal(off?.scheduler, false);
+  assert.equal(clusterSettings({ scheduler: false }, {}), undefined);
 });
 
 test("cluster config: lorne host exits 2 on a bad cluster value in its config", async () => {
