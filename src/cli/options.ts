@@ -4,6 +4,7 @@
  */
 import { isIP } from "node:net";
 
+import { DURATION_UNITS_MS, durationMs } from "../duration.js";
 import { errorMessage, ValidationError } from "../errors.js";
 import { MAX_MS } from "../timers.js";
 import { DEFAULT_HOST_URL, type HostEndpoint } from "../host/client.js";
@@ -57,14 +58,6 @@ export function parseMs(text: string, flag: string): number {
   return Number(text);
 }
 
-const DURATION_UNITS_MS: Record<string, number> = {
-  ms: 1,
-  s: 1_000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-};
-
 /**
  * A duration such as `500ms`, `60s`, `5m`, `1h` or `7d` (a bare `0` too),
  * in milliseconds up to `maxMs` (default MAX_MS, the longest timer; a
@@ -75,13 +68,7 @@ export function parseDuration(
   flag: string,
   maxMs = MAX_MS,
 ): number {
-  const match = /^(\d{1,10})(ms|s|m|h|d)$/.exec(text);
-  const ms =
-    text === "0"
-      ? 0
-      : match
-        ? Number(match[1]) * (DURATION_UNITS_MS[match[2] as string] as number)
-        : NaN;
+  const ms = durationMs(text);
   if (!(ms <= maxMs)) {
     throw new ValidationError(
       `Invalid ${flag} "${text}": expected a duration such as 500ms, 60s, ` +

@@ -2,6 +2,7 @@
  * A host's cluster settings and the parsers for them, apart from the etcd
  * client so that `lorne host` reads its flags without loading gRPC.
  */
+import { DURATION_UNITS_MS, durationMs } from "../duration.js";
 import { ValidationError } from "../errors.js";
 
 /** The endpoint used when neither a flag nor LORNE_ETCD names one. */
@@ -24,14 +25,6 @@ export const DEFAULT_FINISHED_MAX = 10_000;
 
 /** Largest count bound accepted. */
 export const MAX_FINISHED_MAX = 10_000_000;
-
-const DURATION_UNITS_MS: Record<string, number> = {
-  ms: 1,
-  s: 1_000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-};
 
 /** The cluster settings of a host daemon. */
 export interface ClusterSettings {
@@ -118,13 +111,7 @@ export function parseFinishedRetention(
   text: string,
   source = "--finished-retention",
 ): number {
-  const match = /^(\d{1,13})(ms|s|m|h|d)$/.exec(text);
-  const ms =
-    text === "0"
-      ? 0
-      : match
-        ? Number(match[1]) * (DURATION_UNITS_MS[match[2] as string] as number)
-        : NaN;
+  const ms = durationMs(text);
   if (!(ms <= MAX_FINISHED_RETENTION_MS)) {
     throw new ValidationError(
       `Invalid ${source} "${text}": expected a duration such as 90s, 30m, ` +
