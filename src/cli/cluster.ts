@@ -142,7 +142,9 @@ export function register(program: Command): void {
           ]),
         );
         if (flags.all) {
-          process.stderr.write(`${retentionNote(await client.retention())}\n`);
+          const record = await client.retention();
+          const leader = record === null ? await client.leader() : null;
+          process.stderr.write(`${retentionNote(record, leader)}\n`);
         }
       });
     });
@@ -293,7 +295,17 @@ function stateText(j: JobSummary): string {
 }
 
 /** What `ps --all` says about how long finished jobs stay listed. */
-export function retentionNote(record: RetentionRecord | null): string {
+export function retentionNote(
+  record: RetentionRecord | null,
+  leader: string | null = null,
+): string {
+  if (record === null && leader !== null) {
+    // A leader whose record was skipped as malformed, or not yet written.
+    return (
+      `Finished jobs: scheduler "${leader}" leads, but how long it keeps ` +
+      "them cannot be read"
+    );
+  }
   if (record === null) {
     return (
       "Finished jobs: no scheduler leads, so none is removed until one " +

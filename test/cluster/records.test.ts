@@ -308,6 +308,11 @@ test("settings: retention flags, and the note ps --all prints", () => {
     "Finished jobs: no scheduler leads, so none is removed until one does " +
       "(by default 1d after it ended)",
   );
+  assert.equal(
+    retentionNote(null, "s2"),
+    'Finished jobs: scheduler "s2" leads, but how long it keeps them ' +
+      "cannot be read",
+  );
   assert.throws(
     () => parseRetention('{"scheduler":"h1","finished_max":0}'),
     /^ValidationError: Invalid finished_retention_ms: must be a whole number from 0, got nothing$/,
