@@ -8,6 +8,8 @@
  * final at once. The caller resumes where it was (an event id, a byte
  * offset), so nothing comes twice and nothing is skipped.
  */
+import { setTimeout as delay } from "node:timers/promises";
+
 import { Backoff } from "../backoff.js";
 import { errorMessage, UnavailableError } from "../errors.js";
 
@@ -115,21 +117,15 @@ function formatMs(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error);
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", abort);
-    };
-    const abort = () => {
-      done();
-      reject(signal?.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      done();
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", abort, { once: true });
-  });
+// Node's abortable timer; an abort ends the wait with the signal's reason,
+// as the follower's own requests do.
+async function sleep(
+  ms: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  try {
+    await delay(ms, undefined, { signal });
+  } catch (err) {
+    throw signal?.aborted ? (signal.reason as Error) : err;
+  }
 }
