@@ -68,7 +68,7 @@ export interface LogsOptions {
 
 /** A message from the host about the event stream itself. */
 export interface HostNotice {
-  code: "lagging" | "events_lost";
+  code: "lagging" | "events_lost" | "events_reset";
   message: string;
 }
 
@@ -178,7 +178,7 @@ export class HostClient {
    * host cuts the stream off because this reader fell behind, it
    * reconnects after the last event seen, so the sequence has no gaps while
    * the host still keeps the events; host notices (`lagging`,
-   * `events_lost`) go to `onNotice`. With `reconnect`, a lost connection
+   * `events_lost`, `events_reset`) go to `onNotice`. With `reconnect`, a lost connection
    * or a stream the host ended is resumed the same way.
    */
   async *events(options: EventsOptions = {}): AsyncGenerator<JobEvent> {

@@ -173,3 +173,49 @@ test("events: resuming from an id the host no longer keeps is announced", async 
     await small.stop();
   }
 });
+
+test("events: resuming past the newest id (the log started again) is announced and replays what is kept", async () => {
+  const fresh = await startDaemon(["--state-store", "memory"]);
+  try {
+    const c = new HostClient(fresh);
+    await c.createJob({ config: { cmd: ["/no/such/cmd"] } }); // events 1, 2
+    const notices: string[] = [];
+    const controller = new AbortController();
+    const seen: number[] = [];
+    // As a client that saw event 40 from the daemon before a restart.
+    for await (const e of c.events({
+      after: 40,
+      signal: AbortSignal.any([controller.signal, AbortSignal.timeout(5000)]),
+      onNotice: (n) => notices.push(n.code),
+    })) {
+      seen.push(e.id);
+      if (e.id === 2) break;
+    }
+    controller.abort();
+    assert.deepEqual(notices, ["events_reset"]);
+    assert.deepEqual(seen, [1, 2]);
+    // Resuming from the newest id is no reset: nothing is replayed.
+    const res = await fetch(`${fresh.url}/events?last_event_id=2`, {
+      headers: authHeader(fresh),
+      signal: AbortSignal.timeout(500),
+    });
+    const text = await readUntilTimeout(res);
+    assert.doesNotMatch(text, /events_reset|^id:/m);
+  } finally {
+    await fresh.stop();
+  }
+});
+
+// The body read until the request's timeout aborts it.
+async function readUntilTimeout(res: Response): Promise<string> {
+  let text = "";
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      text += decoder.decode(chunk, { stream: true });
+    }
+  } catch {
+    // the timeout ends the stream
+  }
+  return text;
+}

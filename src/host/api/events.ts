@@ -31,7 +31,7 @@ export function getEvents(host: Host, ctx: RouteContext): void {
   const { req, res, query } = ctx;
   const job = query.get("job");
   const jobId = job === null ? undefined : validateJobId(job, "job");
-  const after = parseEventId(
+  let after = parseEventId(
     req.headers["last-event-id"] ?? query.get("last_event_id") ?? undefined,
   );
 
@@ -41,6 +41,20 @@ export function getEvents(host: Host, ctx: RouteContext): void {
     connection: "keep-alive",
   });
   res.write(": lorne events\n\n");
+  const newest = host.events.lastId;
+  if (after !== undefined && after > newest) {
+    // The client saw numbers this log never gave out: the log started
+    // again (a memory store, a new state dir). Everything kept is new to
+    // the client, so it gets all of it rather than waiting for an id
+    // past its own.
+    res.write(
+      notice(
+        "events_reset",
+        `Event ${after} is past this host's newest (${newest}): its event log started again; replaying all it keeps`,
+      ),
+    );
+    after = 0;
+  }
   const oldest = host.events.oldestId;
   if (after !== undefined && after + 1 < oldest) {
     res.write(
