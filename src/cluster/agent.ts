@@ -20,6 +20,7 @@ import type { JobEvent } from "../host/events.js";
 import type { Host } from "../host/host.js";
 import type { JobRecord } from "../host/job.js";
 import type { Context } from "../log/index.js";
+import { sleep } from "../sleep.js";
 import type { ClusterKeys } from "./keys.js";
 import {
   isFinalState,
@@ -510,8 +511,4 @@ function blankRecord(id: string, hostId: string): JobRecord {
     started_at: null,
     ended_at: now,
   };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

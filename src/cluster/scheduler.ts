@@ -18,6 +18,7 @@ import type { Campaign, Etcd3 } from "etcd3";
 
 import { errorMessage } from "../errors.js";
 import type { Context } from "../log/index.js";
+import { sleep } from "../sleep.js";
 import type { ClusterKeys } from "./keys.js";
 import { chooseHost, type Candidate } from "./placement.js";
 import {
@@ -495,8 +496,4 @@ function liveCandidates(view: ClusterView): Map<string, LiveCandidate> {
     if (candidate && candidate.lease === s.session) candidate.active++;
   }
   return out;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

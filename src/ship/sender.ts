@@ -9,6 +9,7 @@ import type { LumberjackClient } from "../lumberjack/client.js";
 import type { Batch } from "./spooler.js";
 
 import { Backoff } from "../backoff.js";
+import { sleep } from "../sleep.js";
 
 export type SenderStatus = "idle" | "sending" | "retrying";
 
@@ -83,17 +84,4 @@ export class Sender {
     }
     this.status = "idle";
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done);
-  });
 }
