@@ -1,7 +1,8 @@
 /**
  * The wait between attempts that lorne's retry loops share: the cluster
- * agent and scheduler pause before trying again, and a ship sender backs
- * off after a failed batch until the shipper stops it.
+ * agent and scheduler pause before trying again, a ship sender backs off
+ * after a failed batch until the shipper stops it, and the host client
+ * waits to reconnect a followed stream until its caller gives up.
  */
 import { setTimeout as delay } from "node:timers/promises";
 

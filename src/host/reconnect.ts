@@ -8,10 +8,9 @@
  * final at once. The caller resumes where it was (an event id, a byte
  * offset), so nothing comes twice and nothing is skipped.
  */
-import { setTimeout as delay } from "node:timers/promises";
-
 import { Backoff } from "../backoff.js";
 import { errorMessage, UnavailableError } from "../errors.js";
+import { sleep } from "../sleep.js";
 
 /** First delay before reconnecting. */
 export const FIRST_RETRY_MS = 100;
@@ -105,6 +104,9 @@ export class Reconnector {
       );
     }
     await sleep(Math.min(this.#backoff.next(), leftMs), this.#signal);
+    // An abort ends the wait with the signal's reason, as the follower's
+    // own requests do.
+    this.#signal?.throwIfAborted();
   }
 }
 
@@ -115,17 +117,4 @@ export function endedEarly(url: string): UnavailableError {
 
 function formatMs(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
-}
-
-// Node's abortable timer; an abort ends the wait with the signal's reason,
-// as the follower's own requests do.
-async function sleep(
-  ms: number,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  try {
-    await delay(ms, undefined, { signal });
-  } catch (err) {
-    throw signal?.aborted ? (signal.reason as Error) : err;
-  }
 }
