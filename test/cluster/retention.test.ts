@@ -12,6 +12,7 @@ import { after, before, describe, test } from "node:test";
 
 import type { Etcd3, Lease } from "etcd3";
 
+import { emptyStatus } from "../../src/cluster/decisions.js";
 import { openEtcd } from "../../src/cluster/etcd.js";
 import { ClusterKeys } from "../../src/cluster/keys.js";
 import {
@@ -25,7 +26,7 @@ import {
   type FinishedJob,
   type SweepResult,
 } from "../../src/cluster/retention.js";
-import { emptyStatus, Scheduler } from "../../src/cluster/scheduler.js";
+import { Scheduler } from "../../src/cluster/scheduler.js";
 import { Txn } from "../../src/cluster/txn.js";
 import { Context, MemoryLogger } from "../../src/log/index.js";
 import { runLorne, waitFor } from "../helpers.js";
