@@ -11,7 +11,8 @@
  * check 1, and two leaders racing on one job cannot both pass check 2.
  *
  * The leader also removes jobs that have been finished for long enough
- * (retention.ts), under the same guard.
+ * (retention.ts, swept between rounds as sweeps.ts says), under the same
+ * guard.
  */
 import type { Etcd3 } from "etcd3";
 
@@ -21,16 +22,8 @@ import { sleep } from "../sleep.js";
 import { decideRound, type DecisionKind } from "./decisions.js";
 import type { ClusterKeys } from "./keys.js";
 import { Leadership } from "./leadership.js";
-import {
-  BACKLOG_SWEEP_MS,
-  RetentionSweeper,
-  type RetentionOptions,
-  type SweepResult,
-} from "./retention.js";
-import {
-  DEFAULT_FINISHED_MAX,
-  DEFAULT_FINISHED_RETENTION_MS,
-} from "./settings.js";
+import type { RetentionOptions, SweepResult } from "./retention.js";
+import { LeaderSweeps } from "./sweeps.js";
 import { Txn } from "./txn.js";
 import { readView } from "./view.js";
 
@@ -49,10 +42,7 @@ export interface SchedulerOptions {
   log: Context;
   roundIntervalMs?: number;
   resyncMs?: number;
-  /**
-   * Removal of finished jobs; default DEFAULT_FINISHED_RETENTION_MS and
-   * DEFAULT_FINISHED_MAX, swept every minute.
-   */
+  /** Removal of finished jobs; sweeps.ts has the defaults. */
   retention?: Partial<RetentionOptions>;
   /** Called after each sweep of finished jobs, for tests. */
   onSweep?: (result: SweepResult) => void;
@@ -75,7 +65,7 @@ export class Scheduler {
   readonly #roundIntervalMs: number;
   readonly #resyncMs: number;
   readonly #reported = new Set<string>();
-  readonly #retention: RetentionSweeper;
+  readonly #sweeps: LeaderSweeps;
   readonly #leadership: Leadership;
   #wake: (() => void) | null = null;
   #dirty = true;
@@ -87,18 +77,13 @@ export class Scheduler {
     this.#roundIntervalMs =
       options.roundIntervalMs ?? DEFAULT_ROUND_INTERVAL_MS;
     this.#resyncMs = options.resyncMs ?? DEFAULT_RESYNC_MS;
-    this.#retention = new RetentionSweeper({
+    this.#sweeps = new LeaderSweeps({
       client: options.client,
       keys: options.keys,
-      retention: {
-        ...options.retention,
-        finishedRetentionMs:
-          options.retention?.finishedRetentionMs ??
-          DEFAULT_FINISHED_RETENTION_MS,
-        finishedMax: options.retention?.finishedMax ?? DEFAULT_FINISHED_MAX,
-      },
+      retention: options.retention,
       log: this.#log,
       onInvalid: (key, err) => this.#reportInvalid(key, err),
+      onSweep: options.onSweep,
     });
     this.#leadership = new Leadership({
       client: options.client,
@@ -141,14 +126,8 @@ export class Scheduler {
       this.#log.log({ at: "watch_error", err: errorMessage(err) }),
     );
     const txn = new Txn(client, keys, leaderKey);
-    const retention = this.#retention;
-    try {
-      await retention.publish(leaderKey, this.id);
-    } catch (err) {
-      this.#log.log({ at: "publish_error", err: errorMessage(err) });
-    }
-    // The first sweep follows the first round.
-    let nextSweepAt = retention.enabled ? 0 : Number.POSITIVE_INFINITY;
+    const sweeps = this.#sweeps;
+    await sweeps.begin(leaderKey, this.id);
     try {
       while (!shouldStop()) {
         const startedAt = Date.now();
@@ -166,26 +145,14 @@ export class Scheduler {
           this.#log.log({ at: "round_error", err: errorMessage(err) });
           this.#dirty = true;
         }
-        if (Date.now() >= nextSweepAt && !shouldStop()) {
-          let delayMs = retention.sweepIntervalMs;
-          try {
-            const swept = await retention.sweep(txn, shouldStop);
-            this.#options.onSweep?.(swept);
-            if (swept.deposed) {
-              this.#log.log({ at: "deposed", reason: "election key gone" });
-              return;
-            }
-            if (swept.more) delayMs = Math.min(delayMs, BACKLOG_SWEEP_MS);
-          } catch (err) {
-            this.#log.log({ at: "sweep_error", err: errorMessage(err) });
-          }
-          nextSweepAt = Date.now() + delayMs;
+        if (!(await sweeps.sweepIfDue(txn, shouldStop))) {
+          this.#log.log({ at: "deposed", reason: "election key gone" });
+          return;
         }
         const waitMs = this.#roundIntervalMs - (Date.now() - startedAt);
         if (waitMs > 0) await sleep(waitMs);
         if (!this.#dirty) {
-          const untilSweepMs = Math.max(0, nextSweepAt - Date.now());
-          await this.#nextWake(Math.min(this.#resyncMs, untilSweepMs));
+          await this.#nextWake(Math.min(this.#resyncMs, sweeps.untilDueMs()));
         }
       }
     } finally {
