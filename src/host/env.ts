@@ -101,6 +101,37 @@ export function redactSpec(spec: JobSpec): JobSpec {
   return { ...spec, config: { ...spec.config, env: shown } };
 }
 
+/** What the host assigns a job besides its spec's env; see jobEnv. */
+export interface HostAssignedEnv {
+  jobId: string;
+  hostId: string;
+  ports: readonly number[];
+  /** Given as EXTERNAL_IP when set. */
+  externalIp?: string;
+  /** More variables for every job (HostOptions.jobEnv), all RESERVED. */
+  extra?: Record<string, string>;
+}
+
+/**
+ * The environment a job starts with: its spec's env, secret values
+ * included (this goes to the backend only), then the RESERVED variables
+ * the host assigns, which the job's own env never overrides.
+ */
+export function jobEnv(
+  spec: JobSpec,
+  assigned: HostAssignedEnv,
+): Record<string, string> {
+  const env: Record<string, string> = { ...spec.config.env };
+  const { ports } = assigned;
+  if (ports[0] !== undefined) env.PORT = String(ports[0]);
+  ports.forEach((port, i) => (env[`PORT_${i}`] = String(port)));
+  if (assigned.externalIp) env.EXTERNAL_IP = assigned.externalIp;
+  Object.assign(env, assigned.extra);
+  env.LORNE_JOB_ID = assigned.jobId;
+  env.LORNE_HOST_ID = assigned.hostId;
+  return env;
+}
+
 function typeName(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";

@@ -4,7 +4,7 @@
  * job table and event log in step. Everything the API and the manifest
  * runner do to jobs goes through here.
  */
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 import {
@@ -16,7 +16,7 @@ import {
 import type { Context } from "../log/index.js";
 import { AttachWaiters } from "./attach/waiters.js";
 import type { Backend, BackendStatus, RunningJob, TtySize } from "./backend.js";
-import { redactSpec } from "./env.js";
+import { jobEnv, redactSpec } from "./env.js";
 import { EventLog } from "./events.js";
 import {
   isFinal,
@@ -28,7 +28,7 @@ import {
 import { JobOutput } from "./output.js";
 import type { PortPool } from "./ports.js";
 import { EXIT_FILE } from "./shim/spec.js";
-import { JOB_PID_FILE } from "./statedir.js";
+import { removeJobPid, writeJobPid } from "./statedir.js";
 import { JobTable, type ExitInfo } from "./state.js";
 import { HostStore } from "./store.js";
 import { removeJobDir } from "./trash.js";
@@ -201,7 +201,13 @@ export class Host {
       if (!preallocated) {
         ports = await this.ports.allocateFor(id, spec.config.tcp_ports ?? 0);
       }
-      const env = this.#jobEnv(id, spec, ports);
+      const env = jobEnv(spec, {
+        jobId: id,
+        hostId: this.id,
+        ports,
+        externalIp: this.externalIp,
+        extra: this.#options.jobEnv,
+      });
       const ttySize = active.ttySize;
       active.running = await this.#options.backend.start({
         job: { ...record, ports },
@@ -252,7 +258,7 @@ export class Host {
       }
       throw err;
     }
-    this.#writePid(id, running.pid);
+    writeJobPid(join(this.jobsDir, id), running.pid);
     log.log({ at: "start", "job.pid": running.pid, "job.ports": ports });
     if (active.stopRequested) this.#terminate(id, active);
     void running.pidLater?.then((pid) => {
@@ -551,7 +557,7 @@ export class Host {
         ...(ended.error === null ? {} : { err: ended.error }),
       });
     }
-    this.#removePid(job.id);
+    removeJobPid(join(this.jobsDir, job.id));
   }
 
   // The backend's jobs may write their files themselves (shims): then
@@ -588,7 +594,7 @@ export class Host {
   ): void {
     void exited.then(async (exit) => {
       this.#active.delete(id);
-      this.#removePid(id);
+      removeJobPid(join(this.jobsDir, id));
       for (
         let attempt = 1;
         this.#jobs.get(id).status === "running";
@@ -643,27 +649,5 @@ export class Host {
       running.signal("SIGKILL");
     }, this.#graceMs);
     void running.exited.then(() => clearTimeout(kill));
-  }
-
-  #jobEnv(id: string, spec: JobSpec, ports: number[]): Record<string, string> {
-    // The job's own env never overrides what the host assigns.
-    const env: Record<string, string> = { ...spec.config.env };
-    if (ports[0] !== undefined) env.PORT = String(ports[0]);
-    ports.forEach((port, i) => (env[`PORT_${i}`] = String(port)));
-    if (this.externalIp) env.EXTERNAL_IP = this.externalIp;
-    Object.assign(env, this.#options.jobEnv);
-    env.LORNE_JOB_ID = id;
-    env.LORNE_HOST_ID = this.id;
-    return env;
-  }
-
-  // The pid file lets `lorne host --force` find jobs a crashed daemon left.
-  #writePid(id: string, pid: number | null): void {
-    if (pid === null) return;
-    writeFileSync(join(this.jobsDir, id, JOB_PID_FILE), `${pid}\n`);
-  }
-
-  #removePid(id: string): void {
-    rmSync(join(this.jobsDir, id, JOB_PID_FILE), { force: true });
   }
 }

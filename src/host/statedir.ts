@@ -90,8 +90,23 @@ export async function stopLeftoverJobs(
   }
   for (const job of jobs) {
     if (isAlive(job.pid)) signalGroup(job.pid, "SIGKILL");
-    rmSync(join(dir, "jobs", job.id, JOB_PID_FILE), { force: true });
+    removeJobPid(join(dir, "jobs", job.id));
   }
+}
+
+/**
+ * Writes a running job's pid into its directory `jobDir`, so a later
+ * daemon started with `--force` finds the job if this one crashes. A
+ * null pid (a backend that has none) writes nothing.
+ */
+export function writeJobPid(jobDir: string, pid: number | null): void {
+  if (pid === null) return;
+  writeFileSync(join(jobDir, JOB_PID_FILE), `${pid}\n`);
+}
+
+/** Removes a job's pid file once the job has ended. */
+export function removeJobPid(jobDir: string): void {
+  rmSync(join(jobDir, JOB_PID_FILE), { force: true });
 }
 
 /**
