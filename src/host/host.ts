@@ -4,19 +4,15 @@
  * job table and event log in step. Everything the API and the manifest
  * runner do to jobs goes through here.
  */
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 
-import {
-  ConflictError,
-  errorMessage,
-  NotFoundError,
-  UnavailableError,
-} from "../errors.js";
+import { ConflictError, errorMessage, UnavailableError } from "../errors.js";
 import type { Context } from "../log/index.js";
+import type { ActiveJob } from "./active.js";
 import { AttachWaiters } from "./attach/waiters.js";
 import type { Backend, BackendStatus, RunningJob, TtySize } from "./backend.js";
-import { jobEnv, redactSpec } from "./env.js";
+import { redactSpec } from "./env.js";
 import { EventLog } from "./events.js";
 import {
   isFinal,
@@ -25,18 +21,16 @@ import {
   type JobRecord,
   type JobSpec,
 } from "./job.js";
-import { JobOutput } from "./output.js";
+import type { JobOutput } from "./output.js";
 import type { PortPool } from "./ports.js";
-import { EXIT_FILE } from "./shim/spec.js";
-import { removeJobPid, writeJobPid } from "./statedir.js";
+import { JobRunner } from "./runner.js";
+import { removeJobPid } from "./statedir.js";
 import { JobTable, type ExitInfo } from "./state.js";
 import { HostStore } from "./store.js";
 import { removeJobDir } from "./trash.js";
 
 /** Default time between SIGTERM and SIGKILL when stopping a job. */
 export const DEFAULT_GRACE_MS = 10_000;
-/** Wait between attempts to record a job's exit in a failing store. */
-const STATE_RETRY_MS = 1_000;
 
 export interface HostOptions {
   id: string;
@@ -79,18 +73,6 @@ export interface CreateOptions {
   replaceEnded?: boolean;
 }
 
-interface ActiveJob {
-  running: RunningJob | null;
-  output: JobOutput;
-  stopRequested: boolean;
-  /** The last terminal size asked for (TTY jobs). */
-  ttySize?: TtySize;
-  /** Settles once the backend's start has succeeded or failed. */
-  started: Promise<void>;
-  /** Settles when the job has reached a final status. */
-  settled: Promise<void>;
-}
-
 /** See the module comment. */
 export class Host {
   readonly id: string;
@@ -100,13 +82,11 @@ export class Host {
   readonly attributes: Record<string, string>;
   readonly externalIp: string | undefined;
   readonly #jobs: JobTable;
-  readonly #active = new Map<string, ActiveJob>();
-  readonly #outputs = new Map<string, JobOutput>();
+  readonly #runner: JobRunner;
   readonly #leftoverIds = new Set<string>();
   readonly #options: HostOptions;
   readonly #graceMs: number;
   readonly #log: Context;
-  #closing = false;
 
   constructor(options: HostOptions) {
     this.id = options.id;
@@ -118,8 +98,21 @@ export class Host {
     this.events = new EventLog({ history: options.eventHistory, store });
     this.#log = options.log.child({ fn: "host" });
     this.#jobs = new JobTable(options.id, this.events, store);
+    this.#runner = new JobRunner({
+      backend: options.backend,
+      ports: options.ports,
+      jobs: this.#jobs,
+      jobsDir: this.jobsDir,
+      graceMs: this.#graceMs,
+      log: this.#log,
+      env: {
+        hostId: options.id,
+        externalIp: options.externalIp,
+        extra: options.jobEnv,
+      },
+    });
     mkdirSync(this.jobsDir, { recursive: true });
-    this.#releaseEndedPorts();
+    this.#runner.releaseEnded();
   }
 
   get backendName(): string {
@@ -150,7 +143,7 @@ export class Host {
   async create(spec: JobSpec, options: CreateOptions = {}): Promise<JobRecord> {
     const id = spec.id ?? newJobId();
     const log = this.#log.child({ "job.id": id });
-    if (this.#closing) {
+    if (this.#runner.closing) {
       throw new UnavailableError("Cannot create job: host is shutting down");
     }
     this.#options.backend.validate(spec.config);
@@ -162,7 +155,6 @@ export class Host {
       );
     }
 
-    const preallocated = options.ports !== undefined;
     // Secret env values reach the backend only, never the record.
     const record = this.#jobs.add(
       id,
@@ -170,106 +162,26 @@ export class Host {
       options.ports ?? [],
       options.replaceEnded === true,
     );
-    let output: JobOutput;
+    let active: ActiveJob;
     try {
-      output = this.#openOutput(id, log);
+      active = this.#runner.open(id, log);
     } catch (err) {
-      this.#release(options.ports ?? [], log);
+      this.#runner.release(options.ports ?? [], log);
       const reason = `Cannot create output files for job "${id}": ${errorMessage(err)}`;
       log.log({ at: "failed", err: reason });
       const failed = structuredClone(this.#jobs.setFailed(id, reason));
       this.attachWaiters.created(id); // they learn of the failure
       return failed;
     }
-    this.#outputs.set(id, output);
-    let settle!: () => void;
-    let markStarted!: () => void;
-    const active: ActiveJob = {
-      running: null,
-      output,
-      stopRequested: false,
-      started: new Promise((resolve) => (markStarted = resolve)),
-      settled: new Promise((resolve) => (settle = resolve)),
-    };
-    this.#active.set(id, active);
     // Attachers waiting for this id subscribe now, before any output.
     this.attachWaiters.created(id);
     log.log({ at: "create", "job.cmd": jobArgv(spec.config).join(" ") });
 
-    let ports = record.ports;
-    try {
-      if (!preallocated) {
-        ports = await this.ports.allocateFor(id, spec.config.tcp_ports ?? 0);
-      }
-      const env = jobEnv(spec, {
-        jobId: id,
-        hostId: this.id,
-        ports,
-        externalIp: this.externalIp,
-        extra: this.#options.jobEnv,
-      });
-      const ttySize = active.ttySize;
-      active.running = await this.#options.backend.start({
-        job: { ...record, ports },
-        argv: jobArgv(spec.config),
-        env,
-        output,
-        ttySize,
-        log,
-      });
-      // A resize that came in while the backend was starting the job.
-      if (active.ttySize !== ttySize && active.ttySize) {
-        active.running.resize?.(active.ttySize);
-      }
-    } catch (err) {
-      this.#release(ports, log);
-      output.end();
-      this.#active.delete(id);
-      markStarted();
-      settle();
-      log.log({ at: "failed", err: errorMessage(err) });
-      return structuredClone(this.#jobs.setFailed(id, errorMessage(err)));
-    }
-
-    const running = active.running;
-    markStarted();
-    this.#recordExit(id, active, running.exited, ports, settle, log);
-    let started: JobRecord;
-    try {
-      this.#jobs.setPorts(id, ports);
-      started = this.#jobs.setRunning(id, running.pid);
-    } catch (err) {
-      // The state file refused the change: a job a restarted daemon could
-      // not know of must not run on. If the failure is recorded, the job
-      // is `failed`; else it stays `starting` for recovery to decide.
-      log.log({
-        at: "state_error",
-        err: errorMessage(err),
-        resolution: "kill",
-      });
-      running.signal("SIGKILL");
-      try {
-        this.#jobs.setFailed(
-          id,
-          `Cannot record the start: ${errorMessage(err)}`,
-        );
-      } catch {
-        // The same store error; reported once, above and to the caller.
-      }
-      throw err;
-    }
-    writeJobPid(join(this.jobsDir, id), running.pid);
-    log.log({ at: "start", "job.pid": running.pid, "job.ports": ports });
-    if (active.stopRequested) this.#terminate(id, active);
-    void running.pidLater?.then((pid) => {
-      if (pid === null || !this.#jobs.isActive(id)) return;
-      try {
-        this.#jobs.setPid(id, pid);
-      } catch (err) {
-        log.log({ at: "state_error", err: errorMessage(err) });
-      }
-    });
-    return structuredClone(started);
+    return this.#runner.start(
+      active,
+      { spec, record, allocatePorts: options.ports === undefined },
+      log,
+    );
   }
 
   /**
@@ -278,10 +190,10 @@ export class Host {
    */
   async running(id: string): Promise<RunningJob | null> {
     this.#jobs.get(id);
-    const active = this.#active.get(id);
+    const active = this.#runner.active(id);
     if (!active) return null;
     await active.started;
-    return this.#active.get(id)?.running ?? null;
+    return this.#runner.active(id)?.running ?? null;
   }
 
   /**
@@ -300,7 +212,7 @@ export class Host {
    */
   async ended(id: string): Promise<JobRecord> {
     const record = this.#jobs.get(id);
-    const active = this.#active.get(id);
+    const active = this.#runner.active(id);
     if (!active) return record;
     await active.settled;
     return this.#jobs.get(id);
@@ -312,10 +224,7 @@ export class Host {
    */
   resize(id: string, size: TtySize): void {
     this.#jobs.get(id);
-    const active = this.#active.get(id);
-    if (!active) return;
-    active.ttySize = size;
-    active.running?.resize?.(size);
+    this.#runner.active(id)?.resize(size);
   }
 
   /** Whether a job with this id exists (in any status). */
@@ -347,15 +256,7 @@ export class Host {
 
   /** The captured output of a job; NotFoundError when unknown. */
   output(id: string): JobOutput {
-    const record = this.#jobs.get(id);
-    let output = this.#outputs.get(id);
-    // A job that ended under an earlier daemon: its files are still here.
-    if (!output && isFinal(record.status)) {
-      output = JobOutput.ended(join(this.jobsDir, id)) ?? undefined;
-      if (output) this.#outputs.set(id, output);
-    }
-    if (!output) throw new NotFoundError(`Job "${id}" has no captured output`);
-    return output;
+    return this.#runner.output(this.#jobs.get(id));
   }
 
   /**
@@ -384,14 +285,14 @@ export class Host {
         log,
       });
       if (found && "running" in found) {
-        this.#adopt(job, found.running, found.output, log);
+        this.#runner.adopt(job, found.running, found.output, log);
         adopted.push(job.id);
         continue;
       }
-      if (found?.output) this.#outputs.set(job.id, found.output);
+      if (found?.output) this.#runner.keepOutput(job.id, found.output);
       this.#endUnwatched(job, found?.exit ?? null, log);
     }
-    this.#releaseEndedPorts();
+    this.#runner.releaseEnded();
     return adopted;
   }
 
@@ -400,17 +301,8 @@ export class Host {
    * period. Resolves with the final record once the job has ended.
    * Idempotent: stopping an ended job returns its record.
    */
-  async stop(id: string): Promise<JobRecord> {
-    const record = this.#jobs.get(id);
-    const active = this.#active.get(id);
-    if (isFinal(record.status) || !active) return record;
-    if (!active.stopRequested) {
-      active.stopRequested = true;
-      this.#log.log({ at: "stop", "job.id": id, grace_ms: this.#graceMs });
-      this.#terminate(id, active);
-    }
-    await active.settled;
-    return this.#jobs.get(id);
+  stop(id: string): Promise<JobRecord> {
+    return this.#runner.stop(id);
   }
 
   /**
@@ -431,7 +323,7 @@ export class Host {
     reason: RemoveReason = "request",
   ): { record: JobRecord; deleted: Promise<void> } {
     const record = this.#jobs.get(id);
-    if (!isFinal(record.status) || this.#active.has(id)) {
+    if (!isFinal(record.status) || this.#runner.active(id)) {
       throw new ConflictError(
         `Cannot remove job "${id}": it is ${record.status}; stop it first`,
       );
@@ -450,10 +342,7 @@ export class Host {
       ended_for: `${(Date.now() - endedAtMs) / 1000}s`,
       reason,
     });
-    this.#outputs.get(id)?.end();
-    this.#outputs.delete(id);
-    const held = this.ports.heldBy().get(id);
-    if (held) this.#release(held, this.#log);
+    this.#runner.forget(id);
     const deleted = deleting.catch((err: unknown) => {
       this.#log.log({
         at: "trash_error",
@@ -478,7 +367,7 @@ export class Host {
    */
   signal(id: string, signal: NodeJS.Signals): JobRecord {
     const record = this.#jobs.get(id);
-    const running = this.#active.get(id)?.running;
+    const running = this.#runner.active(id)?.running;
     if (record.status !== "running" || !running) {
       throw new ConflictError(
         `Cannot signal job "${id}": it is ${record.status}, not running`,
@@ -491,39 +380,13 @@ export class Host {
 
   /** Stops every job, then closes the backend. Idempotent. */
   async close(): Promise<void> {
-    this.#closing = true;
-    const timer = this.#log.timer({ fn: "close", jobs: this.#active.size });
-    await Promise.all([...this.#active.keys()].map((id) => this.stop(id)));
+    const timer = this.#log.timer({
+      fn: "close",
+      jobs: this.#runner.activeCount,
+    });
+    await this.#runner.close();
     await this.#options.backend.close();
     timer.finish();
-  }
-
-  // Takes over a job that runs on from an earlier daemon.
-  #adopt(
-    job: JobRecord,
-    running: RunningJob,
-    output: JobOutput,
-    log: Context,
-  ): void {
-    let settle!: () => void;
-    const active: ActiveJob = {
-      running,
-      output,
-      stopRequested: false,
-      started: Promise.resolve(),
-      settled: new Promise((resolve) => (settle = resolve)),
-    };
-    this.#outputs.set(job.id, output);
-    this.#active.set(job.id, active);
-    // A job that was still `starting` had its ports saved in the pool but
-    // not yet in its record: the pool knows what it holds.
-    const ports = this.ports.heldBy().get(job.id) ?? job.ports;
-    if (job.status === "starting") {
-      this.#jobs.setPorts(job.id, ports);
-      this.#jobs.setRunning(job.id, running.pid);
-    }
-    this.#recordExit(job.id, active, running.exited, ports, settle, log);
-    log.log({ at: "adopted", "job.pid": running.pid, "job.ports": ports });
   }
 
   // Records the end of a job no daemon saw end: how, when the backend
@@ -558,96 +421,5 @@ export class Host {
       });
     }
     removeJobPid(join(this.jobsDir, job.id));
-  }
-
-  // The backend's jobs may write their files themselves (shims): then
-  // the host only watches them grow.
-  #openOutput(id: string, log: Context): JobOutput {
-    const dir = join(this.jobsDir, id);
-    // A job replacing an ended one of the same id: how that one ended is
-    // not how this one will.
-    rmSync(join(dir, EXIT_FILE), { force: true });
-    if (this.#options.backend.externalOutput) {
-      mkdirSync(dir, { recursive: true });
-      return JobOutput.view(dir);
-    }
-    return new JobOutput(dir, (err) =>
-      log.log({
-        at: "output_error",
-        err: errorMessage(err),
-        resolution: "dropping output",
-      }),
-    );
-  }
-
-  // Records a job's end, then frees its ports (a crash in between leaves
-  // an ended job holding ports, which the next start releases). A store
-  // that refuses the record is retried until it takes it or the host
-  // closes, so a full disk delays the record instead of losing it.
-  #recordExit(
-    id: string,
-    active: ActiveJob,
-    exited: Promise<ExitInfo>,
-    ports: number[],
-    settle: () => void,
-    log: Context,
-  ): void {
-    void exited.then(async (exit) => {
-      this.#active.delete(id);
-      removeJobPid(join(this.jobsDir, id));
-      for (
-        let attempt = 1;
-        this.#jobs.get(id).status === "running";
-        attempt++
-      ) {
-        try {
-          const ended = this.#jobs.setExited(id, exit, active.stopRequested);
-          log.log({
-            at: "exit",
-            status: ended.status,
-            exit_status: exit.exitStatus,
-            signal: exit.signal,
-          });
-        } catch (err) {
-          log.log({ at: "state_error", err: errorMessage(err), attempt });
-          if (this.#closing) break;
-          await new Promise((resolve) => setTimeout(resolve, STATE_RETRY_MS));
-        }
-      }
-      this.#release(ports, log);
-      settle();
-    });
-  }
-
-  // Returns ports; a store that refuses keeps them held until a restart.
-  #release(ports: readonly number[], log: Context): void {
-    try {
-      this.ports.release(ports);
-    } catch (err) {
-      log.log({
-        at: "state_error",
-        err: errorMessage(err),
-        "job.ports": ports,
-      });
-    }
-  }
-
-  // Ports saved as held by jobs that have ended or are unknown (a crash
-  // between a job's end and its ports' release) go back to the pool.
-  #releaseEndedPorts(): void {
-    for (const [jobId, ports] of this.ports.heldBy()) {
-      if (!this.#jobs.isActive(jobId)) this.#release(ports, this.#log);
-    }
-  }
-
-  #terminate(id: string, active: ActiveJob): void {
-    const running = active.running;
-    if (!running) return; // still starting: create() calls us again
-    running.signal(running.stopSignal ?? "SIGTERM");
-    const kill = setTimeout(() => {
-      this.#log.log({ at: "kill", "job.id": id, reason: "grace_expired" });
-      running.signal("SIGKILL");
-    }, this.#graceMs);
-    void running.exited.then(() => clearTimeout(kill));
   }
 }
