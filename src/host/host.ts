@@ -23,9 +23,9 @@ import {
 } from "./job.js";
 import type { JobOutput } from "./output.js";
 import type { PortPool } from "./ports.js";
+import { recoverJobs } from "./recovery.js";
 import { JobRunner } from "./runner.js";
-import { removeJobPid } from "./statedir.js";
-import { JobTable, type ExitInfo } from "./state.js";
+import { JobTable } from "./state.js";
 import { HostStore } from "./store.js";
 import { removeJobDir } from "./trash.js";
 
@@ -268,30 +268,19 @@ export class Host {
   }
 
   /**
-   * Decides every job an earlier daemon left unfinished (after a crash):
-   * a job still running is taken over (its output, stop, attach and exit
-   * work again, its ports stay held), a job that ended meanwhile is
-   * recorded with how it ended, and a job that never got going is failed
-   * with the reason. Called once, before the API serves. Resolves with
-   * the ids of the jobs taken over.
+   * Decides every job an earlier daemon left unfinished (after a crash;
+   * recovery.ts): taken over when still running, else recorded as ended
+   * or failed. Called once, before the API serves. Resolves with the ids
+   * of the jobs taken over.
    */
   async recover(): Promise<string[]> {
-    const adopted: string[] = [];
-    for (const job of this.#jobs.unfinished()) {
-      const log = this.#log.child({ "job.id": job.id });
-      const found = await this.#options.backend.adopt?.({
-        job,
-        dir: join(this.jobsDir, job.id),
-        log,
-      });
-      if (found && "running" in found) {
-        this.#runner.adopt(job, found.running, found.output, log);
-        adopted.push(job.id);
-        continue;
-      }
-      if (found?.output) this.#runner.keepOutput(job.id, found.output);
-      this.#endUnwatched(job, found?.exit ?? null, log);
-    }
+    const adopted = await recoverJobs({
+      jobs: this.#jobs,
+      backend: this.#options.backend,
+      runner: this.#runner,
+      jobsDir: this.jobsDir,
+      log: this.#log,
+    });
     this.#runner.releaseEnded();
     return adopted;
   }
@@ -387,39 +376,5 @@ export class Host {
     await this.#runner.close();
     await this.#options.backend.close();
     timer.finish();
-  }
-
-  // Records the end of a job no daemon saw end: how, when the backend
-  // knows; else why not.
-  #endUnwatched(job: JobRecord, exit: ExitInfo | null, log: Context): void {
-    const known =
-      exit !== null && (exit.exitStatus !== null || exit.signal !== null);
-    if (job.status === "starting" && !known) {
-      const reason =
-        exit?.error ?? "The daemon stopped before the job had started";
-      this.#jobs.setFailed(job.id, reason);
-      log.log({ at: "failed", err: reason });
-    } else {
-      if (job.status === "starting") this.#jobs.setRunning(job.id, job.pid);
-      const ended = this.#jobs.setExited(
-        job.id,
-        exit ?? {
-          exitStatus: null,
-          signal: null,
-          error:
-            `The job's exit status is unknown: the ${this.backendName} ` +
-            "backend cannot take over jobs after a restart",
-        },
-        false,
-      );
-      log.log({
-        at: "ended_while_down",
-        status: ended.status,
-        exit_status: ended.exit_status,
-        signal: ended.signal,
-        ...(ended.error === null ? {} : { err: ended.error }),
-      });
-    }
-    removeJobPid(join(this.jobsDir, job.id));
   }
 }
