@@ -14,20 +14,16 @@ import { AttachWaiters } from "./attach/waiters.js";
 import type { Backend, BackendStatus, RunningJob, TtySize } from "./backend.js";
 import { redactSpec } from "./env.js";
 import { EventLog } from "./events.js";
-import {
-  isFinal,
-  jobArgv,
-  newJobId,
-  type JobRecord,
-  type JobSpec,
-} from "./job.js";
+import { jobArgv, newJobId, type JobRecord, type JobSpec } from "./job.js";
 import type { JobOutput } from "./output.js";
 import type { PortPool } from "./ports.js";
 import { recoverJobs } from "./recovery.js";
+import { removeEndedJob, type Removed, type RemoveReason } from "./removal.js";
 import { JobRunner } from "./runner.js";
 import { JobTable } from "./state.js";
 import { HostStore } from "./store.js";
-import { removeJobDir } from "./trash.js";
+
+export type { RemoveReason } from "./removal.js";
 
 /** Default time between SIGTERM and SIGKILL when stopping a job. */
 export const DEFAULT_GRACE_MS = 10_000;
@@ -55,12 +51,6 @@ export interface HostOptions {
    */
   store?: HostStore;
 }
-
-/**
- * Why a job is removed: asked for (`DELETE /jobs/:id?remove=1`), past the
- * retention period, or beyond the count of ended jobs kept.
- */
-export type RemoveReason = "request" | "retention" | "max";
 
 export interface CreateOptions {
   /** Ports allocated already (the manifest runner renders with them). */
@@ -295,52 +285,21 @@ export class Host {
   }
 
   /**
-   * Removes an ended job: its directory goes to the trash (trash.ts),
-   * its record leaves the store and the table, and the host forgets its
-   * output and ports; `deleted` settles once the directory is deleted
-   * (never rejects: a failure is logged, and the next start retries).
-   * ConflictError when the job has not ended; NotFoundError when unknown.
-   * Logged as `at=removed_ended` with how long the job had been ended.
-   *
-   * Nothing waits for readers: an attach or `logs?follow=1` reader holds
-   * the output files open and reads on to their end (a deleted file stays
-   * readable through an open descriptor), and `ended()` callers already
-   * hold the final record. The id is free for a new job at once.
+   * Removes an ended job (removal.ts): its directory, its record and what
+   * the host holds for it; `deleted` settles once the directory is
+   * deleted, and never rejects. ConflictError when the job has not ended;
+   * NotFoundError when unknown.
    */
-  remove(
-    id: string,
-    reason: RemoveReason = "request",
-  ): { record: JobRecord; deleted: Promise<void> } {
-    const record = this.#jobs.get(id);
-    if (!isFinal(record.status) || this.#runner.active(id)) {
-      throw new ConflictError(
-        `Cannot remove job "${id}": it is ${record.status}; stop it first`,
-      );
-    }
-    const deleting = removeJobDir(
-      this.#options.stateDir,
-      join(this.jobsDir, id),
-      () => this.#jobs.remove(id),
-    );
-
-    const endedAtMs = Date.parse(record.ended_at ?? record.created_at);
-    this.#log.log({
-      at: "removed_ended",
-      "job.id": id,
-      status: record.status,
-      ended_for: `${(Date.now() - endedAtMs) / 1000}s`,
+  remove(id: string, reason: RemoveReason = "request"): Removed {
+    return removeEndedJob({
+      id,
       reason,
+      jobs: this.#jobs,
+      runner: this.#runner,
+      stateDir: this.#options.stateDir,
+      jobsDir: this.jobsDir,
+      log: this.#log,
     });
-    this.#runner.forget(id);
-    const deleted = deleting.catch((err: unknown) => {
-      this.#log.log({
-        at: "trash_error",
-        "job.id": id,
-        err: errorMessage(err),
-        resolution: "deleted at the next start",
-      });
-    });
-    return { record, deleted };
   }
 
   /**
