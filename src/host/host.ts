@@ -3,6 +3,11 @@
  * environment, starts it through a backend, watches it end, and keeps the
  * job table and event log in step. Everything the API and the manifest
  * runner do to jobs goes through here.
+ *
+ * This file checks requests and answers for jobs; the work is done by the
+ * runner (runner.ts: start, stop, watch to the end; one handle per live
+ * job in active.ts), recovery after a crash (recovery.ts) and the removal
+ * of ended jobs (removal.ts).
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";

@@ -13,7 +13,7 @@ import { errorMessage, NotFoundError } from "../errors.js";
 import type { Context } from "../log/index.js";
 import { ActiveJob } from "./active.js";
 import type { Backend, RunningJob } from "./backend.js";
-import { jobEnv } from "./env.js";
+import { jobEnv, type HostAssignedEnv } from "./env.js";
 import { isFinal, jobArgv, type JobRecord, type JobSpec } from "./job.js";
 import { JobOutput } from "./output.js";
 import type { PortPool } from "./ports.js";
@@ -35,7 +35,7 @@ export interface RunnerOptions {
   /** The host's log; lines about one job carry `job.id`. */
   log: Context;
   /** What every job's environment gets from the host (env.ts). */
-  env: { hostId: string; externalIp?: string; extra?: Record<string, string> };
+  env: Omit<HostAssignedEnv, "jobId" | "ports">;
 }
 
 /** What `start()` starts. */
