@@ -43,7 +43,7 @@ export interface HostOptions {
   externalIp?: string;
   /**
    * More variables the host gives every job (LORNE_ETCD on a cluster
-   * host); their names must be in job.ts's reserved set.
+   * host); their names must be reserved (env.ts's RESERVED).
    */
   jobEnv?: Record<string, string>;
   attributes?: Record<string, string>;

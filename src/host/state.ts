@@ -1,7 +1,8 @@
 /**
  * The host's job table: every job record, changed only through the status
  * machine in job.ts, with one event emitted per transition. It holds no
- * processes; the supervisor (host.ts) drives it.
+ * processes; the host drives it (host.ts, and runner.ts, recovery.ts and
+ * removal.ts for starting, recovering and removing jobs).
  *
  * Each change is saved in the host store first, the record and its event
  * in one transaction; only then does the table change its map and publish
