@@ -11,9 +11,9 @@ import { isFinalState, type RetentionRecord } from "../cluster/records.js";
 import {
   DEFAULT_ETCD,
   DEFAULT_FINISHED_RETENTION_MS,
-  formatDuration,
   parseEndpoints,
 } from "../cluster/settings.js";
+import { formatDuration } from "../duration.js";
 import { jobArgv, MAX_TCP_PORTS } from "../host/job.js";
 import { collect, parseCount, parseEnvPairs, parseMs } from "./options.js";
 import { printTable } from "./table.js";

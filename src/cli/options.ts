@@ -4,7 +4,7 @@
  */
 import { isIP } from "node:net";
 
-import { DURATION_UNITS_MS, durationMs } from "../duration.js";
+import { durationMs, formatDuration } from "../duration.js";
 import { errorMessage, ValidationError } from "../errors.js";
 import { MAX_MS } from "../timers.js";
 import { DEFAULT_HOST_URL, type HostEndpoint } from "../host/client.js";
@@ -59,7 +59,7 @@ export function parseMs(text: string, flag: string): number {
 }
 
 /**
- * A duration such as `500ms`, `60s`, `5m`, `1h` or `7d` (a bare `0` too),
+ * A duration such as `500ms`, `60s`, `5m`, `1h30m` or `7d` (a bare `0` too),
  * in milliseconds up to `maxMs` (default MAX_MS, the longest timer; a
  * setting that is no timer, such as a retention period, may allow more).
  */
@@ -72,19 +72,11 @@ export function parseDuration(
   if (!(ms <= maxMs)) {
     throw new ValidationError(
       `Invalid ${flag} "${text}": expected a duration such as 500ms, 60s, ` +
-        `5m or 7d, at most ${formatDuration(maxMs)}`,
+        `1h30m or 7d, at most ${formatDuration(maxMs)}`,
       flag.replace(/^-+/, "").replace(/^config /, ""),
     );
   }
   return ms;
-}
-
-/** `ms` in the largest unit parseDuration takes that divides it evenly. */
-export function formatDuration(ms: number): string {
-  for (const [unit, size] of Object.entries(DURATION_UNITS_MS).reverse()) {
-    if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
 }
 
 /** A count from min (default 0) to max. */

@@ -2,7 +2,7 @@
  * A host's cluster settings and the parsers for them, apart from the etcd
  * client so that `lorne host` reads its flags without loading gRPC.
  */
-import { DURATION_UNITS_MS, durationMs } from "../duration.js";
+import { durationMs } from "../duration.js";
 import { ValidationError } from "../errors.js";
 
 /** The endpoint used when neither a flag nor LORNE_ETCD names one. */
@@ -115,7 +115,7 @@ export function parseFinishedRetention(
   if (!(ms <= MAX_FINISHED_RETENTION_MS)) {
     throw new ValidationError(
       `Invalid ${source} "${text}": expected a duration such as 90s, 30m, ` +
-        "24h or 7d, up to 3650d, or 0 to keep finished jobs forever",
+        "24h or 1d12h, up to 3650d, or 0 to keep finished jobs forever",
       "finished-retention",
     );
   }
@@ -136,18 +136,4 @@ export function parseFinishedMax(
     );
   }
   return n;
-}
-
-/** A duration in the units the retention flags take: `1d2h`, `90ms`, `0s`. */
-export function formatDuration(ms: number): string {
-  if (ms === 0) return "0s";
-  let rest = ms;
-  let out = "";
-  for (const unit of ["d", "h", "m", "s", "ms"]) {
-    const size = DURATION_UNITS_MS[unit] as number;
-    const count = Math.floor(rest / size);
-    if (count > 0) out += `${count}${unit}`;
-    rest -= count * size;
-  }
-  return out;
 }

@@ -9,6 +9,7 @@
  * offset), so nothing comes twice and nothing is skipped.
  */
 import { Backoff } from "../backoff.js";
+import { formatDuration } from "../duration.js";
 import { errorMessage, UnavailableError } from "../errors.js";
 import { sleep } from "../sleep.js";
 
@@ -99,7 +100,7 @@ export class Reconnector {
     const leftMs = this.#lostAt + this.#timeoutMs - now;
     if (leftMs <= 0) {
       throw new UnavailableError(
-        `Gave up reconnecting after ${formatMs(this.#timeoutMs)}: ${errorMessage(err)}`,
+        `Gave up reconnecting after ${formatDuration(this.#timeoutMs)}: ${errorMessage(err)}`,
         { cause: err },
       );
     }
@@ -113,8 +114,4 @@ export class Reconnector {
 /** An error for a stream the host ended while it should have gone on. */
 export function endedEarly(url: string): UnavailableError {
   return new UnavailableError(`Lorne host at ${url} closed the stream`);
-}
-
-function formatMs(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }

@@ -6,7 +6,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
+import fc from "fast-check";
+
 import { parseDuration } from "../../src/cli/options.js";
+import { durationMs, formatDuration } from "../../src/duration.js";
 import { ValidationError } from "../../src/errors.js";
 import { MAX_MS } from "../../src/timers.js";
 
@@ -19,6 +22,10 @@ const good: [string, number][] = [
   ["1h", 3_600_000],
   ["1d", 86_400_000],
   ["24d", 2_073_600_000],
+  ["1h30m", 5_400_000],
+  ["1d12h", 129_600_000],
+  ["1m30s500ms", 90_500],
+  ["0h0m5s", 5_000],
   [`${MAX_MS}ms`, MAX_MS],
 ];
 
@@ -33,9 +40,14 @@ const bad = [
   "s",
   `${MAX_MS + 1}ms`,
   "600h",
+  "1m1h",
+  "1s1s",
+  "1h 30m",
+  "1h30",
+  "30m1h",
 ];
 
-test("duration: whole numbers with ms, s, m, h or d, and a bare 0", () => {
+test("duration: whole numbers with ms, s, m, h or d, largest unit first, and a bare 0", () => {
   for (const [text, ms] of good) {
     assert.equal(parseDuration(text, "--reconnect-timeout"), ms, text);
   }
@@ -51,7 +63,7 @@ test("duration: anything else is a validation error naming the flag", () => {
         assert.equal(
           err.message,
           `Invalid --reconnect-timeout "${text}": expected a duration ` +
-            `such as 500ms, 60s, 5m or 7d, at most ${MAX_MS}ms`,
+            `such as 500ms, 60s, 1h30m or 7d, at most 24d20h31m23s647ms`,
         );
         return true;
       },
@@ -82,10 +94,25 @@ test("duration: a larger bound for settings that are no timer, named in its unit
         assert.equal(
           err.message,
           `Invalid ${flag} "${text}": expected a duration such as 500ms, ` +
-            "60s, 5m or 7d, at most 3650d",
+            "60s, 1h30m or 7d, at most 3650d",
         );
         return true;
       },
     );
   }
+});
+
+test("duration: what formatDuration prints reads back as the same duration", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), (ms) => {
+      assert.equal(durationMs(formatDuration(ms)), ms);
+    }),
+  );
+  assert.deepEqual([0, 90, 90_000, 5_400_000, 86_400_000].map(formatDuration), [
+    "0s",
+    "90ms",
+    "1m30s",
+    "1h30m",
+    "1d",
+  ]);
 });

@@ -65,7 +65,7 @@ test("cluster config: bad cluster values are refused with the flags' messages, n
     ],
     [
       { etcd, scheduler: true, finished_retention: "1x" },
-      'Invalid config finished_retention "1x": expected a duration such as 90s, 30m, 24h or 7d, up to 3650d, or 0 to keep finished jobs forever',
+      'Invalid config finished_retention "1x": expected a duration such as 90s, 30m, 24h or 1d12h, up to 3650d, or 0 to keep finished jobs forever',
     ],
     [
       { etcd, scheduler: true, finished_max: 0.5 },

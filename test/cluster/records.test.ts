@@ -16,7 +16,6 @@ import {
   validateSubmission,
 } from "../../src/cluster/records.js";
 import {
-  formatDuration,
   parseAdvertise,
   parseEndpoints,
   parseFinishedMax,
@@ -24,6 +23,7 @@ import {
   parseLeaseTtl,
 } from "../../src/cluster/settings.js";
 import { retentionNote } from "../../src/cli/cluster.js";
+import { formatDuration } from "../../src/duration.js";
 
 const NOW = new Date("2026-01-02T03:04:05.000Z");
 
@@ -268,7 +268,7 @@ test("settings: retention flags, and the note ps --all prints", () => {
     assert.throws(() => parseFinishedRetention(bad), {
       message:
         `Invalid --finished-retention ${JSON.stringify(bad)}: expected a ` +
-        "duration such as 90s, 30m, 24h or 7d, up to 3650d, or 0 to keep " +
+        "duration such as 90s, 30m, 24h or 1d12h, up to 3650d, or 0 to keep " +
         "finished jobs forever",
     });
   }

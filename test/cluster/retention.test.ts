@@ -437,7 +437,7 @@ describe("cluster retention", { skip: etcdSkipReason() }, () => {
     const cases: [string[], string, number][] = [
       [
         ["scheduler", "--finished-retention", "1x"],
-        'lorne: Invalid --finished-retention "1x": expected a duration such as 90s, 30m, 24h or 7d, up to 3650d, or 0 to keep finished jobs forever\n',
+        'lorne: Invalid --finished-retention "1x": expected a duration such as 90s, 30m, 24h or 1d12h, up to 3650d, or 0 to keep finished jobs forever\n',
         2,
       ],
       [
@@ -450,7 +450,7 @@ describe("cluster retention", { skip: etcdSkipReason() }, () => {
       [["--finished-max", "5"], "Invalid --finished-max: needs --scheduler"],
       [
         ["--scheduler", "--finished-retention", "-1h"],
-        'Invalid --finished-retention "-1h": expected a duration such as 90s, 30m, 24h or 7d, up to 3650d, or 0 to keep finished jobs forever',
+        'Invalid --finished-retention "-1h": expected a duration such as 90s, 30m, 24h or 1d12h, up to 3650d, or 0 to keep finished jobs forever',
       ],
     ] as const) {
       cases.push([["host", ...flags], `lorne host: ${message}\n`, 2]);

@@ -253,7 +253,7 @@ test(
       stdout: "",
       stderr:
         'lorne: Invalid --reconnect-timeout "soon": expected a duration ' +
-        "such as 500ms, 60s, 5m or 7d, at most 2147483647ms\n",
+        "such as 500ms, 60s, 1h30m or 7d, at most 24d20h31m23s647ms\n",
     });
     const bounded = follow(["events", "--reconnect-timeout", "500ms"], env);
     const never = follow(["events", "--reconnect-timeout", "0"], env);

@@ -470,7 +470,7 @@ test("rm: a following logs reader and an attacher of a job removed under them re
 test("retention: bad --ended-retention, --ended-max and config values exit 2 naming them", async () => {
   const dir = tempDir();
   const duration =
-    "expected a duration such as 500ms, 60s, 5m or 7d, at most 3650d";
+    "expected a duration such as 500ms, 60s, 1h30m or 7d, at most 3650d";
   const count = "expected a whole number from 1 to 10000000";
   // Flags, or a config file's content; the message may name the file.
   const cases: [string[] | object, (file: string) => string][] = [
