@@ -43,6 +43,12 @@ export interface JobStdin {
 export interface RunningJob {
   pid: number | null;
   /**
+   * When the job started, ISO 8601, if the backend knows (a shim's spawn
+   * time); otherwise the host stamps it when it hears of the start, which
+   * for a job that ends at once may be after the job's own end.
+   */
+  startedAt?: string;
+  /**
    * For backends that learn the pid after the start (a container's pid is
    * looked up off the start's critical path): resolves with it.
    */

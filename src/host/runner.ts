@@ -140,7 +140,7 @@ export class JobRunner {
     let started: JobRecord;
     try {
       this.#jobs.setPorts(id, ports);
-      started = this.#jobs.setRunning(id, running.pid);
+      started = this.#jobs.setRunning(id, running.pid, running.startedAt);
     } catch (err) {
       // The state file refused the change: a job a restarted daemon could
       // not know of must not run on. If the failure is recorded, the job

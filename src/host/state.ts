@@ -131,11 +131,11 @@ export class JobTable {
     this.#save({ ...this.#live(id), pid });
   }
 
-  /** `starting` -> `running`; emits `start`. */
-  setRunning(id: string, pid: number | null): JobRecord {
+  /** `starting` -> `running`; emits `start`. Started now unless told. */
+  setRunning(id: string, pid: number | null, startedAt?: string): JobRecord {
     const job = this.#transition(id, "running");
     job.pid = pid;
-    job.started_at = new Date().toISOString();
+    job.started_at = startedAt ?? new Date().toISOString();
     return this.#save(job, "start");
   }
 
@@ -162,7 +162,14 @@ export class JobTable {
     job.signal = exit.signal;
     job.oom_killed = exit.oomKilled ?? false;
     if (exit.error !== undefined) job.error = exit.error;
-    job.ended_at = exit.endedAt ?? new Date().toISOString();
+    // Never before the start: the two may come from different clocks (the
+    // host's, a shim's or an engine's) that disagree by a little.
+    const endedAt = exit.endedAt ?? new Date().toISOString();
+    job.ended_at =
+      job.started_at !== null &&
+      Date.parse(endedAt) < Date.parse(job.started_at)
+        ? job.started_at
+        : endedAt;
     return this.#save(job, "stop");
   }
 

@@ -143,6 +143,20 @@ export function defineJobTests(backend: BackendUnderTest): void {
     assert.equal(await backend.isGone(ended, hostId), true);
   });
 
+  test("api: a job that ends at once did not end before it started", async () => {
+    for (let i = 0; i < 5; i++) {
+      const created = await create({ config: job(["true"]) });
+      const ended = await finalOf(created.id);
+      assert.equal(ended.status, "done");
+      const startedAt = Date.parse(ended.started_at as string);
+      const endedAt = Date.parse(ended.ended_at as string);
+      assert.ok(
+        startedAt <= endedAt,
+        `started_at ${ended.started_at} is after ended_at ${ended.ended_at}`,
+      );
+    }
+  });
+
   test("api: non-zero exit is crashed with the exit status", async () => {
     const created = await create({ config: job(["sh", "-c", "exit 7"]) });
     const ended = await finalOf(created.id);

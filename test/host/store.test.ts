@@ -459,3 +459,28 @@ test("store: a write that fails leaves jobs, events and ports as they were", asy
   );
   store.close();
 });
+
+test("store: a job's start time is the backend's when it gives one, and its end is never before it", () => {
+  const { jobs } = parts(HostStore.memory());
+  jobs.add("early", spec, []);
+  // The shim spawned the job before the host heard of it.
+  const spawned = "2026-01-01T00:00:00.100Z";
+  assert.equal(jobs.setRunning("early", 1, spawned).started_at, spawned);
+  const ended = jobs.setExited(
+    "early",
+    { exitStatus: 0, signal: null, endedAt: "2026-01-01T00:00:00.150Z" },
+    false,
+  );
+  assert.equal(ended.ended_at, "2026-01-01T00:00:00.150Z");
+
+  // An end stamped by a clock a little behind the start's.
+  jobs.add("skewed", spec, []);
+  const started = jobs.setRunning("skewed", 2).started_at as string;
+  const before = new Date(Date.parse(started) - 7).toISOString();
+  const record = jobs.setExited(
+    "skewed",
+    { exitStatus: 0, signal: null, endedAt: before },
+    false,
+  );
+  assert.equal(record.ended_at, started);
+});

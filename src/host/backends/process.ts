@@ -115,8 +115,9 @@ export class ProcessBackend implements Backend {
       }),
     );
     if (!reply.ok) throw new Error(reply.error);
+    const { startedAt } = reply;
     try {
-      return await this.#connect({
+      const running = await this.#connect({
         jobId: job.id,
         hostId: job.host_id,
         socket,
@@ -125,6 +126,7 @@ export class ProcessBackend implements Backend {
         stdin: job.config.stdin === true,
         log: request.log,
       });
+      return { ...running, startedAt };
     } catch (err) {
       // The shim started the job but its control connection failed. A
       // job that ended at once, while this daemon or the shim was held up
@@ -135,7 +137,7 @@ export class ProcessBackend implements Backend {
         request.log.log({ at: "shim_gone_after_exit", err: errorMessage(err) });
         output.advanceTo(exit.position, exit.droppedBytes);
         output.end();
-        return endedAtStart(reply.pid, exit);
+        return { ...endedAtStart(reply.pid, exit), startedAt };
       }
       // Otherwise nothing may run on unseen.
       killJobGroup(reply.pid, job.id, job.host_id);

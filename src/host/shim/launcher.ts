@@ -179,9 +179,22 @@ function shimError(why: string, cause?: unknown): Error {
 }
 
 function checkReply(value: unknown): ShimReply {
-  const reply = value as Partial<{ ok: boolean; pid: number; error: string }>;
+  const reply = value as Partial<{
+    ok: boolean;
+    pid: number;
+    startedAt: string;
+    error: string;
+  }>;
   if (reply?.ok === true && Number.isInteger(reply.pid)) {
-    return { ok: true, pid: reply.pid as number };
+    const { startedAt } = reply;
+    return {
+      ok: true,
+      pid: reply.pid as number,
+      // Left out rather than refused: the host then stamps the start itself.
+      ...(typeof startedAt === "string" && !isNaN(Date.parse(startedAt))
+        ? { startedAt }
+        : {}),
+    };
   }
   if (reply?.ok === false && typeof reply.error === "string") {
     return { ok: false, error: reply.error };

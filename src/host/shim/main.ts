@@ -110,6 +110,7 @@ class Shim {
   async run(): Promise<number> {
     const spec = this.#spec;
     const runner = new ChildRunner();
+    let startedAt = "";
     try {
       this.#output = new JobOutput(spec.dir, (err) =>
         this.#log.log({
@@ -130,6 +131,7 @@ class Shim {
         output: this.#output,
         log: this.#log,
       });
+      startedAt = new Date().toISOString();
     } catch (err) {
       runner.close();
       this.#server?.close();
@@ -145,7 +147,7 @@ class Shim {
     this.#log.log({ at: "start", "job.pid": pid });
     this.#output.follow({ data: () => this.#queuePosition(), end: () => {} });
     forwardSignals(this.#running);
-    await reply({ ok: true, pid });
+    await reply({ ok: true, pid, startedAt });
     process.stdin.destroy();
 
     const exit = await this.#running.exited;

@@ -42,7 +42,8 @@ export interface ShimSpec {
 
 /** The shim's answer to a spec. */
 export type ShimReply =
-  { ok: true; pid: number } | { ok: false; error: string };
+  /** `startedAt`: when the job was spawned, ISO 8601, by the shim's clock. */
+  { ok: true; pid: number; startedAt?: string } | { ok: false; error: string };
 
 /** The directory holding the shims' sockets. */
 export function shimSocketDir(stateDir: string): string {
