@@ -38,7 +38,7 @@ export function register(program: Command): void {
     .option("-e, --env <k=v>", "environment variable (repeatable)", collect, [])
     .option("-p, --ports <n>", "TCP ports to allocate", "0")
     .option("--id <id>", "job id (default: generated)")
-    .option("-w, --workdir <dir>", "working directory")
+    .option("-w, --workdir <dir>", "working directory on the host (absolute)")
     .option("-i, --image <ref>", "container image (docker backend)")
     .option("-t, --tty", "give the job a terminal (default: when stdin is one)")
     .option("--no-tty", "no terminal, even when stdin is one")

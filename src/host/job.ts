@@ -208,7 +208,7 @@ export function validateJobSpec(body: unknown): JobSpec {
     out.config.secret_env = validateSecretNames(names, out.config.env ?? {});
   }
   if (config.working_dir !== undefined) {
-    out.config.working_dir = expectNonEmptyString(
+    out.config.working_dir = expectAbsolutePath(
       config.working_dir,
       "config.working_dir",
     );
@@ -315,6 +315,20 @@ function expectNonEmptyString(value: unknown, field: string): string {
     throw typeError(field, "a non-empty string", value);
   }
   return value;
+}
+
+// The job runs on the host: a relative directory would be taken from the
+// daemon's own working directory, which means nothing to the client.
+function expectAbsolutePath(value: unknown, field: string): string {
+  const path = expectNonEmptyString(value, field);
+  if (!path.startsWith("/")) {
+    throw new ValidationError(
+      `Invalid ${field} ${JSON.stringify(path)}: expected an absolute path ` +
+        "(the job runs on the host, not where the request came from)",
+      field,
+    );
+  }
+  return path;
 }
 
 function rejectUnknown(

@@ -145,6 +145,11 @@ test("hardening: bad job specs are refused naming the field", async () => {
       "Invalid config.cmd: the process backend needs a command to run",
     ],
     [
+      { config: { cmd: ["true"], image: "busybox" } },
+      "config.image",
+      "Invalid config.image: not supported by the process backend",
+    ],
+    [
       { config: { cmd: ["true"], memory_bytes: 1 << 30 } },
       "config.memory_bytes",
       "Invalid config.memory_bytes: not supported by the process backend",

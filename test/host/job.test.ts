@@ -81,6 +81,12 @@ const bad: [string, unknown, string, string][] = [
     "Unknown field config.ports: expected one of config.cmd, config.entrypoint, config.env, config.secret_env, config.working_dir, config.tcp_ports, config.stdin, config.image, config.tty, config.memory_bytes",
   ],
   [
+    "relative working_dir",
+    { config: { cmd: ["ls"], working_dir: "ship" } },
+    "config.working_dir",
+    'Invalid config.working_dir "ship": expected an absolute path (the job runs on the host, not where the request came from)',
+  ],
+  [
     "negative ports",
     { config: { cmd: ["ls"], tcp_ports: -1 } },
     "config.tcp_ports",

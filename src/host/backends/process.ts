@@ -86,11 +86,13 @@ export class ProcessBackend implements Backend {
       );
     }
     // An option only a container can honour is refused, not ignored.
-    if (config.memory_bytes !== undefined) {
-      throw new ValidationError(
-        "Invalid config.memory_bytes: not supported by the process backend",
-        "config.memory_bytes",
-      );
+    for (const field of ["image", "memory_bytes"] as const) {
+      if (config[field] !== undefined) {
+        throw new ValidationError(
+          `Invalid config.${field}: not supported by the process backend`,
+          `config.${field}`,
+        );
+      }
     }
   }
 

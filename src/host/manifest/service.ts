@@ -70,7 +70,7 @@ export function validateService(
   const env = reader.stringRecord("env", "variable");
   const exposeEnv = reader.exposeEnv(env ?? {});
   const tcpPorts = reader.tcpPorts();
-  const workingDir = reader.nonEmptyString("working_dir");
+  const workingDir = reader.absolutePath("working_dir");
   const image = reader.nonEmptyString("image");
   const metadata = reader.stringRecord("metadata");
 
@@ -225,6 +225,17 @@ class FieldReader {
     if (!this.has(field)) return undefined;
     const value = this.string(field);
     if (value === "") this.fail(field, "must not be empty");
+    return value;
+  }
+
+  absolutePath(field: string): string | undefined {
+    const value = this.nonEmptyString(field);
+    if (value !== undefined && !value.startsWith("/")) {
+      this.fail(
+        field,
+        `expected an absolute path, found ${JSON.stringify(value)}`,
+      );
+    }
     return value;
   }
 

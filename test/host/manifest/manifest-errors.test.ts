@@ -327,6 +327,12 @@ const BAD: readonly [string, string, string, string | undefined][] = [
     "services[0].working_dir",
   ],
   [
+    "a relative working_dir",
+    one({ working_dir: "srv" }),
+    'Manifest service "web": field "working_dir": expected an absolute path, found "srv"',
+    "services[0].working_dir",
+  ],
+  [
     "an empty image",
     one({ image: "" }),
     'Manifest service "web": field "image": must not be empty',
