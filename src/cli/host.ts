@@ -181,6 +181,11 @@ export function register(program: Command): void {
     });
 }
 
+// A bad flag, config value or manifest is bad input: exit status 2.
+function status(err: unknown): number {
+  return err instanceof ValidationError ? 2 : 1;
+}
+
 async function runHost(flags: HostFlags): Promise<void> {
   // A daemon must not stop while its log output is not being read.
   const logger = new BufferedLogger({ fd: 1, blockMs: 0 });
@@ -189,9 +194,13 @@ async function runHost(flags: HostFlags): Promise<void> {
   try {
     options = resolveOptions(flags);
   } catch (err) {
-    // A bad flag or config value is bad input: exit status 2.
-    const status = err instanceof ValidationError ? 2 : 1;
-    exitOnStartError("host", log.child({ fn: "main" }), logger, err, status);
+    exitOnStartError(
+      "host",
+      log.child({ fn: "main" }),
+      logger,
+      err,
+      status(err),
+    );
   }
   let daemon: Daemon;
   try {
@@ -199,7 +208,15 @@ async function runHost(flags: HostFlags): Promise<void> {
     const { Daemon } = await import("../host/daemon.js");
     daemon = await Daemon.start({ ...options, log });
   } catch (err) {
-    exitOnStartError("host", log.child({ fn: "main" }), logger, err);
+    // Some values are checked only as the daemon starts (the host id, a
+    // listen address without auth, the manifest).
+    exitOnStartError(
+      "host",
+      log.child({ fn: "main" }),
+      logger,
+      err,
+      status(err),
+    );
   }
 
   exitOnSignals({

@@ -316,6 +316,42 @@ test("hardening: a reader that goes away gives the job SIGPIPE, and run exits 14
   assert.equal(stderr, "");
 });
 
+test("hardening: values checked as the daemon starts exit 2 too, naming the value", async () => {
+  const dir = tempDir();
+  try {
+    const manifest = join(dir.path, "manifest.json");
+    writeFileSync(
+      manifest,
+      '[{"id":"web","cmd":["true"],"working_dir":"srv"}]',
+    );
+    const cases: [string[], RegExp][] = [
+      [["--id", "a/b"], /Invalid host id "a\/b"/],
+      [
+        ["--listen", "0.0.0.0:0", "--no-auth"],
+        /Invalid listen address "0\.0\.0\.0": without token auth/,
+      ],
+      [
+        ["--manifest", manifest],
+        /field "working_dir": expected an absolute path/,
+      ],
+    ];
+    for (const [i, [args, pattern]] of cases.entries()) {
+      const result = await runLorne([
+        "host",
+        "--state",
+        join(dir.path, `state-${i}`),
+        "--listen",
+        "127.0.0.1:0",
+        ...args,
+      ]);
+      assert.equal(result.code, 2, args.join(" "));
+      assert.match(result.stderr, pattern, args.join(" "));
+    }
+  } finally {
+    dir.remove();
+  }
+});
+
 test("hardening: config files with odd keys, wrong types or duplicates are refused", async () => {
   const dir = tempDir();
   try {
