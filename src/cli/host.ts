@@ -262,7 +262,10 @@ function resolveOptions(flags: HostFlags): Omit<DaemonOptions, "log"> {
     stateStore,
     listenHost: listen.host,
     listenPort: listen.port,
-    portRange: parsePortRange(flags.ports ?? file.ports ?? DEFAULT_PORT_RANGE),
+    portRange:
+      flags.ports !== undefined
+        ? parsePortRange(flags.ports, "--ports")
+        : parsePortRange(file.ports ?? DEFAULT_PORT_RANGE, "config ports"),
     externalIp: flags.external ?? file.external,
     attributes: { ...file.attributes, ...parseAttributes(flags.attribute) },
     manifest: manifestPath ? readManifest(manifestPath) : undefined,

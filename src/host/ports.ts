@@ -31,14 +31,17 @@ export interface PortPoolOptions {
   store?: HostStore;
 }
 
-/** Parses `MIN-MAX` (inclusive) and checks it is a sane TCP range. */
-export function parsePortRange(text: string): PortRange {
+/**
+ * Parses `MIN-MAX` (inclusive) and checks it is a sane TCP range; the
+ * error names `source` (the flag or config key the text came from).
+ */
+export function parsePortRange(text: string, source = "port range"): PortRange {
   const match = /^(\d{1,5})-(\d{1,5})$/.exec(text.trim());
   const min = Number(match?.[1]);
   const max = Number(match?.[2]);
   if (!match || min < 1 || max > 65535 || min > max) {
     throw new ValidationError(
-      `Invalid port range ${JSON.stringify(text)}: ` +
+      `Invalid ${source} ${JSON.stringify(text)}: ` +
         "expected MIN-MAX with 1 <= MIN <= MAX <= 65535",
       "ports",
     );

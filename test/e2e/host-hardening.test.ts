@@ -367,6 +367,7 @@ test("hardening: config files with odd keys, wrong types or duplicates are refus
         /duplicate key "listen"|Duplicate key "listen"|listen/,
       ],
       ['{"listen":"nope"}', /Invalid config listen "nope"/],
+      ['{"ports":"1-2-3"}', /Invalid config ports "1-2-3": expected MIN-MAX/],
     ];
     for (const [text, pattern] of cases) {
       const file = join(dir.path, "config.json");
