@@ -316,6 +316,37 @@ test("hardening: a reader that goes away gives the job SIGPIPE, and run exits 14
   assert.equal(stderr, "");
 });
 
+test("hardening: a body with a key given twice or that is not JSON is refused with where", async () => {
+  const cases: [string, string][] = [
+    [
+      '{"id":"dup-x","id":"dup-y","config":{"cmd":["true"]}}',
+      'Invalid request: body is not JSON: Invalid JSON at 1:15: duplicate key "id"',
+    ],
+    [
+      '{"config":{"cmd":["true"]}',
+      'Invalid request: body is not JSON: Invalid JSON at 1:27: expected "," or "}" after an object member, found end of input',
+    ],
+  ];
+  for (const [body, message] of cases) {
+    const res = await raw(
+      "/jobs",
+      { "content-type": "application/json" },
+      "POST",
+      body,
+    );
+    assert.equal(res.status, 400, body);
+    assert.deepEqual(JSON.parse(res.body), {
+      code: "validation_error",
+      message,
+      field: "body",
+    });
+  }
+  assert.equal(
+    (await client.listJobs()).filter((j) => j.id.startsWith("dup-")).length,
+    0,
+  );
+});
+
 test("hardening: values checked as the daemon starts exit 2 too, naming the value", async () => {
   const dir = tempDir();
   try {

@@ -1,10 +1,14 @@
 /**
  * Reads and parses a JSON request body with a size limit, turning every
- * problem (wrong content type, too large, not JSON) into a ValidationError.
+ * problem (wrong content type, too large, not JSON, a key given twice)
+ * into a ValidationError. The manifest's strict parser reads it: an
+ * object with two equal keys is refused rather than taking the last, so
+ * a body means one thing to every reader, and errors carry a position.
  */
 import type { IncomingMessage } from "node:http";
 
-import { ValidationError } from "../../errors.js";
+import { errorMessage, ValidationError } from "../../errors.js";
+import { parseJson } from "../manifest/json.js";
 
 /** Largest request body accepted. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -41,10 +45,10 @@ export async function readJson(
     throw new ValidationError("Invalid request: body is empty", "body");
   }
   try {
-    return JSON.parse(text) as unknown;
+    return parseJson(text);
   } catch (err) {
     throw new ValidationError(
-      `Invalid request: body is not JSON: ${(err as Error).message}`,
+      `Invalid request: body is not JSON: ${errorMessage(err)}`,
       "body",
       { cause: err },
     );
