@@ -1,10 +1,9 @@
 /**
  * The host's side of the cluster. It registers the host under a lease kept
- * alive while the daemon runs, watches the host's own assignments, runs
- * each assigned job through the in-process Host (no HTTP, so the API's
- * token does not apply), and writes each job's status back. It watches
- * `jobs/` too, so that a stop request reaches the host even when no
- * scheduler leads.
+ * alive while the daemon runs, follows the host's own assignments and the
+ * stop requests of its jobs (assignments.ts), runs each assigned job
+ * through the in-process Host (no HTTP, so the API's token does not
+ * apply), and writes each job's status back.
  *
  * A registration is a session: the lease id is written into every
  * assignment, and an assignment for another session is not run. When the
@@ -12,7 +11,7 @@
  * treats this host's jobs as lost and may run them elsewhere, so the agent
  * stops them at once and registers again as a new session.
  */
-import type { Etcd3, IKeyValue, Lease, Watcher } from "etcd3";
+import type { Etcd3, IKeyValue, Lease } from "etcd3";
 
 import { Backoff } from "../backoff.js";
 import { errorMessage } from "../errors.js";
@@ -21,6 +20,11 @@ import type { Host } from "../host/host.js";
 import type { JobRecord } from "../host/job.js";
 import type { Context } from "../log/index.js";
 import { sleep } from "../sleep.js";
+import {
+  AssignmentWatch,
+  readAssignedJob,
+  type AssignedJob,
+} from "./assignments.js";
 import type { ClusterKeys } from "./keys.js";
 import {
   isFinalState,
@@ -36,9 +40,7 @@ import { checkId } from "./view.js";
 
 /** Wait between attempts to register again after losing the lease. */
 const REREGISTER_MS = 1_000;
-/** Attempts at reading a job that fails for lack of etcd. */
-const READ_ATTEMPTS = 5;
-/** First and longest wait between attempts at a read or a status write. */
+/** First and longest wait between attempts at a status write. */
 const RETRY_MS = 500;
 const MAX_RETRY_MS = 2_000;
 
@@ -54,25 +56,16 @@ export interface AgentOptions {
   log: Context;
 }
 
-/** A cluster job this host runs. */
-interface Tracked {
-  assignmentKey: string;
-  /** The assignment key's create revision: a new placement is a new key. */
-  createRevision: string;
-  attempt: number;
-  service: ServiceSpec | null;
-}
-
 /** See the module comment. */
 export class ClusterAgent {
   readonly #options: AgentOptions;
   readonly #log: Context;
-  readonly #jobs = new Map<string, Tracked>();
+  readonly #jobs = new Map<string, AssignedJob>();
   readonly #pending = new Map<string, JobRecord>();
   readonly #writing = new Map<string, Promise<void>>();
   #lease: Lease | null = null;
   #session: string | null = null;
-  #watchers: Watcher[] = [];
+  #watch: AssignmentWatch | null = null;
   #unsubscribe: (() => void) | null = null;
   #paused = false;
   #closed: Promise<void> | null = null;
@@ -110,7 +103,7 @@ export class ClusterAgent {
    */
   async pause(): Promise<void> {
     this.#paused = true;
-    await this.#cancelWatchers();
+    await this.#cancelWatch();
     await Promise.allSettled([...this.#writing.values()]);
   }
 
@@ -163,40 +156,22 @@ export class ClusterAgent {
     });
   }
 
-  // Reads the current assignments and jobs, then watches both from the
-  // revision read, so no change falls between the read and the watch.
   async #follow(): Promise<void> {
     const { client, keys, host } = this.#options;
-    const prefix = keys.assignments(host.id);
-    const current = await client.getAll().prefix(prefix).exec();
-    const next = String(BigInt(current.header.revision) + 1n);
-    for (const kv of current.kvs) void this.#onAssignment(kv);
-
-    const assignments = await client
-      .watch()
-      .prefix(prefix)
-      .startRevision(next)
-      .create();
-    assignments.on("put", (kv) => void this.#onAssignment(kv));
-    assignments.on("delete", (kv) => this.#onUnassigned(kv));
-    const jobs = await client
-      .watch()
-      .prefix(keys.jobs())
-      .startRevision(next)
-      .create();
-    jobs.on("put", (kv) => this.#onJobChange(kv));
-    for (const watcher of [assignments, jobs]) {
-      watcher.on("error", (err) =>
-        this.#log.log({ at: "watch_error", err: errorMessage(err) }),
-      );
-    }
-    this.#watchers = [assignments, jobs];
+    this.#watch = await AssignmentWatch.start({
+      client,
+      keys,
+      hostId: host.id,
+      log: this.#log,
+      onAssigned: (jobId, kv) => void this.#onAssignment(jobId, kv),
+      onUnassigned: (jobId) => this.#onUnassigned(jobId),
+      onJobChange: (jobId, kv) => this.#onJobChange(jobId, kv),
+    });
   }
 
-  async #onAssignment(kv: IKeyValue): Promise<void> {
-    const { keys, host } = this.#options;
+  async #onAssignment(jobId: string, kv: IKeyValue): Promise<void> {
+    const { client, keys, host } = this.#options;
     const key = kv.key.toString();
-    const jobId = key.slice(keys.assignments(host.id).length);
     if (this.#paused || this.#jobs.has(jobId)) return;
     let attempt: number;
     try {
@@ -222,7 +197,12 @@ export class ClusterAgent {
       });
       return;
     }
-    const job = await this.#readJob(jobId);
+    const job = await readAssignedJob(jobId, {
+      client,
+      keys,
+      log: this.#log,
+      stopped: () => this.#paused,
+    });
     if (this.#paused || this.#jobs.has(jobId) || job === null) return;
 
     this.#jobs.set(jobId, {
@@ -265,46 +245,13 @@ export class ClusterAgent {
     }
   }
 
-  /**
-   * The job an assignment names: the job, an Error when it is missing or
-   * malformed, or null when etcd could not be read (after retries).
-   */
-  async #readJob(jobId: string): Promise<ClusterJob | Error | null> {
-    const { client, keys } = this.#options;
-    for (let attempt = 1; ; attempt++) {
-      let text: string | null;
-      try {
-        text = (await client.get(keys.job(jobId)).string()) ?? null;
-      } catch (err) {
-        this.#log.log({
-          at: "read_error",
-          key: keys.job(jobId),
-          attempt,
-          err: errorMessage(err),
-        });
-        if (attempt >= READ_ATTEMPTS || this.#paused) return null;
-        await sleep(RETRY_MS);
-        continue;
-      }
-      if (text === null) return new Error(`${keys.job(jobId)} is missing`);
-      try {
-        return checkId(parseJob(text), jobId, "id");
-      } catch (err) {
-        return new Error(`${keys.job(jobId)}: ${errorMessage(err)}`);
-      }
-    }
-  }
-
-  #onUnassigned(kv: IKeyValue): void {
-    const { keys, host } = this.#options;
-    const jobId = kv.key.toString().slice(keys.assignments(host.id).length);
+  #onUnassigned(jobId: string): void {
     if (!this.#jobs.delete(jobId)) return;
     this.#log.log({ at: "unassigned", "job.id": jobId });
     this.#stopLocal(jobId);
   }
 
-  #onJobChange(kv: IKeyValue): void {
-    const jobId = kv.key.toString().slice(this.#options.keys.jobs().length);
+  #onJobChange(jobId: string, kv: IKeyValue): void {
     if (!this.#jobs.has(jobId)) return;
     let job: ClusterJob;
     try {
@@ -450,7 +397,7 @@ export class ClusterAgent {
   }
 
   async #reregister(): Promise<void> {
-    await this.#cancelWatchers();
+    await this.#cancelWatch();
     while (!this.#closed) {
       await sleep(REREGISTER_MS);
       if (this.#closed) return;
@@ -464,10 +411,10 @@ export class ClusterAgent {
     }
   }
 
-  async #cancelWatchers(): Promise<void> {
-    const watchers = this.#watchers;
-    this.#watchers = [];
-    await Promise.allSettled(watchers.map((w) => w.cancel()));
+  async #cancelWatch(): Promise<void> {
+    const watch = this.#watch;
+    this.#watch = null;
+    await watch?.cancel();
   }
 }
 
