@@ -3,7 +3,7 @@
  * alive while the daemon runs, follows the host's own assignments and the
  * stop requests of its jobs (assignments.ts), runs each assigned job
  * through the in-process Host (no HTTP, so the API's token does not
- * apply), and writes each job's status back.
+ * apply), and writes each job's status back (status-writer.ts).
  *
  * A registration is a session: the lease id is written into every
  * assignment, and an assignment for another session is not run. When the
@@ -13,7 +13,6 @@
  */
 import type { Etcd3, IKeyValue, Lease } from "etcd3";
 
-import { Backoff } from "../backoff.js";
 import { errorMessage } from "../errors.js";
 import type { JobEvent } from "../host/events.js";
 import type { Host } from "../host/host.js";
@@ -27,22 +26,16 @@ import {
 } from "./assignments.js";
 import type { ClusterKeys } from "./keys.js";
 import {
-  isFinalState,
   parseAssignment,
   parseJob,
   type ClusterJob,
-  type ClusterStatus,
   type HostRegistration,
-  type ServiceInstance,
-  type ServiceSpec,
 } from "./records.js";
+import { StatusWriter } from "./status-writer.js";
 import { checkId } from "./view.js";
 
 /** Wait between attempts to register again after losing the lease. */
 const REREGISTER_MS = 1_000;
-/** First and longest wait between attempts at a status write. */
-const RETRY_MS = 500;
-const MAX_RETRY_MS = 2_000;
 
 export interface AgentOptions {
   client: Etcd3;
@@ -61,8 +54,7 @@ export class ClusterAgent {
   readonly #options: AgentOptions;
   readonly #log: Context;
   readonly #jobs = new Map<string, AssignedJob>();
-  readonly #pending = new Map<string, JobRecord>();
-  readonly #writing = new Map<string, Promise<void>>();
+  readonly #writer: StatusWriter;
   #lease: Lease | null = null;
   #session: string | null = null;
   #watch: AssignmentWatch | null = null;
@@ -73,6 +65,16 @@ export class ClusterAgent {
   private constructor(options: AgentOptions) {
     this.#options = options;
     this.#log = options.log.child({ fn: "cluster_agent" });
+    this.#writer = new StatusWriter({
+      client: options.client,
+      keys: options.keys,
+      hostId: options.host.id,
+      advertise: options.advertise,
+      jobs: this.#jobs,
+      session: () => this.#session,
+      onGone: (jobId) => this.#stopLocal(jobId),
+      log: this.#log,
+    });
   }
 
   /** Registers the host and starts following its assignments. */
@@ -103,8 +105,9 @@ export class ClusterAgent {
    */
   async pause(): Promise<void> {
     this.#paused = true;
+    this.#writer.pause();
     await this.#cancelWatch();
-    await Promise.allSettled([...this.#writing.values()]);
+    await this.#writer.settled();
   }
 
   /** Pauses, then revokes the lease (the registration and services go). */
@@ -215,7 +218,7 @@ export class ClusterAgent {
     if (job instanceof Error) {
       // Placed, but not runnable: say so in its status, not only here.
       log.log({ at: "invalid_value", key: keys.job(jobId), err: job.message });
-      this.#report(jobId, {
+      this.#writer.report(jobId, {
         ...blankRecord(jobId, host.id),
         error: `Cannot run job: ${job.message}`,
       });
@@ -223,7 +226,7 @@ export class ClusterAgent {
     }
     if (job.desired === "stop") {
       log.log({ at: "not_started", reason: "stop requested" });
-      this.#report(jobId, {
+      this.#writer.report(jobId, {
         ...blankRecord(jobId, host.id),
         status: "stopped",
       });
@@ -237,7 +240,7 @@ export class ClusterAgent {
     } catch (err) {
       // The host refused the job outright (its id is running here).
       log.log({ at: "refused", err: errorMessage(err) });
-      this.#report(jobId, {
+      this.#writer.report(jobId, {
         ...blankRecord(jobId, host.id),
         status: "failed",
         error: errorMessage(err),
@@ -282,103 +285,7 @@ export class ClusterAgent {
 
   #onHostEvent(event: JobEvent): void {
     if (this.#paused || !this.#jobs.has(event.job_id)) return;
-    this.#report(event.job_id, event.job);
-  }
-
-  // One write at a time per job; a newer record replaces one still waiting.
-  #report(jobId: string, record: JobRecord): void {
-    this.#pending.set(jobId, record);
-    if (this.#writing.has(jobId)) return;
-    const loop = (async () => {
-      for (;;) {
-        const next = this.#pending.get(jobId);
-        if (!next) break;
-        this.#pending.delete(jobId);
-        await this.#write(jobId, next);
-      }
-      this.#writing.delete(jobId);
-    })();
-    this.#writing.set(jobId, loop);
-  }
-
-  // Tried until it is written, the job is no longer this host's (its
-  // assignment or the lease went), a newer record replaces it, or the
-  // agent pauses: a final status given up on would leave the job shown
-  // running in etcd for good.
-  async #write(jobId: string, record: JobRecord): Promise<void> {
-    const { client, keys } = this.#options;
-    const backoff = new Backoff(RETRY_MS, MAX_RETRY_MS);
-    for (let attempt = 1; ; attempt++) {
-      const tracked = this.#jobs.get(jobId);
-      if (this.#paused || !tracked) return;
-      const status = toStatus(record, tracked.attempt, this.#session);
-      const ops = [
-        client.put(keys.status(jobId)).value(JSON.stringify(status)),
-      ];
-      const service = tracked.service;
-      if (service && status.state === "running") {
-        const instance = this.#instance(service, jobId, record);
-        if (instance) {
-          ops.push(
-            client
-              .put(keys.service(service.name, jobId))
-              .value(JSON.stringify(instance))
-              .lease(this.#session ?? "0"),
-          );
-        }
-      }
-      const removeService =
-        service && isFinalState(status.state)
-          ? [client.delete().key(keys.service(service.name, jobId))]
-          : [];
-      try {
-        const res = await client
-          .if(tracked.assignmentKey, "Create", "==", tracked.createRevision)
-          .then(...ops, ...removeService)
-          .commit();
-        if (!res.succeeded) {
-          // The scheduler took the job away; it is not ours to report.
-          this.#jobs.delete(jobId);
-          this.#log.log({ at: "assignment_gone", "job.id": jobId });
-          this.#stopLocal(jobId);
-        } else if (isFinalState(status.state)) {
-          this.#jobs.delete(jobId);
-        }
-        return;
-      } catch (err) {
-        this.#log.log({
-          at: "status_error",
-          "job.id": jobId,
-          attempt,
-          err: errorMessage(err),
-        });
-        if (this.#pending.has(jobId)) return; // the newer one goes next
-        await sleep(backoff.next());
-      }
-    }
-  }
-
-  #instance(
-    service: ServiceSpec,
-    jobId: string,
-    record: JobRecord,
-  ): ServiceInstance | null {
-    const port = record.ports[service.port_index];
-    if (port === undefined) {
-      this.#log.log({
-        at: "service_error",
-        "job.id": jobId,
-        err: `Job has no port ${service.port_index} for service "${service.name}"`,
-      });
-      return null;
-    }
-    const advertiseHost = this.#options.advertise.replace(/:\d+$/, "");
-    return {
-      name: service.name,
-      job_id: jobId,
-      host_id: this.#options.host.id,
-      address: `${advertiseHost}:${port}`,
-    };
+    this.#writer.report(event.job_id, event.job);
   }
 
   #onLeaseLost(lease: Lease, err: Error): void {
@@ -391,7 +298,7 @@ export class ClusterAgent {
       resolution: "stopping cluster jobs, registering again",
     });
     this.#jobs.clear();
-    this.#pending.clear();
+    this.#writer.clear();
     for (const id of ids) this.#stopLocal(id);
     void this.#reregister();
   }
@@ -416,27 +323,6 @@ export class ClusterAgent {
     this.#watch = null;
     await watch?.cancel();
   }
-}
-
-/** The status a host writes for one of its jobs. */
-function toStatus(
-  record: JobRecord,
-  attempt: number,
-  session: string | null,
-): ClusterStatus {
-  return {
-    job_id: record.id,
-    state: record.status,
-    host_id: record.host_id,
-    session,
-    attempt,
-    pid: record.pid,
-    ports: record.ports,
-    exit_status: record.exit_status,
-    signal: record.signal,
-    error: record.error,
-    updated_at: new Date().toISOString(),
-  };
 }
 
 // A record for a job the host never created (refused or not started).
