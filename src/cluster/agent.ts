@@ -1,9 +1,10 @@
 /**
  * The host's side of the cluster. It registers the host under a lease kept
- * alive while the daemon runs, follows the host's own assignments and the
- * stop requests of its jobs (assignments.ts), runs each assigned job
- * through the in-process Host (no HTTP, so the API's token does not
- * apply), and writes each job's status back (status-writer.ts).
+ * alive while the daemon runs (registration.ts), follows the host's own
+ * assignments and the stop requests of its jobs (assignments.ts), runs
+ * each assigned job through the in-process Host (no HTTP, so the API's
+ * token does not apply), and writes each job's status back
+ * (status-writer.ts).
  *
  * A registration is a session: the lease id is written into every
  * assignment, and an assignment for another session is not run. When the
@@ -11,7 +12,7 @@
  * treats this host's jobs as lost and may run them elsewhere, so the agent
  * stops them at once and registers again as a new session.
  */
-import type { Etcd3, IKeyValue, Lease } from "etcd3";
+import type { Etcd3, IKeyValue } from "etcd3";
 
 import { errorMessage } from "../errors.js";
 import type { JobEvent } from "../host/events.js";
@@ -25,12 +26,8 @@ import {
   type AssignedJob,
 } from "./assignments.js";
 import type { ClusterKeys } from "./keys.js";
-import {
-  parseAssignment,
-  parseJob,
-  type ClusterJob,
-  type HostRegistration,
-} from "./records.js";
+import { parseAssignment, parseJob, type ClusterJob } from "./records.js";
+import { hostRecord, Registration } from "./registration.js";
 import { StatusWriter } from "./status-writer.js";
 import { checkId } from "./view.js";
 
@@ -55,8 +52,7 @@ export class ClusterAgent {
   readonly #log: Context;
   readonly #jobs = new Map<string, AssignedJob>();
   readonly #writer: StatusWriter;
-  #lease: Lease | null = null;
-  #session: string | null = null;
+  readonly #registration: Registration;
   #watch: AssignmentWatch | null = null;
   #unsubscribe: (() => void) | null = null;
   #paused = false;
@@ -65,13 +61,21 @@ export class ClusterAgent {
   private constructor(options: AgentOptions) {
     this.#options = options;
     this.#log = options.log.child({ fn: "cluster_agent" });
+    this.#registration = new Registration({
+      client: options.client,
+      keys: options.keys,
+      record: hostRecord(options.host, options.advertise, options.version),
+      leaseTtlS: options.leaseTtlS,
+      onLost: (err) => this.#onLeaseLost(err),
+      log: this.#log,
+    });
     this.#writer = new StatusWriter({
       client: options.client,
       keys: options.keys,
       hostId: options.host.id,
       advertise: options.advertise,
       jobs: this.#jobs,
-      session: () => this.#session,
+      session: () => this.#registration.session,
       onGone: (jobId) => this.#stopLocal(jobId),
       log: this.#log,
     });
@@ -84,7 +88,7 @@ export class ClusterAgent {
       agent.#onHostEvent(event),
     );
     try {
-      await agent.#register();
+      await agent.#registration.register();
       await agent.#follow();
     } catch (err) {
       await agent.close();
@@ -95,7 +99,7 @@ export class ClusterAgent {
 
   /** The lease id of the current registration. */
   get session(): string | null {
-    return this.#session;
+    return this.#registration.session;
   }
 
   /**
@@ -115,48 +119,9 @@ export class ClusterAgent {
     this.#closed ??= (async () => {
       await this.pause();
       this.#unsubscribe?.();
-      const lease = this.#lease;
-      this.#lease = null;
-      if (lease) {
-        try {
-          await lease.revoke();
-          this.#log.log({ at: "deregistered", "lease.id": this.#session });
-        } catch (err) {
-          lease.release();
-          this.#log.log({
-            at: "revoke_error",
-            err: errorMessage(err),
-            resolution: "the registration ends when its lease expires",
-          });
-        }
-      }
+      await this.#registration.revoke();
     })();
     return this.#closed;
-  }
-
-  async #register(): Promise<void> {
-    const { client, keys, host, leaseTtlS } = this.#options;
-    const lease = client.lease(leaseTtlS);
-    lease.on("lost", (err) => this.#onLeaseLost(lease, err));
-    this.#lease = lease;
-    const session = await lease.grant();
-    const registration: HostRegistration = {
-      id: host.id,
-      url: `http://${this.#options.advertise}`,
-      attributes: host.attributes,
-      backend: host.backendName,
-      capacity: { ports: host.ports.range.max - host.ports.range.min + 1 },
-      version: this.#options.version,
-      started_at: host.startedAt,
-    };
-    await lease.put(keys.host(host.id)).value(JSON.stringify(registration));
-    this.#session = session;
-    this.#log.log({
-      at: "registered",
-      "lease.id": session,
-      lease_ttl_s: leaseTtlS,
-      url: registration.url,
-    });
   }
 
   async #follow(): Promise<void> {
@@ -189,7 +154,7 @@ export class ClusterAgent {
         );
       }
       // An assignment for an earlier session: the scheduler sees it lost.
-      if (assignment.session !== this.#session) return;
+      if (assignment.session !== this.#registration.session) return;
       attempt = assignment.attempt;
     } catch (err) {
       this.#log.log({
@@ -288,8 +253,8 @@ export class ClusterAgent {
     this.#writer.report(event.job_id, event.job);
   }
 
-  #onLeaseLost(lease: Lease, err: Error): void {
-    if (lease !== this.#lease || this.#closed) return;
+  #onLeaseLost(err: Error): void {
+    if (this.#closed) return;
     const ids = [...this.#jobs.keys()];
     this.#log.log({
       at: "lease_lost",
@@ -309,7 +274,7 @@ export class ClusterAgent {
       await sleep(REREGISTER_MS);
       if (this.#closed) return;
       try {
-        await this.#register();
+        await this.#registration.register();
         await this.#follow();
         return;
       } catch (err) {
