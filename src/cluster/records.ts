@@ -2,7 +2,8 @@
  * The values lorne keeps in etcd, and their validation. Anyone who can
  * write to etcd can write under lorne's prefix, so every value read back is
  * checked as untrusted input: a bad one is refused with an error that names
- * the key and the field, and the caller logs it and skips the key.
+ * the key and the field, and the caller logs it and skips the key. The
+ * checks on single fields are in fields.ts.
  */
 import { ValidationError } from "../errors.js";
 import {
@@ -14,6 +15,18 @@ import {
   type JobStatus,
 } from "../host/job.js";
 import { isWholeIn } from "../numbers.js";
+import {
+  expectCount,
+  expectId,
+  expectInteger,
+  expectLease,
+  expectObject,
+  expectOneOf,
+  expectString,
+  expectStringMap,
+  invalid,
+  parseObject,
+} from "./fields.js";
 
 /** What happens to a job when the host running it is lost. */
 export type RestartPolicy = "never" | "on-host-loss";
@@ -298,106 +311,6 @@ export function expectService(value: unknown, field: string): ServiceSpec {
   return { name, port_index: portIndex };
 }
 
-function parseObject(text: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new ValidationError("Invalid value: not JSON", "value");
-  }
-  return expectObject(value, "value");
-}
-
-function expectObject(value: unknown, field: string): Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw invalid(field, "an object", value);
-  }
-  return value as Record<string, unknown>;
-}
-
-function expectStringMap(
-  value: unknown,
-  field: string,
-): Record<string, string> {
-  const o = expectObject(value, field);
-  const out: Record<string, string> = {};
-  for (const [key, item] of Object.entries(o)) {
-    if (typeof item !== "string") {
-      throw invalid(`${field}.${key}`, "a string", item);
-    }
-    Object.defineProperty(out, key, {
-      value: item,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    }); // "__proto__" stays data
-  }
-  return out;
-}
-
-function expectString(value: unknown, field: string): string {
-  if (typeof value !== "string" || value === "") {
-    throw invalid(field, "a non-empty string", value);
-  }
-  return value;
-}
-
-/** An etcd lease id, as etcd3 gives it: decimal digits. */
-function expectLease(value: unknown, field: string): string {
-  if (typeof value !== "string" || !/^\d{1,20}$/.test(value)) {
-    throw invalid(field, "a lease id (decimal digits)", value);
-  }
-  return value;
-}
-
-function expectId(value: unknown, field: string): string {
-  return validateJobId(value, field, field.replace(/_/g, " "));
-}
-
-function expectCount(value: unknown, field: string, min = 1): number {
-  if (!isWholeIn(value, min, Number.MAX_SAFE_INTEGER)) {
-    throw invalid(field, `a whole number from ${min}`, value);
-  }
-  return value;
-}
-
-function expectInteger(value: unknown, field: string): number {
-  if (!Number.isSafeInteger(value)) throw invalid(field, "an integer", value);
-  return value as number;
-}
-
 function expectRestart(value: unknown): RestartPolicy {
   return expectOneOf(value, "restart", ["never", "on-host-loss"] as const);
-}
-
-function expectOneOf<T extends string>(
-  value: unknown,
-  field: string,
-  allowed: readonly T[],
-): T {
-  if (typeof value !== "string" || !allowed.includes(value as T)) {
-    throw invalid(field, `one of ${allowed.join(", ")}`, value);
-  }
-  return value as T;
-}
-
-function invalid(field: string, expected: string, value: unknown) {
-  const got =
-    value === undefined
-      ? "nothing"
-      : typeof value === "string"
-        ? JSON.stringify(value.slice(0, 64))
-        : Array.isArray(value)
-          ? "an array"
-          : value === null
-            ? "null"
-            : typeof value === "object"
-              ? "an object"
-              : typeof value === "number" || typeof value === "boolean"
-                ? JSON.stringify(value)
-                : `a ${typeof value}`;
-  return new ValidationError(
-    `Invalid ${field}: must be ${expected}, got ${got}`,
-    field,
-  );
 }
