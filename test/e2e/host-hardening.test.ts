@@ -324,7 +324,7 @@ test("hardening: a body with a key given twice or that is not JSON is refused wi
     ],
     [
       '{"config":{"cmd":["true"]}',
-      'Invalid request: body is not JSON: Invalid JSON at 1:27: expected "," or "}" after an object member, found end of input',
+      'Invalid request: body is not JSON: Invalid JSON at 1:27: expected "," or "}", found end of input',
     ],
   ];
   for (const [body, message] of cases) {
