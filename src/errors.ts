@@ -9,6 +9,7 @@
 
 export type ErrorCode =
   | "not_found"
+  | "method_not_allowed"
   | "conflict"
   | "validation_error"
   | "protocol_error"
@@ -37,6 +38,20 @@ export class LorneError extends Error {
 export class NotFoundError extends LorneError {
   constructor(message: string, options?: LorneErrorOptions) {
     super("not_found", message, options);
+  }
+}
+
+/** The path exists, but not for this method; `allowed` lists those it has. */
+export class MethodNotAllowedError extends LorneError {
+  readonly allowed: readonly string[];
+
+  constructor(
+    message: string,
+    allowed: readonly string[],
+    options?: LorneErrorOptions,
+  ) {
+    super("method_not_allowed", message, options);
+    this.allowed = allowed;
   }
 }
 

@@ -11,7 +11,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { request } from "node:http";
+import { request, type IncomingHttpHeaders } from "node:http";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
@@ -48,7 +48,7 @@ function raw(
   headers: Record<string, string> = {},
   method = "GET",
   body?: string,
-): Promise<{ status: number; body: string }> {
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
   const url = new URL(daemon.url);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -64,7 +64,11 @@ function raw(
         let text = "";
         res.on("data", (d: Buffer) => (text += d.toString()));
         res.on("end", () =>
-          resolve({ status: res.statusCode ?? 0, body: text }),
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: text,
+          }),
         );
       },
     );
@@ -314,6 +318,19 @@ test("hardening: a reader that goes away gives the job SIGPIPE, and run exits 14
   head.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   await new Promise((resolve) => head.once("close", resolve));
   assert.equal(stderr, "");
+});
+
+test("hardening: a method a path does not take is 405 with Allow; an unknown path 404", async () => {
+  const patch = await raw("/jobs/some-id", {}, "PATCH");
+  assert.equal(patch.status, 405);
+  assert.equal(patch.headers.allow, "PUT, GET, DELETE");
+  assert.deepEqual(JSON.parse(patch.body), {
+    code: "method_not_allowed",
+    message: "No route for PATCH /jobs/some-id: allowed PUT, GET, DELETE",
+  });
+  const unknown = await raw("/nope");
+  assert.equal(unknown.status, 404);
+  assert.equal(unknown.headers.allow, undefined);
 });
 
 test("hardening: a body with a key given twice or that is not JSON is refused with where", async () => {

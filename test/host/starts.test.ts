@@ -114,7 +114,8 @@ test("starts: beyond maxStartsInFlight, POST and PUT /jobs answer 429 with Retry
       assert.equal(res.headers.get("retry-after"), "1");
       assert.deepEqual(await res.json(), {
         code: "rate_limited",
-        message: "Cannot create job: 2 starts are in progress; retry after 1s",
+        message:
+          "Cannot create job: the host's limit of 2 starts in progress is reached; retry after 1s",
       });
     }
     // Refused starts never became jobs.

@@ -1,15 +1,21 @@
 /**
  * The one place that maps error codes to HTTP statuses, and writes error
  * responses as JSON `{ code, message }` (plus `field` for validation), with
- * the headers some statuses need (`WWW-Authenticate` on 401, `Retry-After`
- * on 429).
+ * the headers some statuses need (`WWW-Authenticate` on 401, `Allow` on
+ * 405, `Retry-After` on 429).
  */
 import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
 
-import { LorneError, RateLimitedError, type ErrorCode } from "../../errors.js";
+import {
+  LorneError,
+  MethodNotAllowedError,
+  RateLimitedError,
+  type ErrorCode,
+} from "../../errors.js";
 
 const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
+  method_not_allowed: 405,
   conflict: 409,
   validation_error: 400,
   protocol_error: 400,
@@ -78,6 +84,10 @@ function errorHeaders(err: LorneError): OutgoingHttpHeaders {
   }
   if (err instanceof RateLimitedError) {
     return { "retry-after": String(err.retryAfterS) };
+  }
+  // RFC 9110 section 15.5.6: a 405 lists the methods the path takes.
+  if (err instanceof MethodNotAllowedError) {
+    return { allow: err.allowed.join(", ") };
   }
   return {};
 }

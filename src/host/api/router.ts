@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 
-import { NotFoundError } from "../../errors.js";
+import { MethodNotAllowedError, NotFoundError } from "../../errors.js";
 
 export interface RouteContext {
   req: IncomingMessage;
@@ -48,8 +48,9 @@ export class Router {
       allowed.push(route.method);
     }
     if (allowed.length > 0) {
-      throw new NotFoundError(
+      throw new MethodNotAllowedError(
         `No route for ${method} ${pathname}: allowed ${allowed.join(", ")}`,
+        allowed,
       );
     }
     throw new NotFoundError(`No route for ${method} ${pathname}`);

@@ -36,7 +36,8 @@ export class StartLimit {
   async run<T>(start: () => Promise<T>): Promise<T> {
     if (this.#inFlight >= this.#max) {
       throw new RateLimitedError(
-        `Cannot create job: ${this.#max} starts are in progress; ` +
+        `Cannot create job: the host's limit of ${this.#max} starts in ` +
+          "progress is reached; " +
           `retry after ${RETRY_AFTER_S}s`,
         RETRY_AFTER_S,
       );
