@@ -6,7 +6,7 @@
  */
 import type { Writable } from "node:stream";
 
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 
 import { errorMessage, NotFoundError } from "../errors.js";
 import { HostClient } from "../host/client.js";
@@ -74,7 +74,11 @@ export function register(program: Command): void {
     .description("print a job's output")
     .argument("<id>")
     .option("-f, --follow", "keep printing until the job ends")
-    .option("--stream <name>", "stdout, stderr or all", "all")
+    .addOption(
+      new Option("--stream <name>", "which output")
+        .choices(["stdout", "stderr", "all"])
+        .default("all"),
+    )
     .option(...RECONNECT_OPTION)
     .action(
       async (
