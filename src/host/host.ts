@@ -227,6 +227,14 @@ export class Host {
     return this.#jobs.has(id);
   }
 
+  /**
+   * Whether creating `id` would replace the job that has it (an ended job
+   * of an earlier daemon, see JobTable.add) rather than be refused.
+   */
+  replaceable(id: string): boolean {
+    return this.#jobs.replaceable(id);
+  }
+
   /** Whether the job exists and has not ended. */
   isActive(id: string): boolean {
     return this.#jobs.isActive(id);

@@ -68,8 +68,7 @@ export class JobTable {
     const old = this.#jobs.get(id);
     const replaces =
       old !== undefined &&
-      (replaceEnded || this.#inherited.has(id)) &&
-      isFinal(old.status);
+      (replaceEnded ? isFinal(old.status) : this.replaceable(id));
     if (old !== undefined && !replaces) {
       throw new ConflictError(`Cannot create job "${id}": it exists already`);
     }
@@ -104,6 +103,15 @@ export class JobTable {
 
   has(id: string): boolean {
     return this.#jobs.has(id);
+  }
+
+  /**
+   * Whether a plain create of `id` would replace the job that has it: an
+   * ended job an earlier daemon left.
+   */
+  replaceable(id: string): boolean {
+    const job = this.#jobs.get(id);
+    return job !== undefined && this.#inherited.has(id) && isFinal(job.status);
   }
 
   /** A copy of one job's record; NotFoundError when unknown. */

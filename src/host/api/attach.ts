@@ -2,7 +2,8 @@
  * GET /jobs/:id/attach — upgrades to a WebSocket carrying the attach
  * protocol (host/attach/protocol.ts, docs/attach.md). Query flags:
  * `stdin`, `stdout`, `stderr` (default 1), `logs` (replay past output),
- * `stream` (live output, default 1), `height` and `width` (TTY size),
+ * `stream` (live output, default 1), `new` (only a job created after
+ * this attach), `height` and `width` (TTY size),
  * `wait_ms` (how long to wait for a job that does not exist yet, default
  * 30000). Bad flags are answered with a plain JSON 400 before upgrading.
  */
@@ -92,6 +93,7 @@ export function parseAttachFlags(query: URLSearchParams): AttachFlags {
     stderr: flag("stderr", true),
     logs: flag("logs", false),
     stream: flag("stream", true),
+    newJob: flag("new", false),
     waitMs: number(query, "wait_ms", 0, MAX_WAIT_MS) ?? DEFAULT_ATTACH_WAIT_MS,
   };
   const rows = number(query, "height", 1, 65535);

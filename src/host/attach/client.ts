@@ -39,8 +39,9 @@ export interface AttachOptions {
   /** Called when the host says the job does not exist yet. */
   onWaiting?: () => void;
   /**
-   * Refuse to attach to a job that exists already (ConflictError): for a
-   * caller that is about to create the job under this id.
+   * Refuse to attach to a job that exists already (the host's `new=1`):
+   * for a caller that is about to create the job under this id. An ended
+   * job a create would replace (one of an earlier daemon) is waited for.
    */
   requireWaiting?: boolean;
   /** Output; called in order. */
@@ -76,6 +77,7 @@ export class AttachConnection {
       ["stderr", options.stderr],
       ["logs", options.logs],
       ["stream", options.stream],
+      ["new", options.requireWaiting],
       ["height", options.rows],
       ["width", options.cols],
       ["wait_ms", options.waitMs],
@@ -100,10 +102,12 @@ export class AttachConnection {
 
     return new Promise((resolve, reject) => {
       let settled = false;
+      let failed = false;
       let waited = false;
       let resolveExit!: (exit: ExitPayload | null) => void;
       const exit = new Promise<ExitPayload | null>((r) => (resolveExit = r));
       const fail = (err: LorneError) => {
+        failed = true;
         if (!settled) {
           settled = true;
           reject(err);
@@ -135,6 +139,8 @@ export class AttachConnection {
         resolveExit(null);
       });
       ws.on("message", (message: Buffer) => {
+        // Frames already on their way when we gave up are not delivered.
+        if (failed) return;
         let frame;
         try {
           frame = decodeServer(message);

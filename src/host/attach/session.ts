@@ -7,7 +7,7 @@
  */
 import type { WebSocket } from "ws";
 
-import { errorMessage, ValidationError } from "../../errors.js";
+import { ConflictError, errorMessage, ValidationError } from "../../errors.js";
 import type { Context } from "../../log/index.js";
 import type { Host } from "../host.js";
 import { parseSignal, type JobRecord } from "../job.js";
@@ -32,6 +32,11 @@ export interface AttachFlags {
   stderr: boolean;
   logs: boolean;
   stream: boolean;
+  /**
+   * Only a job created after this attach will do (its creator attaches
+   * first): an existing one is refused, unless a create would replace it.
+   */
+  newJob: boolean;
   rows?: number;
   cols?: number;
   waitMs: number;
@@ -147,7 +152,14 @@ class AttachSession {
   // Resolves true once the job exists (its output is subscribed before it
   // can start), false when the client left or the wait timed out.
   async #waitForJob(): Promise<boolean> {
-    if (this.#host.has(this.#id)) return true;
+    if (this.#host.has(this.#id)) {
+      if (!this.#flags.newJob) return true;
+      if (!this.#host.replaceable(this.#id)) {
+        throw new ConflictError(
+          `Cannot create job "${this.#id}": it exists already`,
+        );
+      }
+    }
     this.#send({ type: "waiting" });
     return new Promise<boolean>((resolve) => {
       const cancel = this.#host.attachWaiters.add(this.#id, () => {
