@@ -1,19 +1,27 @@
 /**
  * `lorne run` and `lorne attach`: jobs in the foreground. `run` attaches
  * before it creates the job (the host holds the start until the attacher
- * is connected, so no output is missed), forwards stdin, and exits with
- * the job's status; with a TTY (the default when stdin is a terminal) the
- * terminal is put in raw mode. `--detach` only creates the job.
+ * is connected, so no output is missed), forwards stdin and signals, and
+ * exits with the job's status; with a TTY (the default when stdin is a
+ * terminal) the terminal is put in raw mode. `--detach` only creates the
+ * job. `attach` follows a job and leaves it running on Ctrl-C.
  */
 import type { Command } from "commander";
 
-import type { ExitPayload } from "../host/attach/protocol.js";
+import type { HostClient } from "../host/client.js";
 import { MAX_TCP_PORTS, newJobId, type JobSpec } from "../host/job.js";
 import { client, withHost, type HostFlag } from "./jobs.js";
 import { collect, parseCount, parseEnvPairs } from "./options.js";
-import { attachTerminal, exitCodeOf } from "./terminal.js";
+import {
+  attachTerminal,
+  exitCodeOf,
+  LEAVE_AFTER_INTERRUPTS,
+  leaveCode,
+  type AttachEnd,
+  type LeaveReason,
+} from "./terminal.js";
 
-/** Exit status of `lorne run` when the job could not start. */
+/** Exit status of `lorne run` and `lorne attach` when the job could not start. */
 const EXIT_NOT_STARTED = 127;
 
 interface RunFlags extends HostFlag {
@@ -27,10 +35,27 @@ interface RunFlags extends HostFlag {
   stdin: boolean;
 }
 
+interface AttachFlags extends HostFlag {
+  logs?: boolean;
+  /** Unset: forward stdin when it is a terminal. */
+  stdin?: boolean;
+  sigProxy?: boolean;
+}
+
+/** What `lorne attach` and `lorne run` say when they leave a job running. */
+const LEFT: Record<Exclude<LeaveReason, "broken_pipe">, string> = {
+  SIGINT: "interrupted",
+  SIGTERM: "terminated",
+  SIGHUP: "hung up",
+  detach_keys: "detached",
+  interrupts: `interrupted ${LEAVE_AFTER_INTERRUPTS} times`,
+};
+
 export function register(program: Command): void {
   withHost(program.command("run"))
     .description(
-      "run a job; attached, it streams output and stdin and exits with the job's status",
+      "run a job; attached, it streams output, stdin and signals and exits " +
+        "with the job's status (a third Ctrl-C in 2 s leaves it running)",
     )
     .argument("<cmd...>", "command and its arguments")
     .passThroughOptions()
@@ -49,28 +74,25 @@ export function register(program: Command): void {
 
   withHost(program.command("attach"))
     .description(
-      "attach to a job: stream its output (and stdin, if it takes it) until it ends",
+      "attach to a job: stream its output until it ends; Ctrl-C leaves " +
+        "it running (exit 130)",
     )
     .argument("<id>")
     .option("--logs", "replay the output written before attaching")
-    .option("--no-stdin", "do not forward stdin")
-    .action(
-      async (
-        id: string,
-        flags: HostFlag & { logs?: boolean; stdin: boolean },
-      ) => {
-        const host = client(flags);
-        const job = await host.getJob(id);
-        const exit = await attachTerminal({
-          endpoint: host.endpoint,
-          jobId: id,
-          stdin: flags.stdin && job.config.stdin === true,
-          tty: job.config.tty === true && process.stdin.isTTY,
-          logs: flags.logs ?? false,
-        });
-        process.exitCode = exit ? exitCodeOf(exit) : connectionLost("attach");
-      },
-    );
+    .option(
+      "-i, --stdin",
+      "forward stdin to the job; its end closes the job's stdin for " +
+        "every attacher (default: only when stdin is a terminal)",
+    )
+    .option("--no-stdin", "do not forward stdin, even from a terminal")
+    .option(
+      "--sig-proxy",
+      "pass SIGINT, SIGTERM, SIGHUP and SIGPIPE on to the job, as " +
+        "lorne run does, instead of leaving",
+    )
+    .action(async (id: string, flags: AttachFlags) => {
+      process.exitCode = await attach(id, flags);
+    });
 }
 
 async function run(cmd: string[], flags: RunFlags): Promise<number> {
@@ -89,7 +111,7 @@ async function run(cmd: string[], flags: RunFlags): Promise<number> {
 
   if (flags.detach) {
     const job = await host.createJob(spec);
-    if (job.status === "failed") return notStarted(job.error);
+    if (job.status === "failed") return notStarted("run", job.error);
     process.stdout.write(`${job.id}\n`);
     return 0;
   }
@@ -97,12 +119,13 @@ async function run(cmd: string[], flags: RunFlags): Promise<number> {
   spec.config.stdin = flags.stdin;
   if (tty) spec.config.tty = true;
   let created: Promise<void> | undefined;
-  const exit: ExitPayload | null = await attachTerminal({
+  const end = await attachTerminal({
     endpoint: host.endpoint,
     jobId: spec.id as string,
     stdin: flags.stdin,
     tty,
     logs: true,
+    forwardSignals: true,
     requireWaiting: true,
     // The host now holds this attacher; create the job.
     onWaiting: () => {
@@ -114,20 +137,56 @@ async function run(cmd: string[], flags: RunFlags): Promise<number> {
     throw err;
   });
   await created;
-  if (exit?.status === "failed") {
-    return notStarted((await host.getJob(spec.id as string)).error);
+  return exitStatus("run", host, spec.id as string, end);
+}
+
+async function attach(id: string, flags: AttachFlags): Promise<number> {
+  const host = client(flags);
+  const job = await host.getJob(id);
+  const takesStdin = job.config.stdin === true;
+  const end = await attachTerminal({
+    endpoint: host.endpoint,
+    jobId: id,
+    // From a terminal only, unless asked: an attacher's end of input
+    // (</dev/null, cron, ssh -n) would close the stdin every attacher shares.
+    stdin: flags.stdin ?? (process.stdin.isTTY === true && takesStdin),
+    tty: job.config.tty === true && process.stdin.isTTY,
+    logs: flags.logs ?? false,
+    forwardSignals: flags.sigProxy ?? false,
+  });
+  return exitStatus("attach", host, id, end);
+}
+
+// The exit status of `lorne run` or `lorne attach` for how the session
+// ended, with a line on stderr where it says more than the status.
+async function exitStatus(
+  command: string,
+  host: HostClient,
+  id: string,
+  end: AttachEnd,
+): Promise<number> {
+  if (end.kind === "lost") {
+    process.stderr.write(
+      `lorne ${command}: lost the connection to the host before the job ended\n`,
+    );
+    return 1;
   }
-  return exit ? exitCodeOf(exit) : connectionLost("run");
+  if (end.kind === "left") {
+    if (end.reason !== "broken_pipe") {
+      process.stderr.write(
+        `lorne ${command}: ${LEFT[end.reason]}; job "${id}" goes on ` +
+          `(lorne attach ${id})\n`,
+      );
+    }
+    return leaveCode(end.reason);
+  }
+  if (end.exit.status === "failed") {
+    return notStarted(command, (await host.getJob(id)).error);
+  }
+  return exitCodeOf(end.exit);
 }
 
-function connectionLost(command: string): number {
-  process.stderr.write(
-    `lorne ${command}: lost the connection to the host before the job ended\n`,
-  );
-  return 1;
-}
-
-function notStarted(error: string | null): number {
-  process.stderr.write(`lorne run: ${error ?? "job failed to start"}\n`);
+function notStarted(command: string, error: string | null): number {
+  process.stderr.write(`lorne ${command}: ${error ?? "job failed to start"}\n`);
   return EXIT_NOT_STARTED;
 }

@@ -1,38 +1,62 @@
 /**
  * Connects this terminal (or these pipes) to an attached job: output to
  * stdout/stderr, stdin to the job, and for TTY sessions raw mode, window
- * resizes and Ctrl-C as a keystroke. The terminal is restored on every way
- * out, including a crash of this process.
+ * resizes, Ctrl-C as a keystroke and Ctrl-P Ctrl-Q to leave. Signals and
+ * a broken stdout pipe either go on to the job (`lorne run`) or make this
+ * process leave while the job goes on (`lorne attach`). The terminal is
+ * restored on every way out, including a crash of this process.
  */
 import { constants as osConstants } from "node:os";
 
 import { AttachConnection, type AttachOptions } from "../host/attach/client.js";
 import type { ExitPayload } from "../host/attach/protocol.js";
 import type { HostEndpoint } from "../host/client.js";
+import { DetachKeyScanner } from "./detach-keys.js";
 import { onBrokenPipe } from "./pipe.js";
+
+/** Signals that end or are passed on by an attached session. */
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+/** This many SIGINTs within INTERRUPTS_WINDOW_MS leave, even when forwarding. */
+export const LEAVE_AFTER_INTERRUPTS = 3;
+const INTERRUPTS_WINDOW_MS = 2_000;
 
 export interface TerminalAttachOptions {
   endpoint: HostEndpoint;
   jobId: string;
   /** Forward this process's stdin to the job. */
   stdin: boolean;
-  /** Raw mode and resizes (stdin must be a terminal). */
+  /** Raw mode (when stdin is forwarded) and resizes (stdin a terminal). */
   tty: boolean;
   /** Replay output written before attaching. */
   logs: boolean;
+  /**
+   * Without raw mode, pass SIGINT, SIGTERM and SIGHUP (and SIGPIPE when
+   * our reader leaves) on to the job; otherwise they make us leave.
+   */
+  forwardSignals: boolean;
   /** Called once the host says the job does not exist yet. */
   onWaiting?: () => void;
   /** Refuse a job that exists already (the caller creates it). */
   requireWaiting?: boolean;
 }
 
+/** Why a session was left while the job went on. */
+export type LeaveReason =
+  (typeof SIGNALS)[number] | "broken_pipe" | "detach_keys" | "interrupts";
+
 /**
- * Attaches and runs until the job ends (resolves with its exit) or the
- * connection closes without one (resolves null).
+ * How a session ended: the job's exit, the connection lost without one,
+ * or this process leaving (the job goes on).
  */
+export type AttachEnd =
+  | { kind: "exit"; exit: ExitPayload }
+  | { kind: "lost" }
+  | { kind: "left"; reason: LeaveReason };
+
+/** Attaches and runs until the job ends, the connection is lost, or we leave. */
 export async function attachTerminal(
   options: TerminalAttachOptions,
-): Promise<ExitPayload | null> {
+): Promise<AttachEnd> {
   const { stdin, stdout, stderr } = process;
   const attach: AttachOptions = {
     stdin: options.stdin,
@@ -53,56 +77,48 @@ export async function attachTerminal(
     attach,
   );
 
+  let leave!: (reason: LeaveReason) => void;
+  const left = new Promise<AttachEnd>(
+    (resolve) => (leave = (reason) => resolve({ kind: "left", reason })),
+  );
   const cleanups: (() => void)[] = [];
   const cleanup = () => {
     for (const undo of cleanups.splice(0).reverse()) undo();
   };
   process.once("exit", cleanup);
   try {
-    if (options.tty && stdin.isTTY) {
+    if (options.tty && stdin.isTTY) cleanups.push(followResize(conn));
+    // Raw mode only when keys go to the job: otherwise Ctrl-C stays a
+    // signal, and the session can be left.
+    const raw = options.tty && options.stdin && stdin.isTTY;
+    if (raw) {
       stdin.setRawMode(true);
       cleanups.push(() => stdin.setRawMode(false));
-      const onResize = () => {
-        if (stdout.rows > 0 && stdout.columns > 0) {
-          conn.resize(stdout.rows, stdout.columns);
-        }
-      };
-      stdout.on("resize", onResize);
-      cleanups.push(() => stdout.off("resize", onResize));
-    } else {
-      // Without a TTY, Ctrl-C and SIGTERM are passed on to the job.
-      for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-        const forward = () => conn.signal(signal);
-        process.on(signal, forward);
-        cleanups.push(() => process.off(signal, forward));
-      }
     }
-    // Our reader left: the job gets SIGPIPE, as it would in a real pipe.
+    const forward = options.forwardSignals && !raw;
+    cleanups.push(onSignals(conn, forward, leave));
+    // Our reader left: passed on as SIGPIPE, as in a real pipe, or we go.
     let piped = false;
     cleanups.push(
       onBrokenPipe(() => {
+        if (!forward) return leave("broken_pipe");
         if (!piped) conn.signal("SIGPIPE");
         piped = true;
       }),
     );
     if (options.stdin) {
-      // One chunk in flight: stdin is read no faster than it is sent.
-      const onData = (chunk: Buffer) => {
-        stdin.pause();
-        void conn.write(chunk).then(() => stdin.resume());
-      };
-      const onEnd = () => conn.closeStdin();
-      stdin.on("data", onData);
-      stdin.once("end", onEnd);
-      cleanups.push(() => {
-        stdin.off("data", onData);
-        stdin.off("end", onEnd);
-        stdin.pause();
-      });
+      cleanups.push(
+        forwardStdin(conn, raw ? new DetachKeyScanner() : null, leave),
+      );
     }
-    const exit = await conn.exit;
-    await flush();
-    return exit;
+    const end = await Promise.race([
+      conn.exit.then((exit): AttachEnd =>
+        exit ? { kind: "exit", exit } : { kind: "lost" },
+      ),
+      left,
+    ]);
+    if (end.kind !== "left") await flush();
+    return end;
   } finally {
     cleanup();
     process.off("exit", cleanup);
@@ -117,11 +133,101 @@ export function exitCodeOf(exit: {
   signal: string | null;
 }): number {
   if (exit.exit_status !== null) return exit.exit_status;
-  const signals = osConstants.signals as Record<string, number>;
-  if (exit.signal !== null && signals[exit.signal] !== undefined) {
-    return 128 + (signals[exit.signal] as number);
+  if (exit.signal !== null && signalNumber(exit.signal) !== undefined) {
+    return 128 + (signalNumber(exit.signal) as number);
   }
   return exit.status === "done" ? 0 : 1;
+}
+
+/**
+ * The exit status of a session we left: 128 + N for signal N (130 for
+ * SIGINT and for repeated interrupts), 0 for a broken pipe or the detach
+ * keys.
+ */
+export function leaveCode(reason: LeaveReason): number {
+  if (reason === "broken_pipe" || reason === "detach_keys") return 0;
+  return 128 + (signalNumber(reason === "interrupts" ? "SIGINT" : reason) ?? 0);
+}
+
+function signalNumber(name: string): number | undefined {
+  return (osConstants.signals as Record<string, number>)[name];
+}
+
+// Window size changes go to the job; returns the undo.
+function followResize(conn: AttachConnection): () => void {
+  const { stdout } = process;
+  const onResize = () => {
+    if (stdout.rows > 0 && stdout.columns > 0) {
+      conn.resize(stdout.rows, stdout.columns);
+    }
+  };
+  stdout.on("resize", onResize);
+  return () => stdout.off("resize", onResize);
+}
+
+// Signals go on to the job, or make us leave. A job that ignores them would
+// hold a forwarding session forever: a third SIGINT in a short time leaves.
+function onSignals(
+  conn: AttachConnection,
+  forward: boolean,
+  leave: (reason: LeaveReason) => void,
+): () => void {
+  let interrupts: number[] = [];
+  const handlers = SIGNALS.map((signal) => {
+    const handler = () => {
+      if (!forward) return leave(signal);
+      if (signal === "SIGINT") {
+        const now = Date.now();
+        interrupts = [...interrupts, now].filter(
+          (at) => now - at < INTERRUPTS_WINDOW_MS,
+        );
+        if (interrupts.length >= LEAVE_AFTER_INTERRUPTS) {
+          return leave("interrupts");
+        }
+      }
+      conn.signal(signal);
+    };
+    process.on(signal, handler);
+    return () => process.off(signal, handler);
+  });
+  return () => handlers.forEach((undo) => undo());
+}
+
+// Stdin to the job, one chunk in flight (read no faster than it is sent),
+// through the detach key scanner on a TTY; returns the undo.
+function forwardStdin(
+  conn: AttachConnection,
+  keys: DetachKeyScanner | null,
+  leave: (reason: LeaveReason) => void,
+): () => void {
+  const { stdin } = process;
+  const onData = (chunk: Buffer) => {
+    const { pass, detach } = keys?.scan(chunk) ?? {
+      pass: chunk,
+      detach: false,
+    };
+    if (detach) {
+      stdin.pause();
+      const sent = pass.length > 0 ? conn.write(pass) : Promise.resolve();
+      void sent.then(() => leave("detach_keys"));
+      return;
+    }
+    if (pass.length === 0) return;
+    stdin.pause();
+    void conn.write(pass).then(() => stdin.resume());
+  };
+  const onEnd = () => {
+    const held = keys?.flush();
+    if (held?.length) void conn.write(held);
+    conn.closeStdin();
+  };
+  stdin.on("data", onData);
+  stdin.once("end", onEnd);
+  return () => {
+    stdin.off("data", onData);
+    stdin.off("end", onEnd);
+    stdin.pause();
+  };
 }
 
 function flush(): Promise<void> {

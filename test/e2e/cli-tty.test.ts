@@ -1,13 +1,21 @@
 /**
- * End to end: `lorne run` on a real terminal (util-linux `script` gives it
- * one): the job gets a TTY of the terminal's size by default, the exit
- * status comes back, and the terminal leaves raw mode afterwards.
+ * End to end: `lorne run` and `lorne attach` on a real terminal (util-linux
+ * `script` gives it one): the job gets a TTY of the terminal's size by
+ * default, the exit status comes back, the terminal leaves raw mode
+ * afterwards, and Ctrl-P Ctrl-Q leaves the job running.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { after, before, test } from "node:test";
 
-import { cliEnv, LORNE, startDaemon, type DaemonProcess } from "../helpers.js";
+import { HostClient } from "../../src/host/client.js";
+import {
+  cliEnv,
+  LORNE,
+  startDaemon,
+  waitFor,
+  type DaemonProcess,
+} from "../helpers.js";
 
 let daemon: DaemonProcess;
 
@@ -67,4 +75,57 @@ test("cli tty: a terminal with no size set (0x0) still runs the job", async () =
   assert.ok(lines.includes("hi"), out);
   assert.ok(lines.includes("24 80"), out);
   assert.ok(lines.includes("rc=0"), out);
+});
+
+/**
+ * Like onTerminal, and types `keys` on the terminal once the output
+ * includes `prompt`.
+ */
+async function typeOnTerminal(
+  line: string,
+  prompt: string,
+  keys: string,
+): Promise<string> {
+  const child = spawn("script", ["-qec", line, "/dev/null"], {
+    env: cliEnv(daemon),
+    timeout: 30_000,
+  });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  const closed = new Promise<void>((resolve) =>
+    child.once("close", () => resolve()),
+  );
+  await waitFor(() => out.includes(prompt), `"${prompt}" on the terminal`);
+  child.stdin.write(keys);
+  await closed;
+  return out;
+}
+
+const DETACH = "\x10\x11"; // Ctrl-P Ctrl-Q
+
+test("cli tty: Ctrl-P Ctrl-Q leaves lorne run and lorne attach, the job goes on", async () => {
+  const client = new HostClient(daemon);
+  const lorne = `"${process.execPath}" "${LORNE}"`;
+  const job = "sh -c 'echo ready; exec sleep 60'";
+  try {
+    const run = await typeOnTerminal(
+      `${lorne} run --id tty-leave -- ${job}; echo rc=$?`,
+      "ready",
+      DETACH,
+    );
+    assert.match(run, /lorne run: detached; job "tty-leave" goes on/);
+    assert.ok(run.includes("rc=0"), run);
+    assert.equal((await client.getJob("tty-leave")).status, "running");
+
+    const attach = await typeOnTerminal(
+      `${lorne} attach --logs tty-leave; echo rc=$?`,
+      "ready",
+      DETACH,
+    );
+    assert.match(attach, /lorne attach: detached; job "tty-leave" goes on/);
+    assert.ok(attach.includes("rc=0"), attach);
+    assert.equal((await client.getJob("tty-leave")).status, "running");
+  } finally {
+    await client.stopJob("tty-leave");
+  }
 });
