@@ -80,7 +80,7 @@ export function register(program: Command): void {
     .argument("<id>")
     .option("--logs", "replay the output written before attaching")
     .option(
-      "-i, --stdin",
+      "--stdin",
       "forward stdin to the job; its end closes the job's stdin for " +
         "every attacher (default: only when stdin is a terminal)",
     )

@@ -129,7 +129,7 @@ test("cli attach: a job that failed to start prints its error, exit 127", async 
   assert.equal(result.stderr, `lorne attach: ${job.error}\n`);
 });
 
-test("cli attach: stdin at its end closes nothing without -i; with -i it reaches the job", async () => {
+test("cli attach: stdin at its end closes nothing without --stdin; with --stdin it reaches the job", async () => {
   const id = "shared-stdin";
   await client.createJob({
     id,
@@ -143,7 +143,7 @@ test("cli attach: stdin at its end closes nothing without -i; with -i it reaches
   watcher.child.stdin?.end();
   await waitFor(() => watcher.stdout() === "ready\n", `ready from ${id}`);
 
-  const writer = await runLorne(["attach", "-i", id], {
+  const writer = await runLorne(["attach", "--stdin", id], {
     env: cliEnv(daemon),
     input: "hello\n",
   });
