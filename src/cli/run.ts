@@ -32,7 +32,8 @@ interface RunFlags extends HostFlag {
   workdir?: string;
   image?: string;
   tty?: boolean;
-  stdin: boolean;
+  /** Unset: attached, forward stdin; detached, the job gets none. */
+  stdin?: boolean;
 }
 
 interface AttachFlags extends HostFlag {
@@ -65,8 +66,16 @@ export function register(program: Command): void {
     .option("--id <id>", "job id (default: generated)")
     .option("-w, --workdir <dir>", "working directory on the host (absolute)")
     .option("-i, --image <ref>", "container image (docker backend)")
-    .option("-t, --tty", "give the job a terminal (default: when stdin is one)")
+    .option(
+      "-t, --tty",
+      "give the job a terminal (default: when stdin is one, unless detached)",
+    )
     .option("--no-tty", "no terminal, even when stdin is one")
+    .option(
+      "--stdin",
+      "keep the job's stdin open (default when attached; with --detach, " +
+        "for a later lorne attach --stdin)",
+    )
     .option("--no-stdin", "do not forward stdin to the job")
     .action(async (cmd: string[], flags: RunFlags) => {
       process.exitCode = await run(cmd, flags);
@@ -110,19 +119,24 @@ async function run(cmd: string[], flags: RunFlags): Promise<number> {
   if (flags.image) spec.config.image = flags.image;
 
   if (flags.detach) {
+    // Nobody is attached yet: a terminal or an open stdin only when asked,
+    // for whoever attaches later.
+    if (flags.tty === true) spec.config.tty = true;
+    if (flags.stdin === true) spec.config.stdin = true;
     const job = await host.createJob(spec);
     if (job.status === "failed") return notStarted("run", job.error);
     process.stdout.write(`${job.id}\n`);
     return 0;
   }
 
-  spec.config.stdin = flags.stdin;
+  const stdin = flags.stdin ?? true;
+  spec.config.stdin = stdin;
   if (tty) spec.config.tty = true;
   let created: Promise<void> | undefined;
   const end = await attachTerminal({
     endpoint: host.endpoint,
     jobId: spec.id as string,
-    stdin: flags.stdin,
+    stdin,
     tty,
     logs: true,
     forwardSignals: true,

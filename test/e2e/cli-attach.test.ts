@@ -243,3 +243,26 @@ test("cli run: --id of a job an earlier daemon ended replaces it, attached as wi
     assert.equal(await second.stop(), 0);
   }
 });
+
+test("cli run: --detach gives a job stdin only with --stdin, for a later attach --stdin", async () => {
+  const opts = { env: cliEnv(daemon) };
+  const plain = await runLorne(["run", "-d", "--", "cat"], opts);
+  assert.equal(plain.code, 0);
+  const plainId = plain.stdout.trim();
+  // No stdin: cat reads end-of-file at once and is done.
+  await waitFor(async () => (await status(plainId)) === "done", "cat done");
+  assert.equal((await client.getJob(plainId)).config.stdin, undefined);
+
+  const open = await runLorne(["run", "-d", "--stdin", "--", "cat"], opts);
+  assert.equal(open.code, 0);
+  const id = open.stdout.trim();
+  assert.equal((await client.getJob(id)).config.stdin, true);
+  assert.equal(await status(id), "running");
+  const writer = await runLorne(["attach", "--stdin", id], {
+    ...opts,
+    input: "fed later\n",
+  });
+  assert.equal(writer.stdout, "fed later\n");
+  assert.equal(writer.code, 0);
+  assert.equal(await status(id), "done");
+});
