@@ -15,9 +15,7 @@
  * the receiver gracefully (batches being written are still acked) and
  * exit 0; a second signal exits 1 at once.
  */
-import { open, type FileHandle } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
-import { dirname } from "node:path";
 
 import { Option, type Command } from "commander";
 
@@ -40,6 +38,7 @@ import {
 } from "../lumberjack/index.js";
 import { readPem } from "../lumberjack/tls.js";
 import { MAX_MS, parseCount, parseListen } from "./options.js";
+import { openSink } from "./receive-sink.js";
 import { exitOnSignals } from "./signals.js";
 
 const DEFAULT_LISTEN = "127.0.0.1:5044";
@@ -279,67 +278,6 @@ function renderLogfmt(events: RawEvent[]): Buffer {
 // The receiver checked the payload: it parses, to an object.
 function parseChecked(payload: Buffer): Record<string, unknown> {
   return JSON.parse(payload.toString("utf8")) as Record<string, unknown>;
-}
-
-/** Where event lines go; writes are serialised in call order. */
-interface Sink {
-  /** Resolves once `lines` are written (and fsynced when asked). */
-  write(lines: Buffer): Promise<void>;
-  close(): Promise<void>;
-}
-
-async function openSink(out: string, fsync: boolean): Promise<Sink> {
-  let queue = Promise.resolve();
-  const serial = (step: () => Promise<void>) => {
-    const run = queue.then(step);
-    queue = run.catch(() => {});
-    return run;
-  };
-  if (out === "-") {
-    return {
-      write: (lines) => serial(() => writeStdout(lines)),
-      close: () => queue,
-    };
-  }
-
-  let file: FileHandle;
-  try {
-    file = await open(out, "a");
-    // The file's own entry must be durable too before anything is acked.
-    if (fsync) await syncDir(dirname(out));
-  } catch (err) {
-    throw new ValidationError(
-      `Cannot open --out "${out}": ${errorMessage(err)}`,
-      "out",
-      { cause: err },
-    );
-  }
-  return {
-    write: (lines) =>
-      serial(async () => {
-        await file.appendFile(lines);
-        if (fsync) await file.datasync();
-      }),
-    close: async () => {
-      await queue;
-      await file.close();
-    },
-  };
-}
-
-function writeStdout(lines: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    process.stdout.write(lines, (err) => (err ? reject(err) : resolve()));
-  });
-}
-
-async function syncDir(path: string): Promise<void> {
-  const dir = await open(path, "r");
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
 }
 
 async function serveStats(
