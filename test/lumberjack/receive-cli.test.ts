@@ -3,70 +3,20 @@
  * our client. Build first (`npm test` does).
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { get } from "node:http";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { after, test } from "node:test";
 
-import { LumberjackClient } from "../../src/lumberjack/client.js";
 import { encodeCompressed, encodeFrame } from "../../src/lumberjack/index.js";
-import { LORNE, ROOT, runLorne, tempDir, waitFor } from "../helpers.js";
+import { runLorne, tempDir, waitFor } from "../helpers.js";
 import { CertFactory } from "./certs.js";
 import { exchange } from "./peer.js";
+import { client, receive } from "./receive-process.js";
 
-interface Receive {
-  child: ChildProcess;
-  port: number;
-  /** stderr lines: the receiver's logfmt log. */
-  log: string[];
-  /** stdout text, for --out -. */
-  stdout: () => string;
-  exited: Promise<number | null>;
-}
-
-const children: ChildProcess[] = [];
-const clients: LumberjackClient[] = [];
 const dir = tempDir("lorne-receive-");
 
-after(() => {
-  for (const c of clients) c.destroy();
-  for (const child of children) if (child.exitCode === null) child.kill();
-  dir.remove();
-});
-
-async function receive(args: string[]): Promise<Receive> {
-  const child = spawn(
-    process.execPath,
-    [LORNE, "receive", "--listen", "127.0.0.1:0", ...args],
-    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  children.push(child);
-  let stdout = "";
-  child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
-  const log: string[] = [];
-  const exited = new Promise<number | null>((resolve) =>
-    child.once("exit", (code) => resolve(code)),
-  );
-  const port = await new Promise<number>((resolve, reject) => {
-    createInterface({ input: child.stderr }).on("line", (line) => {
-      log.push(line);
-      const match = /fn=receiver at=listening addr=\S+:(\d+)/.exec(line);
-      if (match) resolve(Number(match[1]));
-    });
-    void exited.then((code) =>
-      reject(new Error(`lorne receive exited ${code}: ${log.join("\n")}`)),
-    );
-  });
-  return { child, port, log, stdout: () => stdout, exited };
-}
-
-function client(port: number, version: 1 | 2, tls?: object) {
-  const c = new LumberjackClient({ host: "127.0.0.1", port, version, tls });
-  clients.push(c);
-  return c;
-}
+after(() => dir.remove());
 
 test("receive: v1 and v2 events land in the file as ndjson before the ack, and SIGTERM exits 0", async () => {
   const out = join(dir.path, "events.ndjson");
