@@ -1,8 +1,8 @@
 /**
  * `lorne host`: the host daemon in the foreground. Flags override the
- * config file (`--config`), which overrides the defaults. SIGTERM and
- * SIGINT stop every job, flush the log and exit 0; a second signal exits
- * at once.
+ * config file (`--config`), which overrides the defaults. SIGTERM, SIGINT
+ * and SIGHUP stop every job, flush the log and exit 0; a second SIGTERM or
+ * SIGINT exits 1 at once.
  */
 import { readFileSync } from "node:fs";
 

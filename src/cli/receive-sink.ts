@@ -1,7 +1,8 @@
 /**
  * Where `lorne receive` writes event lines: a file opened for appending
  * (fsynced before each ack with --fsync) or stdout. Writes go out one at
- * a time, in call order.
+ * a time, in call order. A file can be reopened by name (on SIGHUP, after
+ * logrotate moved it away): lines after that go to the new file.
  */
 import { open, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -12,6 +13,12 @@ import { errorMessage, ValidationError } from "../errors.js";
 export interface Sink {
   /** Resolves once `lines` are written (and fsynced when asked). */
   write(lines: Buffer): Promise<void>;
+  /**
+   * Opens the file again by name, after the writes already asked for;
+   * when that fails, rejects and the old file takes the next lines.
+   * Absent for stdout.
+   */
+  reopen?: () => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -31,9 +38,7 @@ export async function openSink(out: string, fsync: boolean): Promise<Sink> {
 
   let file: FileHandle;
   try {
-    file = await open(out, "a");
-    // The file's own entry must be durable too before anything is acked.
-    if (fsync) await syncDir(dirname(out));
+    file = await openFile(out, fsync);
   } catch (err) {
     throw new ValidationError(
       `Cannot open --out "${out}": ${errorMessage(err)}`,
@@ -47,11 +52,29 @@ export async function openSink(out: string, fsync: boolean): Promise<Sink> {
         await file.appendFile(lines);
         if (fsync) await file.datasync();
       }),
+    reopen: () =>
+      serial(async () => {
+        const old = file;
+        file = await openFile(out, fsync);
+        await old.close();
+      }),
     close: async () => {
       await queue;
       await file.close();
     },
   };
+}
+
+async function openFile(path: string, fsync: boolean): Promise<FileHandle> {
+  const file = await open(path, "a");
+  try {
+    // The file's own entry must be durable too before anything is acked.
+    if (fsync) await syncDir(dirname(path));
+    return file;
+  } catch (err) {
+    await file.close();
+    throw err;
+  }
 }
 
 function writeStdout(lines: Buffer): Promise<void> {

@@ -13,7 +13,8 @@
  * SIGUSR1 logs an `at=stats` line; with --stats-listen, an HTTP GET of
  * `/stats` on that address answers them as JSON. SIGTERM and SIGINT close
  * the receiver gracefully (batches being written are still acked) and
- * exit 0; a second signal exits 1 at once.
+ * exit 0; a second signal exits 1 at once. SIGHUP reopens the --out file
+ * (for logrotate), or closes like SIGTERM when writing to stdout.
  */
 import { createServer, type Server } from "node:http";
 
@@ -141,6 +142,7 @@ async function runReceive(flags: ReceiveFlags): Promise<void> {
   }
 
   process.on("SIGUSR1", () => log.log({ at: "stats", ...receiver.stats() }));
+  const { reopen } = sink;
   exitOnSignals({
     log,
     logger,
@@ -150,6 +152,18 @@ async function runReceive(flags: ReceiveFlags): Promise<void> {
       await sink.close();
       log.log({ at: "exit", status: "ok", ...receiver.stats() });
     },
+    // With stdout there is nothing to reopen: SIGHUP closes.
+    reopen:
+      reopen &&
+      (async () => {
+        const file = { "file.path": flags.out };
+        try {
+          await reopen();
+          log.log({ at: "reopen", ...file });
+        } catch (err) {
+          log.log({ at: "reopen_error", ...file, error: errorMessage(err) });
+        }
+      }),
   });
 }
 

@@ -1,8 +1,8 @@
 /**
  * `lorne scheduler`: a cluster scheduler in the foreground, with no host.
- * It campaigns in etcd's election and places jobs while it leads. SIGTERM
- * and SIGINT resign (a follower takes over at once) and exit 0; a second
- * signal exits at once.
+ * It campaigns in etcd's election and places jobs while it leads. SIGTERM,
+ * SIGINT and SIGHUP resign (a follower takes over at once) and exit 0; a
+ * second SIGTERM or SIGINT exits at once.
  */
 import { hostname } from "node:os";
 

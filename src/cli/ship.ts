@@ -4,9 +4,10 @@
  * `lorne receive`) at least once. Takes a butteredscones config file as it
  * is; see docs/ship.md. Logs as logfmt to stderr.
  *
- * SIGUSR1 logs an `at=stats` line. SIGTERM and SIGINT stop reading, wait (bounded by the network timeout)
- * for the batches in flight to be acked, save offsets and exit 0; a second
- * signal exits 1 at once. `--check` loads the config and looks at the
+ * SIGUSR1 logs an `at=stats` line. SIGTERM, SIGINT and SIGHUP stop
+ * reading, wait (bounded by the network timeout) for the batches in flight
+ * to be acked, save offsets and exit 0; a second SIGTERM or SIGINT exits 1
+ * at once. `--check` loads the config and looks at the
  * offsets store without changing it, prints a summary and exits.
  */
 import type { Command } from "commander";

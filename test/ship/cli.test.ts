@@ -14,6 +14,7 @@ import { test, type TestContext } from "node:test";
 import { LORNE, runLorne, tempDir, waitFor } from "../helpers.js";
 import {
   configObject,
+  savedEntries,
   spawnShip,
   startReceiver,
   waitForLines,
@@ -190,6 +191,35 @@ test("ship cli: SIGUSR1 logs statistics (and opens no debugger); SIGTERM exits 0
   child.kill("SIGTERM");
   const [code] = (await once(child, "exit")) as [number | null];
   assert.equal(code, 0);
+});
+
+// A closed terminal or a logrotate postrotate sends SIGHUP: the shipper
+// writes no file to reopen, so it stops cleanly as on SIGTERM.
+test("ship cli: SIGHUP stops like SIGTERM: offsets saved, at=exit, exit 0", async (t) => {
+  const dir = setup(t);
+  mkdirSync(join(dir, "logs"));
+  writeFileSync(join(dir, "logs", "a.log"), "one\n");
+  const received = await startReceiver();
+  t.after(() => received.close());
+  const child = spawnShip(writeConfig(dir, configObject(dir, received.port)));
+  t.after(() => child.kill("SIGKILL"));
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  await waitFor(() => received.lines().includes("one"), "the line");
+
+  child.kill("SIGHUP");
+  const [code, signal] = (await once(child, "exit")) as [
+    number | null,
+    string | null,
+  ];
+  assert.deepEqual({ code, signal }, { code: 0, signal: null });
+  assert.match(stderr, /at=signal signal=SIGHUP\n/);
+  assert.match(stderr, /at=closed\n/);
+  assert.match(stderr, /at=exit status=ok lines_acked=1 lines_skipped=0\n/);
+  assert.deepEqual(
+    savedEntries(join(dir, "state.db")).map((e) => e.offset),
+    [4],
+  );
 });
 
 test("ship cli: a statistics address in use fails before any file or state is opened", async (t) => {
