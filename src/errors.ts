@@ -125,3 +125,26 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/** A short reason for a failed file system call ("no such file"). */
+export function describeFsError(err: unknown): string {
+  const code =
+    typeof err === "object" && err !== null && "code" in err
+      ? err.code
+      : undefined;
+  switch (code) {
+    case "ENOENT":
+      return "no such file";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "ENOTDIR":
+      return "a part of the path is not a directory";
+    case "ELOOP":
+      return "too many symbolic links";
+    case "EISDIR":
+      return "is a directory";
+    default:
+      return errorMessage(err);
+  }
+}

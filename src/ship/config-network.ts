@@ -8,7 +8,7 @@ import { isIP } from "node:net";
 
 import type { Version } from "../lumberjack/frames.js";
 import type { ShipConfig, ShipServer } from "./config.js";
-import type { TlsMaterial, TlsPaths } from "./config-tls.js";
+import type { TlsMaterial, TlsPaths } from "../lumberjack/tls-files.js";
 
 import { errorMessage, ValidationError } from "../errors.js";
 import { clientTlsOptions } from "../lumberjack/tls.js";

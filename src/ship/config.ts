@@ -15,12 +15,12 @@ import { dirname, resolve } from "node:path";
 
 import type { ClientTlsOptions } from "../lumberjack/tls.js";
 
-import { ValidationError } from "../errors.js";
+import { describeFsError, ValidationError } from "../errors.js";
 import { JsonSyntaxError, parseJson } from "../host/manifest/json.js";
+import { readTlsFiles } from "../lumberjack/tls-files.js";
 import { MAX_MS } from "../timers.js";
 import { parseFileGroups } from "./config-files.js";
 import { parseHostPort, parseNetwork, withTls } from "./config-network.js";
-import { describeFsError, readTlsFiles } from "./config-tls.js";
 import {
   member,
   missing,
@@ -38,6 +38,13 @@ export const DEFAULT_CLOSE_INACTIVE_MS = 300_000;
 export const DEFAULT_STATE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 /** Ten years: stateTtlMs is an age compared with the clock, not a timer. */
 export const MAX_STATE_TTL_MS = 3650 * 24 * 60 * 60 * 1000;
+
+/** How TLS file errors name the files: by their config keys. */
+const TLS_CONFIG_KEYS = {
+  ca: "network.ca",
+  certificate: "network.certificate",
+  key: "network.key",
+};
 
 const TOP_KEYS = [
   "state",
@@ -184,7 +191,10 @@ export function parseShipConfig(value: unknown, baseDir: string): ShipConfig {
     DEFAULT_STATE_TTL_MS;
 
   // Last, so that a typo anywhere is reported before files are opened.
-  const servers = withTls(network, readTlsFiles(network.tlsPaths));
+  const servers = withTls(
+    network,
+    readTlsFiles(network.tlsPaths, TLS_CONFIG_KEYS),
+  );
   return {
     statePath,
     maxLineBytes,

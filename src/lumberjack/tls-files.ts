@@ -1,16 +1,17 @@
 /**
- * Reads the TLS files named by a `lorne ship` config (network.ca,
- * network.certificate, network.key) when the config is loaded, so a
- * missing file, a file that is not PEM, or a key that does not match its
- * certificate stops the shipper before it starts instead of failing every
- * connection later. Errors name the config key and the file.
+ * Reads and checks TLS files (CA bundle, certificate, private key) before
+ * anything starts: `lorne ship` reads those its config names, `lorne
+ * receive` those its flags name. A missing file, a file that is not PEM,
+ * or a key that does not match its certificate stops the command at once
+ * instead of failing every connection later. Errors name the config key
+ * or flag and the file.
  */
 import { createPublicKey, X509Certificate } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { createSecureContext } from "node:tls";
 
-import { errorMessage, ValidationError } from "../errors.js";
-import { countCertificates } from "../lumberjack/tls.js";
+import { describeFsError, errorMessage, ValidationError } from "../errors.js";
+import { countCertificates } from "./tls.js";
 
 /**
  * Largest TLS file read. A bundle of every public root CA is about
@@ -22,11 +23,18 @@ const BEGIN_CERTIFICATE = "-----BEGIN CERTIFICATE-----";
 const END_CERTIFICATE = "-----END CERTIFICATE-----";
 const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
 
-/** Absolute paths of the TLS files, as given in the config. */
+/** Paths of the TLS files. */
 export interface TlsPaths {
   ca?: string;
   certificate?: string;
   key?: string;
+}
+
+/** What errors call each file: config keys or flags. */
+export interface TlsFileNames {
+  ca: string;
+  certificate: string;
+  key: string;
 }
 
 /** The PEM text of the TLS files; certificate and key come together. */
@@ -40,19 +48,22 @@ export interface TlsMaterial {
  * Reads and checks the files of `paths`: every certificate in them must
  * parse, and the key must be an unencrypted private key that belongs to
  * the certificate. The caller has checked that certificate and key are
- * both given or both absent.
+ * both given or both absent. Errors call the files by `names`.
  */
-export function readTlsFiles(paths: TlsPaths): TlsMaterial {
+export function readTlsFiles(
+  paths: TlsPaths,
+  names: TlsFileNames,
+): TlsMaterial {
   const material: TlsMaterial = {};
   if (paths.ca !== undefined) {
-    material.ca = readPemFile(paths.ca, "network.ca");
-    checkCertificates(material.ca, "network.ca", paths.ca);
+    material.ca = readPemFile(paths.ca, names.ca);
+    checkCertificates(material.ca, names.ca, paths.ca);
   }
   if (paths.certificate !== undefined && paths.key !== undefined) {
-    const cert = readPemFile(paths.certificate, "network.certificate");
-    checkCertificates(cert, "network.certificate", paths.certificate);
-    const key = readPemFile(paths.key, "network.key");
-    checkKeyPair(cert, key, paths);
+    const cert = readPemFile(paths.certificate, names.certificate);
+    checkCertificates(cert, names.certificate, paths.certificate);
+    const key = readPemFile(paths.key, names.key);
+    checkKeyPair(cert, key, paths, names);
     material.cert = cert;
     material.key = key;
   }
@@ -109,13 +120,21 @@ function checkCertificates(pem: string, field: string, path: string): void {
   });
 }
 
-function checkKeyPair(cert: string, key: string, paths: TlsPaths): void {
+function checkKeyPair(
+  cert: string,
+  key: string,
+  paths: TlsPaths,
+  names: TlsFileNames,
+): void {
   const fail = (why: string, cause?: unknown): ValidationError =>
     new ValidationError(
-      `Invalid network.key "${paths.key}": ${why}`,
-      "network.key",
-      { cause },
+      `Invalid ${names.key} "${paths.key}": ${why}`,
+      names.key,
+      {
+        cause,
+      },
     );
+  const mismatch = `it does not match ${names.certificate} "${paths.certificate}"`;
   if (!PRIVATE_KEY.test(key)) throw fail("no PEM private key found");
   // There is no passphrase option: ask for a key the shipper can use
   // unattended rather than fail with OpenSSL's "bad decrypt".
@@ -126,10 +145,7 @@ function checkKeyPair(cert: string, key: string, paths: TlsPaths): void {
     createSecureContext({ cert, key });
   } catch (err) {
     if (codeOf(err) === "ERR_OSSL_X509_KEY_VALUES_MISMATCH") {
-      throw fail(
-        `it does not match network.certificate "${paths.certificate}"`,
-        err,
-      );
+      throw fail(mismatch, err);
     }
     const reason = reasonOf(err);
     throw fail(`the private key cannot be loaded (${reason})`, err);
@@ -142,26 +158,7 @@ function checkKeyPair(cert: string, key: string, paths: TlsPaths): void {
   });
   const ownKey = createPublicKey(key).export({ type: "spki", format: "der" });
   if (!certKey.equals(ownKey)) {
-    throw fail(`it does not match network.certificate "${paths.certificate}"`);
-  }
-}
-
-/** A short reason for a failed file system call ("no such file"). */
-export function describeFsError(err: unknown): string {
-  switch (codeOf(err)) {
-    case "ENOENT":
-      return "no such file";
-    case "EACCES":
-    case "EPERM":
-      return "permission denied";
-    case "ENOTDIR":
-      return "a part of the path is not a directory";
-    case "ELOOP":
-      return "too many symbolic links";
-    case "EISDIR":
-      return "is a directory";
-    default:
-      return errorMessage(err);
+    throw fail(mismatch);
   }
 }
 
