@@ -37,7 +37,7 @@ import {
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_MAX_WINDOW,
 } from "../lumberjack/index.js";
-import { readPem } from "../lumberjack/tls.js";
+import { readTlsFiles } from "../lumberjack/tls-files.js";
 import { MAX_MS, parseCount, parseListen } from "./options.js";
 import { openSink } from "./receive-sink.js";
 import { exitOnSignals } from "./signals.js";
@@ -199,6 +199,11 @@ function resolveFlags(flags: ReceiveFlags): Omit<ReceiverSettings, "log"> {
 }
 
 const MAX_U32 = 0xffff_ffff;
+const TLS_FLAGS = {
+  ca: "--tls-ca",
+  certificate: "--tls-cert",
+  key: "--tls-key",
+};
 
 function resolveTls(flags: ReceiveFlags): ServerTlsOptions | undefined {
   if (flags.tlsCert === undefined || flags.tlsKey === undefined) {
@@ -219,13 +224,12 @@ function resolveTls(flags: ReceiveFlags): ServerTlsOptions | undefined {
       "tls-ca",
     );
   }
-  return {
-    cert: readPem(flags.tlsCert, "--tls-cert"),
-    key: readPem(flags.tlsKey, "--tls-key"),
-    ca:
-      flags.tlsCa === undefined ? undefined : readPem(flags.tlsCa, "--tls-ca"),
-    clientAuth,
-  };
+  // The checks `lorne ship` makes of its config's TLS files.
+  const { cert, key, ca } = readTlsFiles(
+    { ca: flags.tlsCa, certificate: flags.tlsCert, key: flags.tlsKey },
+    TLS_FLAGS,
+  );
+  return { cert: cert!, key: key!, ca, clientAuth };
 }
 
 function flagValue(flags: ReceiveFlags, flag: string): unknown {

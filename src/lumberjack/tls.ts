@@ -5,7 +5,6 @@
  * in the PEM text), unlike the first-certificate-only reading of older
  * shippers.
  */
-import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import {
   checkServerIdentity,
@@ -13,7 +12,7 @@ import {
   type TlsOptions,
 } from "node:tls";
 
-import { errorMessage, ValidationError } from "../errors.js";
+import { ValidationError } from "../errors.js";
 
 /** The oldest TLS version either side accepts. */
 export const MIN_TLS_VERSION = "TLSv1.2";
@@ -138,19 +137,6 @@ export function serverTlsOptions(tls: ServerTlsOptions): TlsOptions {
     // receiver then refuses a certificate that failed verification.
     rejectUnauthorized: clientAuth === "required",
   };
-}
-
-/** Reads a PEM file for an option, naming the option when it cannot. */
-export function readPem(path: string, field: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new ValidationError(
-      `Cannot read ${field} "${path}": ${errorMessage(err)}`,
-      field,
-      { cause: err },
-    );
-  }
 }
 
 /** Number of certificates in PEM text. */

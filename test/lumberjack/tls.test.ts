@@ -6,10 +6,10 @@ import { LumberjackClient } from "../../src/lumberjack/client.js";
 import { LumberjackReceiver } from "../../src/lumberjack/receiver.js";
 import {
   countCertificates,
-  readPem,
   type ClientTlsOptions,
   type ServerTlsOptions,
 } from "../../src/lumberjack/tls.js";
+import { readPemFile } from "../../src/lumberjack/tls-files.js";
 import { Context, MemoryLogger } from "../../src/log/index.js";
 import { waitFor } from "../helpers.js";
 import { CertFactory, type KeyPair } from "./certs.js";
@@ -163,7 +163,7 @@ test("tls: every certificate of a CA bundle is trusted, not just the first", asy
   const b = await receiver(serverB);
   await send(a.port, { ca: bundle });
   await send(b.port, { ca: bundle });
-  await send(b.port, { ca: readPem(path, "ca") });
+  await send(b.port, { ca: readPemFile(path, "ca") });
   await refused(
     b.port,
     { ca: caA.cert },
