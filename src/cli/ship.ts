@@ -7,14 +7,19 @@
  * SIGUSR1 logs an `at=stats` line. SIGTERM, SIGINT and SIGHUP stop
  * reading, wait (bounded by the network timeout) for the batches in flight
  * to be acked, save offsets and exit 0; a second SIGTERM or SIGINT exits 1
- * at once. `--check` loads the config and looks at the
- * offsets store without changing it, prints a summary and exits.
+ * at once. `--check` loads the config and looks at the offsets store
+ * without changing it, prints a summary and exits.
+ *
+ * A glob that finds no file at the start is warned about (an `at=no_match`
+ * log line, or a warning on stderr with `--check`) but is no error: its
+ * files may appear later.
  */
 import type { Command } from "commander";
 import type { Server } from "node:http";
 
 import { BufferedLogger, Context } from "../log/index.js";
 import { loadShipConfig, type ShipConfig } from "../ship/config.js";
+import { emptyGlobs } from "../ship/discovery.js";
 import { OffsetStore } from "../ship/offsets.js";
 import { Shipper } from "../ship/shipper.js";
 import { serveStatistics } from "../ship/stats.js";
@@ -43,6 +48,12 @@ async function runShip(flags: ShipFlags): Promise<void> {
   if (flags.check === true) {
     OffsetStore.check(config.statePath);
     process.stdout.write(summary(config));
+    // Not an error: the files may appear later (a service not yet run).
+    for (const { key, glob } of await emptyGlobs(config.files)) {
+      process.stderr.write(
+        `lorne ship: warning: ${key} "${glob}" matches no file now\n`,
+      );
+    }
     return;
   }
   // Shipping must not stop while the log output is not being read.
@@ -56,6 +67,10 @@ async function runShip(flags: ShipFlags): Promise<void> {
       stats = await serveStatistics(shipper, config.statistics, log);
     }
     await shipper.start();
+    // A typo in a glob would otherwise only show as files=0.
+    for (const { key, glob } of await emptyGlobs(config.files)) {
+      log.log({ at: "no_match", key, glob });
+    }
   };
 
   // Listening before the start: a signal while the store is opened or the

@@ -12,7 +12,7 @@ import { watch, type FSWatcher } from "node:fs";
 import { dirname, join } from "node:path";
 
 import picomatch from "picomatch";
-import { glob } from "tinyglobby";
+import { glob, type GlobOptions } from "tinyglobby";
 
 import type { ShipFileGroup } from "./config.js";
 
@@ -25,6 +25,13 @@ export interface Found {
   group: number;
 }
 
+/** A glob of a group's `paths` that finds no file. */
+export interface EmptyGlob {
+  glob: string;
+  /** Where it is in the config, e.g. `files[0].paths[1]`. */
+  key: string;
+}
+
 /** Expands every group's globs once. */
 export async function expand(
   groups: readonly ShipFileGroup[],
@@ -32,14 +39,7 @@ export async function expand(
   const seen = new Set<string>();
   const found: Found[] = [];
   for (const [group, files] of groups.entries()) {
-    const paths = await glob([...files.paths], {
-      absolute: true,
-      onlyFiles: true,
-      dot: true,
-      followSymbolicLinks: true,
-      ignore: [...files.exclude],
-      expandDirectories: false,
-    });
+    const paths = await glob([...files.paths], globOptions(files));
     for (const path of paths.sort()) {
       if (seen.has(path)) continue;
       seen.add(path);
@@ -47,6 +47,26 @@ export async function expand(
     }
   }
   return found;
+}
+
+/**
+ * The globs of `paths` that find no file now, minus their group's
+ * `exclude`: a typo, or files that do not exist yet. Each glob is
+ * expanded on its own, so this costs a second expansion; it is for the
+ * start and `--check`, not for every refresh.
+ */
+export async function emptyGlobs(
+  groups: readonly ShipFileGroup[],
+): Promise<EmptyGlob[]> {
+  const empty: EmptyGlob[] = [];
+  for (const [group, files] of groups.entries()) {
+    for (const [index, pattern] of files.paths.entries()) {
+      const paths = await glob([pattern], globOptions(files));
+      if (paths.length > 0) continue;
+      empty.push({ glob: pattern, key: `files[${group}].paths[${index}]` });
+    }
+  }
+  return empty;
 }
 
 /** The folders a group's globs start from: where new files appear. */
@@ -114,4 +134,15 @@ export class FolderWatcher {
     });
     this.#watchers.set(dir, watcher);
   }
+}
+
+function globOptions(files: ShipFileGroup): GlobOptions {
+  return {
+    absolute: true,
+    onlyFiles: true,
+    dot: true,
+    followSymbolicLinks: true,
+    ignore: [...files.exclude],
+    expandDirectories: false,
+  };
 }

@@ -76,9 +76,12 @@ test("ship cli: no --config is a usage error, exit 2", async () => {
 
 test("ship cli: --check prints a summary and touches no state", async (t) => {
   const dir = setup(t);
+  mkdirSync(join(dir, "logs"));
+  writeFileSync(join(dir, "logs", "a.log"), "");
+  writeFileSync(join(dir, "messages"), "");
   const config = configObject(dir, 5044, {}, [
     {
-      paths: ["logs/*.log", "/var/log/messages"],
+      paths: ["logs/*.log", join(dir, "messages")],
       exclude: ["logs/*.gz"],
     },
     { paths: ["other/**/*.log"] },
@@ -91,19 +94,83 @@ test("ship cli: --check prints a summary and touches no state", async (t) => {
     path,
     "--check",
   ]);
-  assert.deepEqual({ code, stderr }, { code: 0, stderr: "" });
+  assert.deepEqual(
+    { code, stderr },
+    {
+      code: 0,
+      stderr:
+        "lorne ship: warning: files[1].paths[0] " +
+        `"${join(dir, "other/**/*.log")}" matches no file now\n`,
+    },
+  );
   assert.equal(
     stdout,
     [
       `config ok: ${path}`,
       `state: ${join(dir, "state.db")}`,
       "servers: 127.0.0.1:5044 (v2, compression 3, TLS off)",
-      `files[0]: ${join(dir, "logs/*.log")} /var/log/messages excluding ${join(dir, "logs/*.gz")}`,
+      `files[0]: ${join(dir, "logs/*.log")} ${join(dir, "messages")} excluding ${join(dir, "logs/*.gz")}`,
       `files[1]: ${join(dir, "other/**/*.log")}`,
       "",
     ].join("\n"),
   );
   assert.equal(existsSync(join(dir, "state.db")), false);
+});
+
+// A typo in a glob would otherwise pass as "config ok" and a quiet files=0.
+test("ship cli: --check warns about each glob that matches no file (after exclude), and still exits 0", async (t) => {
+  const dir = setup(t);
+  mkdirSync(join(dir, "logs"));
+  writeFileSync(join(dir, "logs", "a.log"), "");
+  writeFileSync(join(dir, "logs", "b.gz"), "");
+  const path = writeConfig(
+    dir,
+    configObject(dir, 5044, {}, [
+      { paths: ["logs/*.log", "/nonexistent/dir/*.log"] },
+      { paths: ["logs/*.gz"], exclude: ["logs/b.*"] },
+    ]),
+  );
+  const { code, stderr } = await runLorne(["ship", "-c", path, "--check"]);
+  assert.deepEqual(
+    { code, stderr },
+    {
+      code: 0,
+      stderr: [
+        'lorne ship: warning: files[0].paths[1] "/nonexistent/dir/*.log" ' +
+          "matches no file now",
+        `lorne ship: warning: files[1].paths[0] "${join(dir, "logs/*.gz")}" ` +
+          "matches no file now",
+        "",
+      ].join("\n"),
+    },
+  );
+});
+
+test("ship cli: a run logs at=no_match for each glob that matches nothing at start", async (t) => {
+  const dir = setup(t);
+  mkdirSync(join(dir, "logs"));
+  writeFileSync(join(dir, "logs", "a.log"), "one\n");
+  const received = await startReceiver();
+  t.after(() => received.close());
+  const config = configObject(dir, received.port, {}, [
+    { paths: [join(dir, "logs", "*.log"), "/nonexistent/dir/*.log"] },
+  ]);
+  const child = spawnShip(writeConfig(dir, config));
+  t.after(() => child.kill("SIGKILL"));
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  await waitFor(() => stderr.includes("at=no_match"), "the warning");
+  await waitFor(() => received.lines().includes("one"), "the line");
+
+  assert.match(stderr, /at=start files=1 /);
+  const warnings = stderr.split("\n").filter((l) => l.includes("at=no_match"));
+  assert.deepEqual(
+    warnings.map((l) => l.slice(l.indexOf("at="))),
+    ["at=no_match key=files[0].paths[1] glob=/nonexistent/dir/*.log"],
+  );
+  child.kill("SIGTERM");
+  const [code] = (await once(child, "exit")) as [number | null];
+  assert.equal(code, 0);
 });
 
 // Each config is otherwise good: a shipper that started would create the
