@@ -31,6 +31,18 @@ after(() => certs.remove());
 const BROKEN_BLOCK =
   "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n";
 
+/** The server's good certificate and key, with `--tls-ca path`. */
+function withCa(path: string): string[] {
+  return [
+    "--tls-cert",
+    server.certPath,
+    "--tls-key",
+    server.keyPath,
+    "--tls-ca",
+    path,
+  ];
+}
+
 /** [case, flags (given the certs dir), message (given it)]. */
 const BAD: readonly [string, () => string[], () => string][] = [
   [
@@ -72,28 +84,12 @@ const BAD: readonly [string, () => string[], () => string][] = [
   ],
   [
     "a missing CA file",
-    () => [
-      "--tls-cert",
-      server.certPath,
-      "--tls-key",
-      server.keyPath,
-      "--tls-ca",
-      join(dir, "nope-ca.crt"),
-      "--client-auth",
-      "required",
-    ],
+    () => [...withCa(join(dir, "nope-ca.crt")), "--client-auth", "required"],
     () => `Cannot read --tls-ca "${dir}/nope-ca.crt": no such file`,
   ],
   [
     "a CA bundle with a broken second certificate",
-    () => [
-      "--tls-cert",
-      server.certPath,
-      "--tls-key",
-      server.keyPath,
-      "--tls-ca",
-      certs.file("half.crt", ca.cert + BROKEN_BLOCK),
-    ],
+    () => withCa(certs.file("half.crt", ca.cert + BROKEN_BLOCK)),
     () =>
       `Invalid --tls-ca "${dir}/half.crt": certificate 2 of 2 cannot be ` +
       "parsed",

@@ -27,6 +27,34 @@ function setup(t: TestContext): string {
   return dir.path;
 }
 
+/**
+ * `lorne ship` on `logs/a.log` (holding "one") and a receiver, once the
+ * line is there; `paths` are extra globs besides `logs/*.log`.
+ */
+async function shipOne(t: TestContext, paths: string[] = []) {
+  const dir = setup(t);
+  mkdirSync(join(dir, "logs"));
+  writeFileSync(join(dir, "logs", "a.log"), "one\n");
+  const received = await startReceiver();
+  t.after(() => received.close());
+  const config = configObject(dir, received.port, {}, [
+    { paths: [join(dir, "logs", "*.log"), ...paths] },
+  ]);
+  const child = spawnShip(writeConfig(dir, config));
+  t.after(() => child.kill("SIGKILL"));
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  await waitFor(() => received.lines().includes("one"), "the line");
+  const exited = async () => {
+    const [code, signal] = (await once(child, "exit")) as [
+      number | null,
+      string | null,
+    ];
+    return { code, signal };
+  };
+  return { dir, child, stderr: () => stderr, exited };
+}
+
 test("ship cli: --help describes the command and its flags", async () => {
   const { code, stdout, stderr } = await runLorne(["ship", "--help"]);
   assert.equal(code, 0);
@@ -147,30 +175,21 @@ test("ship cli: --check warns about each glob that matches no file (after exclud
 });
 
 test("ship cli: a run logs at=no_match for each glob that matches nothing at start", async (t) => {
-  const dir = setup(t);
-  mkdirSync(join(dir, "logs"));
-  writeFileSync(join(dir, "logs", "a.log"), "one\n");
-  const received = await startReceiver();
-  t.after(() => received.close());
-  const config = configObject(dir, received.port, {}, [
-    { paths: [join(dir, "logs", "*.log"), "/nonexistent/dir/*.log"] },
+  const { child, stderr, exited } = await shipOne(t, [
+    "/nonexistent/dir/*.log",
   ]);
-  const child = spawnShip(writeConfig(dir, config));
-  t.after(() => child.kill("SIGKILL"));
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-  await waitFor(() => stderr.includes("at=no_match"), "the warning");
-  await waitFor(() => received.lines().includes("one"), "the line");
+  await waitFor(() => stderr().includes("at=no_match"), "the warning");
 
-  assert.match(stderr, /at=start files=1 /);
-  const warnings = stderr.split("\n").filter((l) => l.includes("at=no_match"));
+  assert.match(stderr(), /at=start files=1 /);
+  const warnings = stderr()
+    .split("\n")
+    .filter((l) => l.includes("at=no_match"));
   assert.deepEqual(
     warnings.map((l) => l.slice(l.indexOf("at="))),
     ["at=no_match key=files[0].paths[1] glob=/nonexistent/dir/*.log"],
   );
   child.kill("SIGTERM");
-  const [code] = (await once(child, "exit")) as [number | null];
-  assert.equal(code, 0);
+  assert.deepEqual(await exited(), { code: 0, signal: null });
 });
 
 // Each config is otherwise good: a shipper that started would create the
@@ -236,53 +255,29 @@ for (const bad of BAD) {
 }
 
 test("ship cli: SIGUSR1 logs statistics (and opens no debugger); SIGTERM exits 0", async (t) => {
-  const dir = setup(t);
-  mkdirSync(join(dir, "logs"));
-  writeFileSync(join(dir, "logs", "a.log"), "one\n");
-  const received = await startReceiver();
-  t.after(() => received.close());
-  const child = spawnShip(writeConfig(dir, configObject(dir, received.port)));
-  t.after(() => child.kill("SIGKILL"));
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-  await waitFor(() => stderr.includes("at=start"), "the shipper's start");
-  await waitFor(() => received.lines().includes("one"), "the line");
+  const { child, stderr, exited } = await shipOne(t);
 
   child.kill("SIGUSR1");
-  await waitFor(() => stderr.includes("at=stats"), "the stats line");
+  await waitFor(() => stderr().includes("at=stats"), "the stats line");
   assert.match(
-    stderr,
+    stderr(),
     /at=stats files=1 files_open=\d lines_read=1 lines_acked=1/,
   );
-  assert.doesNotMatch(stderr, /Debugger/);
+  assert.doesNotMatch(stderr(), /Debugger/);
   child.kill("SIGTERM");
-  const [code] = (await once(child, "exit")) as [number | null];
-  assert.equal(code, 0);
+  assert.deepEqual(await exited(), { code: 0, signal: null });
 });
 
 // A closed terminal or a logrotate postrotate sends SIGHUP: the shipper
 // writes no file to reopen, so it stops cleanly as on SIGTERM.
 test("ship cli: SIGHUP stops like SIGTERM: offsets saved, at=exit, exit 0", async (t) => {
-  const dir = setup(t);
-  mkdirSync(join(dir, "logs"));
-  writeFileSync(join(dir, "logs", "a.log"), "one\n");
-  const received = await startReceiver();
-  t.after(() => received.close());
-  const child = spawnShip(writeConfig(dir, configObject(dir, received.port)));
-  t.after(() => child.kill("SIGKILL"));
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-  await waitFor(() => received.lines().includes("one"), "the line");
+  const { dir, child, stderr, exited } = await shipOne(t);
 
   child.kill("SIGHUP");
-  const [code, signal] = (await once(child, "exit")) as [
-    number | null,
-    string | null,
-  ];
-  assert.deepEqual({ code, signal }, { code: 0, signal: null });
-  assert.match(stderr, /at=signal signal=SIGHUP\n/);
-  assert.match(stderr, /at=closed\n/);
-  assert.match(stderr, /at=exit status=ok lines_acked=1 lines_skipped=0\n/);
+  assert.deepEqual(await exited(), { code: 0, signal: null });
+  assert.match(stderr(), /at=signal signal=SIGHUP\n/);
+  assert.match(stderr(), /at=closed\n/);
+  assert.match(stderr(), /at=exit status=ok lines_acked=1 lines_skipped=0\n/);
   assert.deepEqual(
     savedEntries(join(dir, "state.db")).map((e) => e.offset),
     [4],
