@@ -190,26 +190,15 @@ async function runHost(flags: HostFlags): Promise<void> {
   // A daemon must not stop while its log output is not being read.
   const logger = new BufferedLogger({ fd: 1, blockMs: 0 });
   const log = new Context({ data: { app: "lorne" }, logger });
-  let options: Omit<DaemonOptions, "log">;
-  try {
-    options = resolveOptions(flags);
-  } catch (err) {
-    exitOnStartError(
-      "host",
-      log.child({ fn: "main" }),
-      logger,
-      err,
-      status(err),
-    );
-  }
   let daemon: Daemon;
   try {
+    const options = resolveOptions(flags);
     // Loaded here so client commands do not pay for the engine client.
     const { Daemon } = await import("../host/daemon.js");
     daemon = await Daemon.start({ ...options, log });
   } catch (err) {
     // Some values are checked only as the daemon starts (the host id, a
-    // listen address without auth, the manifest).
+    // listen address without auth, the manifest): bad input all the same.
     exitOnStartError(
       "host",
       log.child({ fn: "main" }),
