@@ -2,12 +2,16 @@
  * Shared test helpers: temp dirs, polling with a deadline, and a real
  * `lorne host` daemon started from the built binary on a free port.
  */
+import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { after, before } from "node:test";
+
+import { HostClient } from "../src/host/client.js";
 
 export const ROOT = new URL("..", import.meta.url).pathname;
 export const LORNE = join(ROOT, "bin", "lorne");
@@ -58,6 +62,25 @@ export interface DaemonProcess {
   exited: Promise<number | null>;
   /** SIGTERM, wait for exit; returns the exit code. */
   stop(): Promise<number | null>;
+}
+
+/**
+ * One daemon for a whole test file: started (with `args`) before its
+ * tests, handed to `onStart` with a client, and stopped after them, when
+ * it must exit 0.
+ */
+export function useDaemon(
+  args: string[],
+  onStart: (daemon: DaemonProcess, client: HostClient) => void,
+): void {
+  let daemon: DaemonProcess | undefined;
+  before(async () => {
+    daemon = await startDaemon(args);
+    onStart(daemon, new HostClient(daemon));
+  });
+  after(async () => {
+    if (daemon) assert.equal(await daemon.stop(), 0);
+  });
 }
 
 /**

@@ -6,9 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
-import { HostClient } from "../../src/host/client.js";
+import type { HostClient } from "../../src/host/client.js";
 import {
   cliEnv,
   LORNE,
@@ -17,19 +17,12 @@ import {
   startDaemon,
   waitFor,
   type DaemonProcess,
+  useDaemon,
 } from "../helpers.js";
 
 let daemon: DaemonProcess;
 let client: HostClient;
-
-before(async () => {
-  daemon = await startDaemon(["--grace-ms", "500"]);
-  client = new HostClient(daemon);
-});
-
-after(async () => {
-  assert.equal(await daemon.stop(), 0);
-});
+useDaemon(["--grace-ms", "500"], (d, c) => ((daemon = d), (client = c)));
 
 interface Cli {
   child: ChildProcess;

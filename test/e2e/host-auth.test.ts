@@ -18,7 +18,7 @@ import {
 import { request } from "node:http";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
 import { WebSocket } from "ws";
 
@@ -32,19 +32,12 @@ import {
   tempDir,
   waitFor,
   type DaemonProcess,
+  useDaemon,
 } from "../helpers.js";
 
 let daemon: DaemonProcess;
 let client: HostClient;
-
-before(async () => {
-  daemon = await startDaemon(["--grace-ms", "500"]);
-  client = new HostClient(daemon);
-});
-
-after(async () => {
-  await daemon.stop();
-});
+useDaemon(["--grace-ms", "500"], (d, c) => ((daemon = d), (client = c)));
 
 interface Answer {
   status: number;
@@ -266,7 +259,7 @@ test("auth: --no-auth is refused off loopback, and is loud on it", async () => {
     ["host", "--listen", "0.0.0.0:0", "--no-auth", "--state", "/nonexistent"],
     { timeoutMs: 10_000 },
   );
-  assert.equal(refused.code, 1);
+  assert.equal(refused.code, 2);
   assert.match(
     refused.stderr,
     /^lorne host: Invalid listen address "0\.0\.0\.0": without token auth the API may listen on a loopback address only\n$/,

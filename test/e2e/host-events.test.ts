@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { connect } from "node:net";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
 import { ConflictError, ValidationError } from "../../src/errors.js";
 import { HostClient } from "../../src/host/client.js";
@@ -16,19 +16,12 @@ import {
   startDaemon,
   waitFor,
   type DaemonProcess,
+  useDaemon,
 } from "../helpers.js";
 
 let daemon: DaemonProcess;
 let client: HostClient;
-
-before(async () => {
-  daemon = await startDaemon(["--grace-ms", "500"]);
-  client = new HostClient(daemon);
-});
-
-after(async () => {
-  assert.equal(await daemon.stop(), 0);
-});
+useDaemon(["--grace-ms", "500"], (d, c) => ((daemon = d), (client = c)));
 
 function output(id: string): Promise<string> {
   return readText(client.logs(id));

@@ -13,7 +13,7 @@ import {
 } from "node:fs";
 import { request, type IncomingHttpHeaders } from "node:http";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
 import { HostClient } from "../../src/host/client.js";
 import {
@@ -28,19 +28,12 @@ import {
   tempDir,
   waitFor,
   type DaemonProcess,
+  useDaemon,
 } from "../helpers.js";
 
 let daemon: DaemonProcess;
 let client: HostClient;
-
-before(async () => {
-  daemon = await startDaemon(["--grace-ms", "500"]);
-  client = new HostClient(daemon);
-});
-
-after(async () => {
-  assert.equal(await daemon.stop(), 0);
-});
+useDaemon(["--grace-ms", "500"], (d, c) => ((daemon = d), (client = c)));
 
 /** A raw HTTP request with full control over target and headers. */
 function raw(

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
 import { HostClient } from "../../src/host/client.js";
 import type { JobRecord } from "../../src/host/job.js";
@@ -15,25 +15,16 @@ import {
   readText,
   startDaemon,
   tempDir,
+  useDaemon,
   waitFor,
-  type DaemonProcess,
 } from "../helpers.js";
 
 // 300 lines on each stream, alternating.
 const ALTERNATING =
   "i=1; while [ $i -le 300 ]; do echo out $i; echo err $i >&2; i=$((i+1)); done";
 
-let daemon: DaemonProcess;
 let client: HostClient;
-
-before(async () => {
-  daemon = await startDaemon(["--grace-ms", "500"]);
-  client = new HostClient(daemon);
-});
-
-after(async () => {
-  assert.equal(await daemon.stop(), 0);
-});
+useDaemon(["--grace-ms", "500"], (_d, c) => (client = c));
 
 function lines(prefix: string, count: number): string {
   return Array.from({ length: count }, (_, i) => `${prefix} ${i + 1}\n`).join(
