@@ -181,31 +181,28 @@ export function register(program: Command): void {
     });
 }
 
-// A bad flag, config value or manifest is bad input: exit status 2.
-function status(err: unknown): number {
-  return err instanceof ValidationError ? 2 : 1;
-}
-
 async function runHost(flags: HostFlags): Promise<void> {
   // A daemon must not stop while its log output is not being read.
   const logger = new BufferedLogger({ fd: 1, blockMs: 0 });
   const log = new Context({ data: { app: "lorne" }, logger });
+  const main = log.child({ fn: "main" });
+  let options: Omit<DaemonOptions, "log">;
+  // Loaded here so client commands do not pay for the engine client.
+  const { Daemon, checkDaemonOptions } = await import("../host/daemon.js");
+  try {
+    options = resolveOptions(flags);
+    checkDaemonOptions(options);
+  } catch (err) {
+    // A bad flag, config value or manifest is bad input: exit status 2.
+    const status = err instanceof ValidationError ? 2 : 1;
+    exitOnStartError("host", main, logger, err, status);
+  }
   let daemon: Daemon;
   try {
-    const options = resolveOptions(flags);
-    // Loaded here so client commands do not pay for the engine client.
-    const { Daemon } = await import("../host/daemon.js");
     daemon = await Daemon.start({ ...options, log });
   } catch (err) {
-    // Some values are checked only as the daemon starts (the host id, a
-    // listen address without auth, the manifest): bad input all the same.
-    exitOnStartError(
-      "host",
-      log.child({ fn: "main" }),
-      logger,
-      err,
-      status(err),
-    );
+    // A state dir, port or engine it cannot use.
+    exitOnStartError("host", main, logger, err);
   }
 
   exitOnSignals({

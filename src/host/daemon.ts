@@ -124,12 +124,16 @@ export class Daemon {
 
   /** Starts a daemon; rejects (having cleaned up) if any step fails. */
   static async start(options: DaemonOptions): Promise<Daemon> {
-    const id = validateJobId(options.id ?? hostname(), "id", "host id");
+    const { id, services, auth } = checkDaemonOptions(options);
     const log = options.log.child({ "host.id": id });
-    const services = parseServices(options.manifest);
     const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
-    const auth = options.auth ?? true;
-    checkListen(options.listenHost, auth, log);
+    if (!auth) {
+      log.log({
+        fn: "daemon",
+        at: "auth_disabled",
+        warning: "API on TCP needs no token: any local user can run jobs",
+      });
+    }
     const unlock = lockStateDir(options.stateDir);
 
     let store: HostStore | undefined;
@@ -287,21 +291,29 @@ function openStore(options: DaemonOptions, log: Context): HostStore {
   return store;
 }
 
-// Without a token, only this machine's users may reach the API.
-function checkListen(listenHost: string, auth: boolean, log: Context): void {
-  if (auth) return;
-  if (!isLoopback(listenHost)) {
+/**
+ * What `Daemon.start` checks before it touches anything (the host id, the
+ * manifest's services, the listen address without auth); throws
+ * ValidationError. The CLI calls it first, so that bad input exits 2 and
+ * a state dir or port it cannot use exits 1.
+ */
+export function checkDaemonOptions(options: Omit<DaemonOptions, "log">): {
+  id: string;
+  services: ManifestService[];
+  auth: boolean;
+} {
+  const id = validateJobId(options.id ?? hostname(), "id", "host id");
+  const services = parseServices(options.manifest);
+  const auth = options.auth ?? true;
+  // Without a token, only this machine's users may reach the API.
+  if (!auth && !isLoopback(options.listenHost)) {
     throw new ValidationError(
-      `Invalid listen address "${listenHost}": without token auth the API ` +
-        "may listen on a loopback address only",
+      `Invalid listen address "${options.listenHost}": without token auth ` +
+        "the API may listen on a loopback address only",
       "listen",
     );
   }
-  log.log({
-    fn: "daemon",
-    at: "auth_disabled",
-    warning: "API on TCP needs no token: any local user can run jobs",
-  });
+  return { id, services, auth };
 }
 
 async function openBackend(

@@ -118,7 +118,8 @@ export function defineDaemonTests(backend: BackendUnderTest): void {
           id: hostId,
         }),
         (err: Error) => {
-          assert.match(err.message, /exited 1/);
+          // Bad input: exit status 2 (docs/host.md).
+          assert.match(err.message, /exited 2/);
           assert.match(err.message, /service "broken"/);
           assert.match(err.message, /cmd\[1\]/);
           return true;

@@ -338,7 +338,7 @@ export function defineJobTests(backend: BackendUnderTest): void {
       ["PUT", "/jobs/a%2Fb", body({}), 400, "validation_error"],
       ["PUT", "/jobs/x1", body({}, "x2"), 400, "validation_error"],
       ["GET", "/nowhere", undefined, 404, "not_found"],
-      ["PATCH", "/jobs", undefined, 404, "not_found"],
+      ["PATCH", "/jobs", undefined, 405, "method_not_allowed"],
       [
         "GET",
         `/jobs/${dup}/logs?stream=both`,
