@@ -38,15 +38,33 @@ export class Registration {
 
   /**
    * Registers the host under a new lease, which becomes the current one;
-   * the session changes once the registration is written.
+   * the session changes once the registration is written. When it fails,
+   * the new lease is revoked (or, failing that, no longer kept alive)
+   * before it rejects, and the loss of a lease that never became current
+   * is reported by the rejection alone, never through `onLost`. One
+   * registration at a time.
    */
   async register(): Promise<void> {
     const { client, keys, record, leaseTtlS } = this.#options;
+    // The lease of an earlier registration is lost by now; should it not
+    // be, its keepalive must not outlive it.
+    this.#lease?.release();
+    this.#lease = null;
     const lease = client.lease(leaseTtlS);
     lease.on("lost", (err) => this.#onLost(lease, err));
+    let session: string;
+    try {
+      session = await lease.grant();
+      await lease.put(keys.host(record.id)).value(JSON.stringify(record));
+      // Lost while the put was on its way: etcd may drop the record soon.
+      if (lease.revoked()) {
+        throw new Error(`Cannot register: lease ${session} was lost`);
+      }
+    } catch (err) {
+      await this.#end(lease, null);
+      throw err;
+    }
     this.#lease = lease;
-    const session = await lease.grant();
-    await lease.put(keys.host(record.id)).value(JSON.stringify(record));
     this.#session = session;
     this.#log.log({
       at: "registered",
@@ -63,18 +81,7 @@ export class Registration {
   async revoke(): Promise<void> {
     const lease = this.#lease;
     this.#lease = null;
-    if (!lease) return;
-    try {
-      await lease.revoke();
-      this.#log.log({ at: "deregistered", "lease.id": this.#session });
-    } catch (err) {
-      lease.release();
-      this.#log.log({
-        at: "revoke_error",
-        err: errorMessage(err),
-        resolution: "the registration ends when its lease expires",
-      });
-    }
+    if (lease) await this.#end(lease, this.#session);
   }
 
   /** The lease id of the last registration written. */
@@ -84,6 +91,28 @@ export class Registration {
 
   #onLost(lease: Lease, err: Error): void {
     if (lease === this.#lease) this.#options.onLost(err);
+  }
+
+  // Revokes a lease, or at least stops keeping it alive. `session` is set
+  // for a registered lease, null for one given up on while registering
+  // (nothing to say unless its revoke fails).
+  async #end(lease: Lease, session: string | null): Promise<void> {
+    try {
+      await lease.revoke();
+      if (session !== null) {
+        this.#log.log({ at: "deregistered", "lease.id": session });
+      }
+    } catch (err) {
+      lease.release();
+      this.#log.log({
+        at: "revoke_error",
+        err: errorMessage(err),
+        resolution:
+          session === null
+            ? "the lease ends when it expires"
+            : "the registration ends when its lease expires",
+      });
+    }
   }
 }
 
