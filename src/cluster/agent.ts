@@ -57,6 +57,10 @@ export class ClusterAgent {
   #unsubscribe: (() => void) | null = null;
   #paused = false;
   #closed: Promise<void> | null = null;
+  /** Aborted by close: ends the attempts to register again. */
+  readonly #closing = new AbortController();
+  /** Whether the one loop registering again is running. */
+  #reregistering = false;
 
   private constructor(options: AgentOptions) {
     this.#options = options;
@@ -117,6 +121,7 @@ export class ClusterAgent {
   /** Pauses, then revokes the lease (the registration and services go). */
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      this.#closing.abort();
       await this.pause();
       this.#unsubscribe?.();
       await this.#registration.revoke();
@@ -265,20 +270,37 @@ export class ClusterAgent {
     this.#jobs.clear();
     this.#writer.clear();
     for (const id of ids) this.#stopLocal(id);
-    void this.#reregister();
+    // One loop at a time: it goes on until a registration holds.
+    if (this.#reregistering) return;
+    this.#reregistering = true;
+    void this.#reregister().finally(() => (this.#reregistering = false));
   }
 
   async #reregister(): Promise<void> {
+    const { signal } = this.#closing;
     await this.#cancelWatch();
-    while (!this.#closed) {
-      await sleep(REREGISTER_MS);
-      if (this.#closed) return;
+    while (!signal.aborted) {
+      await sleep(REREGISTER_MS, signal);
+      if (signal.aborted) return;
       try {
         await this.#registration.register();
+      } catch (err) {
+        this.#log.log({ at: "register_error", err: errorMessage(err) });
+        continue;
+      }
+      if (signal.aborted) {
+        // Closed while registering: close's revoke may have come first.
+        await this.#registration.revoke();
+        return;
+      }
+      try {
         await this.#follow();
         return;
       } catch (err) {
         this.#log.log({ at: "register_error", err: errorMessage(err) });
+        // Registered but following nothing: the next attempt takes a new
+        // lease, so this one must not be kept alive.
+        await this.#registration.revoke();
       }
     }
   }
