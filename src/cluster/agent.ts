@@ -131,7 +131,10 @@ export class ClusterAgent {
 
   async #follow(): Promise<void> {
     const { client, keys, host } = this.#options;
-    this.#watch = await AssignmentWatch.start({
+    if (this.#paused) return;
+    // Current before it starts, so that a pause or close meanwhile (or a
+    // lease lost) cancels it.
+    const watch = new AssignmentWatch({
       client,
       keys,
       hostId: host.id,
@@ -140,6 +143,13 @@ export class ClusterAgent {
       onUnassigned: (jobId) => this.#onUnassigned(jobId),
       onJobChange: (jobId, kv) => this.#onJobChange(jobId, kv),
     });
+    this.#watch = watch;
+    try {
+      await watch.start();
+    } catch (err) {
+      if (this.#watch === watch) this.#watch = null;
+      throw err;
+    }
   }
 
   async #onAssignment(jobId: string, kv: IKeyValue): Promise<void> {

@@ -50,59 +50,81 @@ export interface ReadJobOptions {
   stopped: () => boolean;
 }
 
-/** See the module comment. */
+/**
+ * See the module comment. A cancel may come while the watch is starting:
+ * the watches it has created are cancelled, and those it creates later
+ * are cancelled as they come; nothing more is handed on.
+ */
 export class AssignmentWatch {
-  readonly #watchers: Watcher[];
+  readonly #options: AssignmentWatchOptions;
+  readonly #watchers: Watcher[] = [];
+  #cancelled = false;
 
-  private constructor(watchers: Watcher[]) {
-    this.#watchers = watchers;
+  constructor(options: AssignmentWatchOptions) {
+    this.#options = options;
   }
 
   /**
    * Reads the current assignments and hands each to `onAssigned`, then
-   * watches both prefixes from the revision read.
+   * watches both prefixes from the revision read. On failure the watches
+   * created so far are cancelled. To be called once.
    */
-  static async start(
-    options: AssignmentWatchOptions,
-  ): Promise<AssignmentWatch> {
-    const { client, keys, hostId, log } = options;
+  async start(): Promise<void> {
+    const { client, keys, hostId } = this.#options;
     const prefix = keys.assignments(hostId);
     const current = await client.getAll().prefix(prefix).exec();
+    if (this.#cancelled) return;
     const next = String(BigInt(current.header.revision) + 1n);
     for (const kv of current.kvs) {
-      options.onAssigned(kv.key.toString().slice(prefix.length), kv);
+      this.#options.onAssigned(kv.key.toString().slice(prefix.length), kv);
     }
 
-    const assignments = await client
-      .watch()
-      .prefix(prefix)
-      .startRevision(next)
-      .create();
-    assignments.on("put", (kv) =>
-      options.onAssigned(kv.key.toString().slice(prefix.length), kv),
-    );
-    assignments.on("delete", (kv) =>
-      options.onUnassigned(kv.key.toString().slice(prefix.length)),
-    );
-    const jobs = await client
-      .watch()
-      .prefix(keys.jobs())
-      .startRevision(next)
-      .create();
-    jobs.on("put", (kv) =>
-      options.onJobChange(kv.key.toString().slice(keys.jobs().length), kv),
-    );
-    for (const watcher of [assignments, jobs]) {
-      watcher.on("error", (err) =>
-        log.log({ at: "watch_error", err: errorMessage(err) }),
+    try {
+      const assignments = await this.#watch(prefix, next);
+      if (!assignments) return;
+      assignments.on("put", (kv) =>
+        this.#options.onAssigned(kv.key.toString().slice(prefix.length), kv),
       );
+      assignments.on("delete", (kv) =>
+        this.#options.onUnassigned(kv.key.toString().slice(prefix.length)),
+      );
+      const jobs = await this.#watch(keys.jobs(), next);
+      if (!jobs) return;
+      jobs.on("put", (kv) =>
+        this.#options.onJobChange(
+          kv.key.toString().slice(keys.jobs().length),
+          kv,
+        ),
+      );
+    } catch (err) {
+      await this.cancel();
+      throw err;
     }
-    return new AssignmentWatch([assignments, jobs]);
   }
 
-  /** Stops both watches. Never rejects. */
+  /** Stops both watches, and a start in progress. Never rejects. */
   async cancel(): Promise<void> {
+    this.#cancelled = true;
     await Promise.allSettled(this.#watchers.map((w) => w.cancel()));
+  }
+
+  // Watches a prefix from a revision; null when cancelled meanwhile (the
+  // new watch is then cancelled at once).
+  async #watch(prefix: string, revision: string): Promise<Watcher | null> {
+    const watcher = await this.#options.client
+      .watch()
+      .prefix(prefix)
+      .startRevision(revision)
+      .create();
+    if (this.#cancelled) {
+      await watcher.cancel();
+      return null;
+    }
+    watcher.on("error", (err) =>
+      this.#options.log.log({ at: "watch_error", err: errorMessage(err) }),
+    );
+    this.#watchers.push(watcher);
+    return watcher;
   }
 }
 

@@ -1,0 +1,80 @@
+/**
+ * Following a host's assignments against a real one-node etcd: a watch
+ * cancelled while it is still starting leaves nothing watching behind.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+
+import type { Etcd3 } from "etcd3";
+
+import { AssignmentWatch } from "../../src/cluster/assignments.js";
+import { openEtcd } from "../../src/cluster/etcd.js";
+import { ClusterKeys } from "../../src/cluster/keys.js";
+import { Context, MemoryLogger } from "../../src/log/index.js";
+import { sleep } from "../../src/sleep.js";
+import { waitFor } from "../helpers.js";
+import { etcdSkipReason, startEtcd, type EtcdCluster } from "./etcd.js";
+
+/** How long events may take to reach a watch that is still there. */
+const SETTLE_MS = 500;
+
+describe("cluster assignments", { skip: etcdSkipReason() }, () => {
+  let etcd: EtcdCluster;
+  let client: Etcd3;
+  const keys = new ClusterKeys();
+
+  before(async () => {
+    etcd = await startEtcd();
+    client = openEtcd({ endpoints: etcd.endpoints });
+  });
+
+  after(async () => {
+    client?.close();
+    await etcd?.close();
+  });
+
+  /** A watch of host `h1` that records what it is handed. */
+  function recordingWatch(seen: string[]): AssignmentWatch {
+    return new AssignmentWatch({
+      client,
+      keys,
+      hostId: "h1",
+      log: new Context({ logger: new MemoryLogger() }),
+      onAssigned: (jobId) => seen.push(`assigned ${jobId}`),
+      onUnassigned: (jobId) => seen.push(`unassigned ${jobId}`),
+      onJobChange: (jobId) => seen.push(`job ${jobId}`),
+    });
+  }
+
+  test("assignments: a watch cancelled while starting hands nothing on", async () => {
+    const cancelledSeen: string[] = [];
+    const cancelled = recordingWatch(cancelledSeen);
+    // The start is still reading the current assignments: no await yet.
+    const starting = cancelled.start();
+    await cancelled.cancel();
+    await starting;
+
+    const controlSeen: string[] = [];
+    const control = recordingWatch(controlSeen);
+    await control.start();
+    try {
+      await client.put(keys.job("j1")).value("{}");
+      await client.put(keys.assignment("h1", "j1")).value("{}");
+      await client.delete().key(keys.assignment("h1", "j1"));
+      await waitFor(
+        () => controlSeen.length === 3,
+        "the control watch to see the changes",
+      );
+      assert.deepEqual(controlSeen.sort(), [
+        "assigned j1",
+        "job j1",
+        "unassigned j1",
+      ]);
+      // Both watches share one stream: what reached one has reached both.
+      await sleep(SETTLE_MS);
+      assert.deepEqual(cancelledSeen, []);
+    } finally {
+      await control.cancel();
+    }
+  });
+});
