@@ -1,11 +1,13 @@
 /**
  * Following a host's assignments against a real one-node etcd: a watch
- * cancelled while it is still starting leaves nothing watching behind.
+ * cancelled while it is still starting, or one whose `jobs/` half cannot
+ * be created (the host's etcd user may not read `jobs/`), leaves nothing
+ * watching behind.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import type { Etcd3 } from "etcd3";
+import { Etcd3 } from "etcd3";
 
 import { AssignmentWatch } from "../../src/cluster/assignments.js";
 import { openEtcd } from "../../src/cluster/etcd.js";
@@ -17,6 +19,8 @@ import { etcdSkipReason, startEtcd, type EtcdCluster } from "./etcd.js";
 
 /** How long events may take to reach a watch that is still there. */
 const SETTLE_MS = 500;
+/** Every test user's password. */
+const PASSWORD = "lorne-test";
 
 describe("cluster assignments", { skip: etcdSkipReason() }, () => {
   let etcd: EtcdCluster;
@@ -34,9 +38,12 @@ describe("cluster assignments", { skip: etcdSkipReason() }, () => {
   });
 
   /** A watch of host `h1` that records what it is handed. */
-  function recordingWatch(seen: string[]): AssignmentWatch {
+  function recordingWatch(
+    seen: string[],
+    watchClient: Etcd3 = client,
+  ): AssignmentWatch {
     return new AssignmentWatch({
-      client,
+      client: watchClient,
       keys,
       hostId: "h1",
       log: new Context({ logger: new MemoryLogger() }),
@@ -77,4 +84,68 @@ describe("cluster assignments", { skip: etcdSkipReason() }, () => {
       await control.cancel();
     }
   });
+
+  test("assignments: a watch whose jobs/ half fails cancels its other half", async () => {
+    // Auth stays on for good: this test has an etcd of its own.
+    const own = await startEtcd();
+    const hosts = own.endpoints;
+    const admin = await enableAuth(hosts, "h1");
+    const limited = new Etcd3({
+      hosts,
+      auth: { username: "h1", password: PASSWORD },
+    });
+    try {
+      const failedSeen: string[] = [];
+      await assert.rejects(
+        recordingWatch(failedSeen, limited).start(),
+        /permission denied/,
+      );
+
+      const controlSeen: string[] = [];
+      const control = recordingWatch(controlSeen, admin);
+      await control.start();
+      try {
+        await admin.put(keys.assignment("h1", "j2")).value("{}");
+        await waitFor(
+          () => controlSeen.length === 1,
+          "the control watch to see the assignment",
+        );
+        await sleep(SETTLE_MS);
+        assert.deepEqual(failedSeen, []);
+      } finally {
+        await control.cancel();
+      }
+    } finally {
+      limited.close();
+      admin.close();
+      await own.close();
+    }
+  });
 });
+
+/**
+ * Turns etcd's auth on, with a user `hostId` that may read its own
+ * assignments and nothing else; returns a client signed in as root.
+ */
+async function enableAuth(endpoints: string[], hostId: string): Promise<Etcd3> {
+  const keys = new ClusterKeys();
+  const open = openEtcd({ endpoints });
+  try {
+    await open.user("root").create(PASSWORD);
+    await open.role("root").create();
+    await open.user("root").addRole("root");
+    const role = await open.role(hostId).create();
+    await role.grant({
+      permission: "Read",
+      range: open.range({ prefix: keys.assignments(hostId) }),
+    });
+    await (await open.user(hostId).create(PASSWORD)).addRole(role);
+    await open.auth.authEnable();
+  } finally {
+    open.close();
+  }
+  return new Etcd3({
+    hosts: endpoints,
+    auth: { username: "root", password: PASSWORD },
+  });
+}
