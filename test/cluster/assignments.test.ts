@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { Etcd3 } from "etcd3";
+import type { Etcd3 } from "etcd3";
 
 import { AssignmentWatch } from "../../src/cluster/assignments.js";
 import { openEtcd } from "../../src/cluster/etcd.js";
@@ -15,12 +15,11 @@ import { ClusterKeys } from "../../src/cluster/keys.js";
 import { Context, MemoryLogger } from "../../src/log/index.js";
 import { sleep } from "../../src/sleep.js";
 import { waitFor } from "../helpers.js";
+import { enableAuth, signIn } from "./auth.js";
 import { etcdSkipReason, startEtcd, type EtcdCluster } from "./etcd.js";
 
 /** How long events may take to reach a watch that is still there. */
 const SETTLE_MS = 500;
-/** Every test user's password. */
-const PASSWORD = "lorne-test";
 
 describe("cluster assignments", { skip: etcdSkipReason() }, () => {
   let etcd: EtcdCluster;
@@ -89,11 +88,10 @@ describe("cluster assignments", { skip: etcdSkipReason() }, () => {
     // Auth stays on for good: this test has an etcd of its own.
     const own = await startEtcd();
     const hosts = own.endpoints;
-    const admin = await enableAuth(hosts, "h1");
-    const limited = new Etcd3({
-      hosts,
-      auth: { username: "h1", password: PASSWORD },
-    });
+    const admin = await enableAuth(hosts, "h1", [
+      { permission: "Read", prefix: keys.assignments("h1") },
+    ]);
+    const limited = signIn(hosts, "h1");
     try {
       const failedSeen: string[] = [];
       await assert.rejects(
@@ -122,30 +120,3 @@ describe("cluster assignments", { skip: etcdSkipReason() }, () => {
     }
   });
 });
-
-/**
- * Turns etcd's auth on, with a user `hostId` that may read its own
- * assignments and nothing else; returns a client signed in as root.
- */
-async function enableAuth(endpoints: string[], hostId: string): Promise<Etcd3> {
-  const keys = new ClusterKeys();
-  const open = openEtcd({ endpoints });
-  try {
-    await open.user("root").create(PASSWORD);
-    await open.role("root").create();
-    await open.user("root").addRole("root");
-    const role = await open.role(hostId).create();
-    await role.grant({
-      permission: "Read",
-      range: open.range({ prefix: keys.assignments(hostId) }),
-    });
-    await (await open.user(hostId).create(PASSWORD)).addRole(role);
-    await open.auth.authEnable();
-  } finally {
-    open.close();
-  }
-  return new Etcd3({
-    hosts: endpoints,
-    auth: { username: "root", password: PASSWORD },
-  });
-}
