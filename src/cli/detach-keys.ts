@@ -33,9 +33,10 @@ export class DetachKeyScanner {
         this.#matched = 0;
         return { pass: Buffer.from(out), detach: true };
       }
-      out.push(...this.#keys.slice(0, this.#matched));
-      this.#matched = byte === this.#keys[0] ? 1 : 0;
-      if (this.#matched === 0) out.push(byte);
+      // Not the sequence: the held keys and this one go on, and matching
+      // starts again after them (Ctrl-P Ctrl-P Ctrl-Q sends all three).
+      out.push(...this.#keys.slice(0, this.#matched), byte);
+      this.#matched = 0;
     }
     return { pass: Buffer.from(out), detach: false };
   }

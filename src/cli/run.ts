@@ -14,9 +14,11 @@ import { client, withHost, type HostFlag } from "./jobs.js";
 import { collect, parseCount, parseEnvPairs } from "./options.js";
 import {
   attachTerminal,
+  dieOfHangup,
   exitCodeOf,
   LEAVE_AFTER_INTERRUPTS,
   leaveCode,
+  terminalHungUp,
   type AttachEnd,
   type LeaveReason,
 } from "./terminal.js";
@@ -186,6 +188,8 @@ async function exitStatus(
     return 1;
   }
   if (end.kind === "left") {
+    // Nobody is left to read a message, and a normal exit would abort.
+    if (end.reason === "SIGHUP" && terminalHungUp()) dieOfHangup();
     if (end.reason !== "broken_pipe") {
       process.stderr.write(
         `lorne ${command}: ${LEFT[end.reason]}; job "${id}" goes on ` +

@@ -7,6 +7,7 @@
  * restored on every way out, including a crash of this process.
  */
 import { constants as osConstants } from "node:os";
+import { isatty } from "node:tty";
 
 import { AttachConnection, type AttachOptions } from "../host/attach/client.js";
 import type { ExitPayload } from "../host/attach/protocol.js";
@@ -96,7 +97,17 @@ export async function attachTerminal(
       cleanups.push(() => stdin.setRawMode(false));
     }
     const forward = options.forwardSignals && !raw;
-    cleanups.push(onSignals(conn, forward, leave));
+    // The terminal went away (a closed window, a dropped ssh): the job
+    // gets SIGHUP if signals go to it, its stdin stays open for other
+    // attachers, and this session leaves.
+    let hungUp = false;
+    const hangup = () => {
+      if (hungUp) return;
+      hungUp = true;
+      if (forward) conn.signal("SIGHUP");
+      leave("SIGHUP");
+    };
+    cleanups.push(onSignals(conn, forward, leave, hangup));
     // Our reader left: passed on as SIGPIPE, as in a real pipe, or we go.
     let piped = false;
     cleanups.push(
@@ -108,7 +119,7 @@ export async function attachTerminal(
     );
     if (options.stdin) {
       cleanups.push(
-        forwardStdin(conn, raw ? new DetachKeyScanner() : null, leave),
+        forwardStdin(conn, raw ? new DetachKeyScanner() : null, leave, hangup),
       );
     }
     const end = await Promise.race([
@@ -171,10 +182,12 @@ function onSignals(
   conn: AttachConnection,
   forward: boolean,
   leave: (reason: LeaveReason) => void,
+  hangup: () => void,
 ): () => void {
   let interrupts: number[] = [];
   const handlers = SIGNALS.map((signal) => {
     const handler = () => {
+      if (signal === "SIGHUP" && terminalHungUp()) return hangup();
       if (!forward) return leave(signal);
       if (signal === "SIGINT") {
         const now = Date.now();
@@ -199,6 +212,7 @@ function forwardStdin(
   conn: AttachConnection,
   keys: DetachKeyScanner | null,
   leave: (reason: LeaveReason) => void,
+  hangup: () => void,
 ): () => void {
   const { stdin } = process;
   const onData = (chunk: Buffer) => {
@@ -217,6 +231,9 @@ function forwardStdin(
     void conn.write(pass).then(() => stdin.resume());
   };
   const onEnd = () => {
+    // A terminal reads as ended when it hangs up (before SIGHUP comes):
+    // that is no end of input for the job, whose stdin others may share.
+    if (terminalHungUp()) return hangup();
     const held = keys?.flush();
     if (held?.length) void conn.write(held);
     conn.closeStdin();
@@ -228,6 +245,25 @@ function forwardStdin(
     stdin.off("end", onEnd);
     stdin.pause();
   };
+}
+
+// Whether stdin or stdout was a terminal that has since hung up: it
+// then fails the calls isatty makes.
+const STDIO_TTYS = [0, 1].filter((fd) => isatty(fd));
+
+/** Whether a terminal this process started on has hung up. */
+export function terminalHungUp(): boolean {
+  return STDIO_TTYS.some((fd) => !isatty(fd));
+}
+
+/**
+ * Ends this process the way a hangup does (killed by SIGHUP, status 129
+ * to a shell), without Node's exit path: on Node 20 that restores the
+ * terminal's settings and aborts when the terminal is gone.
+ */
+export function dieOfHangup(): void {
+  process.removeAllListeners("SIGHUP");
+  process.kill(process.pid, "SIGHUP");
 }
 
 function flush(): Promise<void> {

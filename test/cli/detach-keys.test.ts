@@ -15,7 +15,12 @@ for (const [name, chunks, want] of [
   ["the sequence leaves after the keys before it", [`ab${P}${Q}cd`], ["ab!"]],
   ["the sequence split across chunks", [`a${P}`, `${Q}`], ["a", "!"]],
   ["Ctrl-P then another key passes both", [`${P}`, "x"], ["", `${P}x`]],
-  ["Ctrl-P Ctrl-P Ctrl-Q passes one Ctrl-P", [`${P}${P}${Q}`], [`${P}!`]],
+  [
+    "Ctrl-P Ctrl-P Ctrl-Q is no sequence: all three pass",
+    [`${P}${P}${Q}`],
+    [`${P}${P}${Q}`],
+  ],
+  ["a sequence after a broken one leaves", [`${P}x${P}${Q}`], [`${P}x!`]],
   ["a lone Ctrl-Q passes", [`${Q}a`], [`${Q}a`]],
 ] as const) {
   test(`detach keys: ${name}`, () => {

@@ -2,16 +2,20 @@
  * End to end: `lorne run` and `lorne attach` on a real terminal (util-linux
  * `script` gives it one): the job gets a TTY of the terminal's size by
  * default, the exit status comes back, the terminal leaves raw mode
- * afterwards, and Ctrl-P Ctrl-Q leaves the job running.
+ * afterwards, and Ctrl-P Ctrl-Q leaves the job running; a terminal that
+ * hangs up (node-pty's master closed) leaves it running too.
  */
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { after, before, test } from "node:test";
 
+import { spawn as spawnPty } from "node-pty";
+
 import { HostClient } from "../../src/host/client.js";
 import {
   cliEnv,
   LORNE,
+  readText,
   startDaemon,
   waitFor,
   type DaemonProcess,
@@ -127,5 +131,51 @@ test("cli tty: Ctrl-P Ctrl-Q leaves lorne run and lorne attach, the job goes on"
     assert.equal((await client.getJob("tty-leave")).status, "running");
   } finally {
     await client.stopJob("tty-leave");
+  }
+});
+
+test("cli tty: a terminal that hangs up leaves the job running with its stdin open", async () => {
+  const client = new HostClient(daemon);
+  const id = "hangup";
+  await client.createJob({
+    id,
+    config: {
+      cmd: [
+        "sh",
+        "-c",
+        'while read l; do echo "read:$l"; done; echo STDIN-CLOSED; sleep 60',
+      ],
+      stdin: true,
+    },
+  });
+  try {
+    const term = spawnPty(process.execPath, [LORNE, "attach", id], {
+      env: cliEnv(daemon),
+      cols: 80,
+      rows: 24,
+    });
+    let seen = "";
+    term.onData((d) => (seen += d));
+    const exited = new Promise<{ exitCode: number; signal?: number }>(
+      (resolve) => term.onExit(resolve),
+    );
+    term.write("abc\r");
+    await waitFor(() => seen.includes("read:abc"), "the job to read a line");
+    // What a closed terminal window or a dropped ssh does: the master side
+    // closes. (UnixTerminal has destroy(); the IPty type does not say so.)
+    (term as typeof term & { destroy(): void }).destroy();
+    const exit = await exited;
+    // Killed by SIGHUP, as a hung-up process is (not SIGABRT or SIGSEGV).
+    assert.equal(exit.signal, 1, JSON.stringify(exit));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const job = await client.getJob(id);
+    assert.equal(job.status, "running");
+    assert.equal(
+      await readText(client.logs(id)),
+      "read:abc\n",
+      "the job's stdin stayed open",
+    );
+  } finally {
+    await client.stopJob(id);
   }
 });
