@@ -347,6 +347,13 @@ export function defineJobTests(backend: BackendUnderTest): void {
         "validation_error",
       ],
       ["GET", "/events?last_event_id=abc", undefined, 400, "validation_error"],
+      [
+        "GET",
+        `/jobs/${dup}/logs?follow=maybe`,
+        undefined,
+        400,
+        "validation_error",
+      ],
     ];
     for (const [method, path, payload, status, code] of cases) {
       const res = await fetch(daemon.url + path, {
@@ -364,6 +371,13 @@ export function defineJobTests(backend: BackendUnderTest): void {
       assert.equal(json.code, code, `${method} ${path}`);
       assert.ok(json.message.length > 0);
     }
+    const flag = await fetch(`${daemon.url}/jobs/${dup}/logs?follow=maybe`, {
+      headers: authHeader(daemon),
+    });
+    assert.equal(
+      ((await flag.json()) as { message: string }).message,
+      'Invalid follow "maybe": expected 1, true or yes (or nothing) for on, 0, false or no for off',
+    );
   });
 
   test("api: followed logs carry output as it is written and end with the job", async () => {

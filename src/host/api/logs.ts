@@ -103,7 +103,7 @@ export function parseFlag(value: string | null, name: string): boolean {
   if (["", "1", "true", "yes"].includes(value)) return true;
   if (["0", "false", "no"].includes(value)) return false;
   throw new ValidationError(
-    `Invalid ${name} ${JSON.stringify(value)}: expected 1 or 0`,
+    `Invalid ${name} ${JSON.stringify(value)}: expected 1, true or yes (or nothing) for on, 0, false or no for off`,
     name,
   );
 }
