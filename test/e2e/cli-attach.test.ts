@@ -73,6 +73,17 @@ for (const [signal, code, said] of [
         `lorne attach: ${said}; job "${id}" goes on (lorne attach ${id})\n`,
       );
       assert.equal(await status(id), "running");
+      // The host logs the session's end, the client's leaving too.
+      await waitFor(
+        () =>
+          daemon.lines.some(
+            (l) =>
+              l.includes("fn=attach") &&
+              l.includes(`job.id=${id}`) &&
+              l.includes("at=finish reason=client_left"),
+          ),
+        `the host to log that ${id}'s attacher left`,
+      );
     } finally {
       await client.stopJob(id);
     }

@@ -78,6 +78,8 @@ class AttachSession {
     (resolve) => (this.#jobFound = resolve),
   );
   #closed = false;
+  /** The session said how it ended (finish or error). */
+  #told = false;
 
   constructor(
     host: Host,
@@ -93,6 +95,9 @@ class AttachSession {
     this.#log = log.child({ fn: "attach", "job.id": id });
     this.#frames = new FrameSender(ws);
     ws.on("close", () => {
+      // Every session that starts logs how it ended, the client's leaving too.
+      if (!this.#told) this.#log.log({ at: "finish", reason: "client_left" });
+      this.#told = true;
       this.#closed = true;
       this.#frames.stop();
       this.#cursor?.close();
@@ -125,6 +130,8 @@ class AttachSession {
     if (this.#closed) return;
     const ended = !this.#host.isActive(this.#id);
     if (!this.#flags.stream && !ended) {
+      this.#told = true;
+      this.#log.log({ at: "finish", reason: "logs_sent" });
       this.#ws.close(1000, "logs sent");
       return;
     }
@@ -138,13 +145,21 @@ class AttachSession {
         signal: final.signal,
       },
     });
-    this.#log.log({ at: "finish", status: final.status });
+    if (!this.#told) {
+      this.#told = true;
+      this.#log.log({
+        at: "finish",
+        reason: "job_ended",
+        status: final.status,
+      });
+    }
     this.#ws.close(1000, "job ended");
   }
 
   /** Ends the session with an error frame. */
   fail(message: string): void {
-    this.#log.log({ at: "error", err: message });
+    if (!this.#told) this.#log.log({ at: "error", err: message });
+    this.#told = true;
     this.#send({ type: "error", message });
     this.#ws.close(1011, "attach failed");
   }
