@@ -8,6 +8,7 @@
  */
 import type { Command } from "commander";
 
+import { UnavailableError } from "../errors.js";
 import type { HostClient } from "../host/client.js";
 import { MAX_TCP_PORTS, newJobId, type JobSpec } from "../host/job.js";
 import { client, withHost, type HostFlag } from "./jobs.js";
@@ -135,6 +136,8 @@ async function run(cmd: string[], flags: RunFlags): Promise<number> {
   spec.config.stdin = stdin;
   if (tty) spec.config.tty = true;
   let created: Promise<void> | undefined;
+  // A create that fails ends the wait for the job at once.
+  const giveUp = new AbortController();
   const end = await attachTerminal({
     endpoint: host.endpoint,
     jobId: spec.id as string,
@@ -143,10 +146,23 @@ async function run(cmd: string[], flags: RunFlags): Promise<number> {
     logs: true,
     forwardSignals: true,
     requireWaiting: true,
+    signal: giveUp.signal,
     // The host now holds this attacher; create the job.
     onWaiting: () => {
-      created = host.createJob(spec).then(() => undefined);
-      created.catch(() => undefined);
+      created = host.createJob(spec).then(
+        () => undefined,
+        (err: unknown) => {
+          // The host was there a moment ago: it may have made the job
+          // before the connection went.
+          if (!(err instanceof UnavailableError)) throw err;
+          throw new UnavailableError(
+            `${err.message}; job "${spec.id}" may have been created all ` +
+              `the same (lorne inspect ${spec.id})`,
+            { cause: err },
+          );
+        },
+      );
+      created.catch((err: unknown) => giveUp.abort(err));
     },
   }).catch(async (err: unknown) => {
     await created; // a create error says more than the attach's

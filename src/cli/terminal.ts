@@ -39,6 +39,8 @@ export interface TerminalAttachOptions {
   onWaiting?: () => void;
   /** Refuse a job that exists already (the caller creates it). */
   requireWaiting?: boolean;
+  /** Gives up attaching before the host says success. */
+  signal?: AbortSignal;
 }
 
 /** Why a session was left while the job went on. */
@@ -64,6 +66,7 @@ export async function attachTerminal(
     logs: options.logs,
     onWaiting: options.onWaiting,
     requireWaiting: options.requireWaiting,
+    signal: options.signal,
     onData: (stream, data) =>
       (stream === "stdout" ? stdout : stderr).write(data),
   };

@@ -66,7 +66,9 @@ function endUnwatched(
     log.log({ at: "failed", err: reason });
     return;
   }
-  if (job.status === "starting") jobs.setRunning(job.id, job.pid);
+  if (job.status === "starting") {
+    jobs.setRunning(job.id, job.pid, exit?.startedAt);
+  }
   const ended = jobs.setExited(
     job.id,
     exit ?? {

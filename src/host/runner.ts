@@ -190,7 +190,7 @@ export class JobRunner {
     const ports = this.#options.ports.heldBy().get(job.id) ?? job.ports;
     if (job.status === "starting") {
       this.#jobs.setPorts(job.id, ports);
-      this.#jobs.setRunning(job.id, running.pid);
+      this.#jobs.setRunning(job.id, running.pid, running.startedAt);
     }
     this.#watchExit(active, running.exited, ports, log);
     log.log({ at: "adopted", "job.pid": running.pid, "job.ports": ports });

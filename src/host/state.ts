@@ -32,6 +32,11 @@ export interface ExitInfo {
   error?: string;
   /** When the job ended, when known better than "now" (ISO 8601). */
   endedAt?: string;
+  /**
+   * When the job started, for a job the host recorded as starting but
+   * never heard start (ISO 8601; the shim's exit.json says).
+   */
+  startedAt?: string;
 }
 
 /** See the module comment. */

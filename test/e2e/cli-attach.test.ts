@@ -6,8 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 
+import { WebSocketServer } from "ws";
+
+import { encodeServer } from "../../src/host/attach/protocol.js";
 import type { HostClient } from "../../src/host/client.js";
 import {
   cliEnv,
@@ -269,4 +274,49 @@ test("cli run: --detach gives a job stdin only with --stdin, for a later attach 
   assert.equal(writer.stdout, "fed later\n");
   assert.equal(writer.code, 0);
   assert.equal(await status(id), "done");
+});
+
+test("cli run: a host that drops the create request is said to maybe have made the job", async () => {
+  // A stand-in host: it holds the attacher as waiting, then drops the
+  // connection of the create request, as a daemon killed mid-request does.
+  const server = createServer((req) => req.socket.destroy());
+  const wss = new WebSocketServer({ server });
+  wss.on("connection", (ws) => ws.send(encodeServer({ type: "waiting" })));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  try {
+    const result = await runLorne(
+      ["run", "--no-stdin", "--id", "dropped", "--", "true"],
+      {
+        env: {
+          ...process.env,
+          LORNE_HOST: `http://127.0.0.1:${port}`,
+          LORNE_TOKEN: "t",
+          LORNE_SOCKET: "",
+        },
+      },
+    );
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      /; job "dropped" may have been created all the same \(lorne inspect dropped\)\n$/,
+    );
+  } finally {
+    wss.close();
+    server.close();
+  }
+});
+
+test("cli run: a create the host refuses ends the run at once with the host's error", async () => {
+  // The host holds the attacher for the job (30 s by default): without
+  // giving up on a failed create, this would wait that long.
+  const result = await runLorne(
+    ["run", "--no-stdin", "--workdir", "relative", "--", "true"],
+    { env: cliEnv(daemon), timeoutMs: 10_000 },
+  );
+  assert.equal(result.code, 2, result.stderr);
+  assert.match(
+    result.stderr,
+    /^lorne: Invalid config\.working_dir "relative": expected an absolute path/,
+  );
 });

@@ -226,7 +226,7 @@ test("resume: an index that claims more than a file holds is refused, not guesse
   });
 });
 
-test("shim: a daemon gone before it reads the answer leaves the job running, to be taken over", async () => {
+test("shim: a daemon gone before it reads the answer leaves the job running, to be taken over with its start time", async () => {
   const d = dir();
   const spec = {
     jobId: "orphan",
@@ -244,6 +244,16 @@ test("shim: a daemon gone before it reads the answer leaves the job running, to 
   shim.stdout.destroy();
   shim.stdin.end(`${JSON.stringify(spec)}\n`);
   const output = JobOutput.view(spec.dir);
+  // The job has run a while before anybody takes it over.
+  await waitFor(() => {
+    try {
+      return readFileSync(join(spec.dir, "stdout.log"), "utf8") === "up\n";
+    } catch {
+      return false;
+    }
+  }, "the job's first line");
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const takenOverAt = Date.now();
   const running = await waitFor(
     () =>
       connectShim({
@@ -260,9 +270,14 @@ test("shim: a daemon gone before it reads the answer leaves the job running, to 
   assert.equal(shim.exitCode, null, "the shim is still running");
   assert.ok(running.pid !== null && running.pid > 0);
   assert.equal(readFileSync(join(spec.dir, "pid"), "utf8"), `${running.pid}\n`);
+  // Its start is when the shim spawned it, not when it was taken over;
+  // its exit record says the same.
+  const startedAt = Date.parse(running.startedAt as string);
+  assert.ok(startedAt <= takenOverAt - 250, `${running.startedAt}`);
   running.signal("SIGTERM");
   const exit = await running.exited;
   assert.equal(exit.signal, "SIGTERM");
+  assert.equal(readExitFile(spec.dir)?.startedAt, running.startedAt);
   assert.equal(readFileSync(join(spec.dir, "stdout.log"), "utf8"), "up\n");
 });
 

@@ -39,6 +39,11 @@ export interface AttachOptions {
   /** Called when the host says the job does not exist yet. */
   onWaiting?: () => void;
   /**
+   * Gives up attaching (before the host's `success`): the open rejects
+   * with the abort's reason (a caller whose create failed).
+   */
+  signal?: AbortSignal;
+  /**
    * Refuse to attach to a job that exists already (the host's `new=1`):
    * for a caller that is about to create the job under this id. An ended
    * job a create would replace (one of an earlier daemon) is waited for.
@@ -115,6 +120,18 @@ export class AttachConnection {
         resolveExit(null);
         ws.terminate();
       };
+      const { signal } = options;
+      const onAbort = () =>
+        fail(
+          signal?.reason instanceof LorneError
+            ? signal.reason
+            : new UnavailableError(
+                `Attach given up: ${errorMessage(signal?.reason)}`,
+              ),
+        );
+      if (signal?.aborted) onAbort();
+      signal?.addEventListener("abort", onAbort, { once: true });
+      ws.on("close", () => signal?.removeEventListener("abort", onAbort));
       ws.on(
         "unexpected-response",
         (_req, res) => void toError(res, endpoint).then(fail, fail),
@@ -164,6 +181,7 @@ export class AttachConnection {
               );
             }
             settled = true;
+            signal?.removeEventListener("abort", onAbort);
             return resolve(new AttachConnection(ws, exit));
           case "error":
             return fail(new LorneError("unavailable", frame.message));

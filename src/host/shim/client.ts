@@ -104,6 +104,7 @@ class ShimJob {
   readonly #options: ShimConnectOptions;
   readonly #socket: Socket;
   readonly #pid: number;
+  readonly #startedAt: string | undefined;
   /** The stdin connection, once opened; null inside when it failed. */
   #stdin: Promise<Socket | null> | null = null;
   #exit: ShimExit | null = null;
@@ -120,6 +121,11 @@ class ShimJob {
     this.#options = options;
     this.#socket = socket;
     this.#pid = hello.pid;
+    // Unset (an unreadable time): the host stamps the start itself.
+    this.#startedAt =
+      typeof hello.startedAt === "string" && !isNaN(Date.parse(hello.startedAt))
+        ? hello.startedAt
+        : undefined;
     options.output.advanceTo(hello.position, hello.droppedBytes);
     socket.on("data", (chunk: Buffer) => {
       try {
@@ -141,6 +147,7 @@ class ShimJob {
   running(): RunningJob {
     return {
       pid: this.#pid,
+      startedAt: this.#startedAt,
       exited: this.#exited,
       signal: (signal) => this.#signal(signal),
       stdin: this.#options.stdin ? this.#stdinWriter() : undefined,

@@ -97,6 +97,11 @@ function checkExit(text: string, path: string): ShimExit {
     oomKilled: value.oomKilled === true,
     ...(typeof value.error === "string" ? { error: value.error } : {}),
     endedAt: value.endedAt as string,
+    // Written since lorne records it; an older shim's record has none.
+    ...(typeof value.startedAt === "string" &&
+    !isNaN(Date.parse(value.startedAt))
+      ? { startedAt: value.startedAt }
+      : {}),
     position,
     droppedBytes: Number(value.droppedBytes) || 0,
   };

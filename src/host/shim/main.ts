@@ -88,7 +88,8 @@ class Shim {
   readonly #controls = new Set<Socket>();
   /** Control connections the exit was sent to. */
   readonly #told = new WeakSet<Socket>();
-  readonly #startedAt = new Date().toISOString();
+  /** When the job was spawned; until then, when this shim started. */
+  #startedAt = new Date().toISOString();
   #output!: JobOutput;
   #server!: Server;
   #running!: RunningJob;
@@ -110,7 +111,6 @@ class Shim {
   async run(): Promise<number> {
     const spec = this.#spec;
     const runner = new ChildRunner();
-    let startedAt = "";
     try {
       this.#output = new JobOutput(spec.dir, (err) =>
         this.#log.log({
@@ -131,7 +131,7 @@ class Shim {
         output: this.#output,
         log: this.#log,
       });
-      startedAt = new Date().toISOString();
+      this.#startedAt = new Date().toISOString();
     } catch (err) {
       runner.close();
       this.#server?.close();
@@ -147,12 +147,13 @@ class Shim {
     this.#log.log({ at: "start", "job.pid": pid });
     this.#output.follow({ data: () => this.#queuePosition(), end: () => {} });
     forwardSignals(this.#running);
-    await reply({ ok: true, pid, startedAt });
+    await reply({ ok: true, pid, startedAt: this.#startedAt });
     process.stdin.destroy();
 
     const exit = await this.#running.exited;
     await this.#finish({
       ...exit,
+      startedAt: this.#startedAt,
       endedAt: new Date().toISOString(),
       position: this.#output.position(),
       droppedBytes: this.#output.droppedBytes,

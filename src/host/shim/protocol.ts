@@ -38,6 +38,7 @@ export type Role = "control" | "stdin";
 export interface Hello {
   pid: number;
   shimPid: number;
+  /** When the job was spawned (ISO 8601). */
   startedAt: string;
   position: OutputPosition;
   droppedBytes: number;
