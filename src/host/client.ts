@@ -66,6 +66,9 @@ export interface LogsOptions {
   reconnect?: ReconnectOptions;
 }
 
+/** Response header of `GET /events` naming the log its numbers count in. */
+export const EVENT_LOG_HEADER = "lorne-event-log";
+
 /** A message from the host about the event stream itself. */
 export interface HostNotice {
   code: "lagging" | "events_lost" | "events_reset";
@@ -183,12 +186,19 @@ export class HostClient {
    */
   async *events(options: EventsOptions = {}): AsyncGenerator<JobEvent> {
     let after = options.after;
+    // The event log `after` counts in, once a stream has said: a host
+    // whose log started again (a restart with a memory store) then knows
+    // to replay all of its log.
+    let log: string | undefined;
     const reconnector =
       options.reconnect && new Reconnector(options.reconnect, options.signal);
     for (;;) {
       let lagging = false;
       try {
-        const frames = this.#sse(options, after, () => reconnector?.back());
+        const frames = this.#sse(options, after, log, (id) => {
+          log = id;
+          reconnector?.back();
+        });
         for await (const frame of frames) {
           if (frame.id === undefined) {
             const notice = JSON.parse(frame.data) as HostNotice;
@@ -214,18 +224,21 @@ export class HostClient {
   async *#sse(
     options: EventsOptions,
     after: number | undefined,
-    onOpen: () => void,
+    log: string | undefined,
+    onOpen: (log: string | undefined) => void,
   ): AsyncGenerator<{ id?: string; data: string }> {
     const query = new URLSearchParams();
     if (options.job) query.set("job", options.job);
     if (after !== undefined) query.set("last_event_id", String(after));
+    if (after !== undefined && log !== undefined) query.set("log", log);
     const res = await this.#request(
       "GET",
       `/events?${query.toString()}`,
       undefined,
       options.signal,
     );
-    onOpen();
+    const header = res.headers[EVENT_LOG_HEADER];
+    onOpen(typeof header === "string" ? header : undefined);
     const decoder = new TextDecoder();
     let buffer = "";
     for await (const chunk of this.#body(res, options.signal)) {

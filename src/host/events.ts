@@ -5,7 +5,8 @@
  *
  * Events are numbered and kept by the host store, so the numbers go on
  * after a restart and a client resumes across it as long as the store
- * still keeps the events it missed. The ring is loaded from the store at
+ * still keeps the events it missed. Numbers count within one log (`logId`):
+ * a new state file, or each start with a memory store, begins another. The ring is loaded from the store at
  * construction and mirrors its newest events; fan-out is memory only.
  */
 import type { JobRecord } from "./job.js";
@@ -46,12 +47,15 @@ export class EventLog {
   readonly #ring: JobEvent[];
   readonly #listeners = new Set<{ filter: EventFilter; fn: EventListener }>();
   #lastId: number;
+  /** Which log the numbers count in (HostStore.eventLogId). */
+  readonly logId: string;
 
   constructor(options: EventLogOptions = {}) {
     this.#history = options.history ?? DEFAULT_EVENT_HISTORY;
     this.#store = options.store ?? HostStore.memory();
     this.#ring = this.#store.events(this.#history);
     this.#lastId = this.#store.lastEventId();
+    this.logId = this.#store.eventLogId();
   }
 
   /** The id of the newest event, 0 before the first. */

@@ -43,6 +43,14 @@ const SCHEMA = `
   PRAGMA user_version = ${HOST_SCHEMA_VERSION};
 `;
 
+// Settings of the state itself, e.g. which event log this is.
+const META_TABLE = `
+  CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID
+`;
+
 /**
  * Opens `path` (or ":memory:") as lorne host state, creating the tables in
  * a new file. Throws ValidationError (field `state`) for a file that is
@@ -66,6 +74,9 @@ export function openDatabase(path: string): Database.Database {
     // has answered with survives a power loss, not only a crash.
     db.pragma("synchronous = FULL");
     if (isNew) db.exec(`BEGIN IMMEDIATE; ${SCHEMA} COMMIT`);
+    // Added after schema version 1, without a new version: older files
+    // get it here, and an older lorne reading a newer file ignores it.
+    db.exec(META_TABLE);
     return db;
   } catch (err) {
     db.close();

@@ -12,6 +12,8 @@
  * store-open.ts; a file that fails them is left exactly as it was.
  * `HostStore.memory()` runs the same code on an in-memory database.
  */
+import { randomBytes } from "node:crypto";
+
 import type Database from "better-sqlite3";
 
 import { runSqlite } from "../sqlite.js";
@@ -142,6 +144,23 @@ export class HostStore {
     );
   }
 
+  /**
+   * Which event log this is: made once, with the store (a new state file,
+   * or each start with `--state-store memory`). Event numbers are only
+   * comparable within one log; a client that resumes with another log's
+   * number missed the start of this one.
+   */
+  eventLogId(): string {
+    return this.#run("read the event log id from", () => {
+      const row = this.#s.meta.get("event_log") as
+        { value: string } | undefined;
+      if (row) return row.value;
+      const id = randomBytes(8).toString("hex");
+      this.#s.setMeta.run("event_log", id);
+      return id;
+    });
+  }
+
   /** The number of the newest event ever stored, 0 before the first. */
   lastEventId(): number {
     return this.#run("read events from", () => {
@@ -205,6 +224,8 @@ function prepare(db: Database.Database) {
       "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
     ),
     ports: db.prepare("SELECT port, job_id FROM ports ORDER BY port"),
+    meta: db.prepare("SELECT value FROM meta WHERE key = ?"),
+    setMeta: db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)"),
     holdPort: db.prepare(
       `INSERT INTO ports (port, job_id) VALUES (?, ?)
        ON CONFLICT (port) DO UPDATE SET job_id = excluded.job_id`,

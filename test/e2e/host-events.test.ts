@@ -4,7 +4,8 @@
  * while the others get every event.
  */
 import assert from "node:assert/strict";
-import { connect } from "node:net";
+import { createServer } from "node:http";
+import { connect, type AddressInfo } from "node:net";
 import { test } from "node:test";
 
 import { ConflictError, ValidationError } from "../../src/errors.js";
@@ -12,6 +13,7 @@ import { HostClient } from "../../src/host/client.js";
 import type { JobEvent } from "../../src/host/events.js";
 import {
   authHeader,
+  freePort,
   readText,
   startDaemon,
   waitFor,
@@ -211,4 +213,92 @@ async function readUntilTimeout(res: Response): Promise<string> {
     // the timeout ends the stream
   }
   return text;
+}
+
+test("events: a resume from another event log (a memory store started again) is announced and replays the new log", async () => {
+  const port = await freePort();
+  const args = ["--state-store", "memory", "--listen", `127.0.0.1:${port}`];
+  const first = await startDaemon(args);
+  const c1 = new HostClient(first);
+  await c1.createJob({ config: { cmd: ["/no/such/cmd"] } }); // events 1, 2
+  await c1.createJob({ config: { cmd: ["/no/such/cmd"] } }); // events 3, 4
+  const oldLog = await eventLogOf(first);
+  assert.equal(await first.stop(), 0);
+
+  const second = await startDaemon(args);
+  try {
+    const c2 = new HostClient(second);
+    for (let i = 0; i < 3; i++) {
+      await c2.createJob({ config: { cmd: ["/no/such/cmd"] } }); // 1-6
+    }
+    const newLog = await eventLogOf(second);
+    assert.notEqual(newLog, oldLog);
+    // Event 4 of the old log is no event of this one, though 4 <= 6.
+    const stale = await readEvents(second, `last_event_id=4&log=${oldLog}`);
+    assert.match(stale, /^event: error\ndata: \{"code":"events_reset"/m);
+    assert.deepEqual(idsIn(stale), [1, 2, 3, 4, 5, 6]);
+    // The same number in this log resumes after it.
+    const same = await readEvents(second, `last_event_id=4&log=${newLog}`);
+    assert.doesNotMatch(same, /events_reset/);
+    assert.deepEqual(idsIn(same), [5, 6]);
+  } finally {
+    await second.stop();
+  }
+});
+
+test("events: the typed client passes the event log back when it resumes", async () => {
+  // A stand-in host that serves one event, ends the stream, and records
+  // what each request asked for.
+  const asked: string[] = [];
+  const server = createServer((req, res) => {
+    asked.push(req.url ?? "");
+    res.writeHead(200, {
+      "content-type": "text/event-stream",
+      "lorne-event-log": "0a1b2c",
+    });
+    const id = asked.length === 1 ? 5 : 6;
+    res.end(`id: ${id}\nevent: create\ndata: ${JSON.stringify({ id })}\n\n`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  try {
+    const stub = new HostClient({
+      url: `http://127.0.0.1:${port}`,
+      token: "t",
+    });
+    const seen: number[] = [];
+    for await (const event of stub.events({
+      reconnect: { timeoutMs: 5_000 },
+      signal: AbortSignal.timeout(5_000),
+    })) {
+      seen.push(event.id);
+      if (event.id === 6) break;
+    }
+    assert.deepEqual(seen, [5, 6]);
+    assert.equal(asked[0], "/events");
+    assert.equal(asked[1], "/events?last_event_id=5&log=0a1b2c");
+  } finally {
+    server.close();
+  }
+});
+
+async function eventLogOf(d: DaemonProcess): Promise<string> {
+  const res = await fetch(`${d.url}/events`, {
+    headers: authHeader(d),
+    signal: AbortSignal.timeout(300),
+  });
+  await readUntilTimeout(res);
+  return res.headers.get("lorne-event-log") as string;
+}
+
+async function readEvents(d: DaemonProcess, query: string): Promise<string> {
+  const res = await fetch(`${d.url}/events?${query}`, {
+    headers: authHeader(d),
+    signal: AbortSignal.timeout(500),
+  });
+  return readUntilTimeout(res);
+}
+
+function idsIn(stream: string): number[] {
+  return [...stream.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
 }

@@ -484,3 +484,26 @@ test("store: a job's start time is the backend's when it gives one, and its end 
   );
   assert.equal(record.ended_at, started);
 });
+
+test("store: the event log id stays with the file, is new for a new one, and comes to a file made before it", () => {
+  const path = statePath();
+  const first = HostStore.open(path);
+  const id = first.eventLogId();
+  assert.match(id, /^[0-9a-f]{16}$/);
+  assert.equal(first.eventLogId(), id);
+  first.close();
+  const again = HostStore.open(path);
+  assert.equal(again.eventLogId(), id, "the same after a reopen");
+  // A file of an earlier lorne has no meta table: it gets one, and an id.
+  sqlite(again).exec("DROP TABLE meta");
+  again.close();
+  const older = HostStore.open(path);
+  assert.match(older.eventLogId(), /^[0-9a-f]{16}$/);
+  assert.notEqual(older.eventLogId(), id);
+  older.close();
+  assert.notEqual(
+    HostStore.memory().eventLogId(),
+    HostStore.memory().eventLogId(),
+    "each memory store is a log of its own",
+  );
+});

@@ -10,8 +10,15 @@
  * other subscribers; it can reconnect and resume. A resume from an id the
  * host no longer keeps starts with `event: error`, `{"code":"events_lost"}`
  * naming the missing range. Neither frame has an `id:`.
+ *
+ * Numbers count within one event log, named by the `lorne-event-log`
+ * response header; a client that resumes passes it back as `?log=`. A
+ * resume from another log (the host's started again: a memory store, a
+ * new state dir), or from a number past the newest, gets `events_reset`
+ * and every event kept.
  */
 import { ValidationError } from "../../errors.js";
+import { EVENT_LOG_HEADER } from "../client.js";
 import { validateJobId } from "../job.js";
 import type { JobEvent } from "../events.js";
 import type { Host } from "../host.js";
@@ -34,23 +41,34 @@ export function getEvents(host: Host, ctx: RouteContext): void {
   let after = parseEventId(
     req.headers["last-event-id"] ?? query.get("last_event_id") ?? undefined,
   );
+  const log = query.get("log");
+  if (log !== null && !/^[0-9a-f]{1,64}$/.test(log)) {
+    throw new ValidationError(
+      `Invalid log ${JSON.stringify(log)}: expected the event log id a ` +
+        "stream's lorne-event-log header gave",
+      "log",
+    );
+  }
 
   res.writeHead(200, {
     "content-type": "text/event-stream; charset=utf-8",
     "cache-control": "no-cache",
     connection: "keep-alive",
+    [EVENT_LOG_HEADER]: host.events.logId,
   });
   res.write(": lorne events\n\n");
   const newest = host.events.lastId;
-  if (after !== undefined && after > newest) {
-    // The client saw numbers this log never gave out: the log started
-    // again (a memory store, a new state dir). Everything kept is new to
-    // the client, so it gets all of it rather than waiting for an id
-    // past its own.
+  // The client's number counts in another log (this one started again: a
+  // memory store, a new state dir), or past anything this one gave out:
+  // everything kept is new to it, so it gets all of it.
+  const otherLog = log !== null && log !== host.events.logId;
+  if (after !== undefined && (otherLog || after > newest)) {
     res.write(
       notice(
         "events_reset",
-        `Event ${after} is past this host's newest (${newest}): its event log started again; replaying all it keeps`,
+        `Event ${after} is from another event log than this host's ` +
+          `(its newest is ${newest}): the log started again; replaying ` +
+          "all it keeps",
       ),
     );
     after = 0;
