@@ -87,7 +87,14 @@ export async function attachTerminal(
   );
   const cleanups: (() => void)[] = [];
   const cleanup = () => {
-    for (const undo of cleanups.splice(0).reverse()) undo();
+    for (const undo of cleanups.splice(0).reverse()) {
+      try {
+        undo();
+      } catch {
+        // A terminal that hung up refuses its settings back (EIO); the
+        // rest of the cleanup, and closing the connection, still runs.
+      }
+    }
   };
   process.once("exit", cleanup);
   try {

@@ -179,3 +179,35 @@ test("cli tty: a terminal that hangs up leaves the job running with its stdin op
     await client.stopJob(id);
   }
 });
+
+test("cli tty: a raw-mode session whose terminal hangs up dies of SIGHUP at once, the job running", async () => {
+  const client = new HostClient(daemon);
+  const id = "hangup-raw";
+  await client.createJob({
+    id,
+    config: {
+      cmd: ["sh", "-c", "echo started; sleep 60"],
+      tty: true,
+      stdin: true,
+    },
+  });
+  try {
+    const term = spawnPty(process.execPath, [LORNE, "attach", "--logs", id], {
+      env: cliEnv(daemon),
+      cols: 80,
+      rows: 24,
+    });
+    let seen = "";
+    term.onData((d) => (seen += d));
+    const exited = new Promise<{ exitCode: number; signal?: number }>(
+      (resolve) => term.onExit(resolve),
+    );
+    await waitFor(() => seen.includes("started"), "the job's first line");
+    (term as typeof term & { destroy(): void }).destroy();
+    const exit = await exited;
+    assert.equal(exit.signal, 1, JSON.stringify(exit));
+    assert.equal((await client.getJob(id)).status, "running");
+  } finally {
+    await client.stopJob(id);
+  }
+});
