@@ -82,6 +82,8 @@ export interface ConnectionSettings {
   limits: DecoderLimits;
   idleTimeoutMs: number;
   keepaliveMs: number;
+  /** Most bytes of events one batch may hold while it is read. */
+  maxBatchBytes: number;
   target: BatchTarget;
   counters: Counters;
 }
@@ -102,6 +104,8 @@ export class ReceiverConnection {
   #window: number | undefined;
   /** Events of the batch being read: objects, or RawEvents when raw. */
   #events: unknown[] = [];
+  /** Bytes of the events in #events (payloads; v1 keys and values). */
+  #eventBytes = 0;
   #lastSeq = 0;
   /** Frames decoded but not yet handled: they wait while a batch is out. */
   #backlog: Frame[] = [];
@@ -250,6 +254,14 @@ export class ReceiverConnection {
         `Invalid data frame: sequence ${seq} does not follow ${this.#lastSeq}`,
       );
     }
+    this.#eventBytes += eventBytes(frame);
+    if (this.#eventBytes > this.#settings.maxBatchBytes) {
+      throw new ProtocolError(
+        `Invalid batch: its events hold more than ` +
+          `${this.#settings.maxBatchBytes} bytes ` +
+          `(${this.#events.length + 1} of a window of ${this.#window})`,
+      );
+    }
     // Decoded after the sequence checks: their errors come first.
     this.#events.push(this.#raw ? checkRawEvent(frame) : decodeEvent(frame));
     this.#lastSeq = seq;
@@ -261,6 +273,7 @@ export class ReceiverConnection {
     const version = this.#version as Version;
     const seq = this.#lastSeq;
     this.#events = [];
+    this.#eventBytes = 0;
     this.#busy = true;
     // The receiver is the slow side now: no idle deadline, keepalives.
     clearTimeout(this.#idleTimer);
@@ -402,4 +415,12 @@ function checkRawEvent(frame: RawEvent): RawEvent {
     );
   }
   return frame;
+}
+
+// What an event holds in memory, as its batch is read.
+function eventBytes(frame: RawEvent): number {
+  if (frame.type === "json") return frame.payload.length;
+  let bytes = 0;
+  for (const [key, value] of frame.pairs) bytes += key.length + value.length;
+  return bytes;
 }

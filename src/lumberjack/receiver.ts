@@ -84,6 +84,12 @@ export interface ReceiverSettings {
   /** Largest inflated content of a compressed frame; default 64 MiB. */
   maxInflatedBytes?: number;
   /**
+   * Most bytes of events one batch (window) may hold while it is read:
+   * JSON payloads (v2), keys and values (v1). Default 64 MiB. Without it
+   * small compressed frames could pile up a window of large events.
+   */
+  maxBatchBytes?: number;
+  /**
    * A connection that delivers no whole frame for this long is closed;
    * default 60000. Also bounds a TLS handshake. Not counted while onBatch
    * runs.
@@ -113,8 +119,12 @@ interface Resolved {
   maxConnections: number;
   idleTimeoutMs: number;
   keepaliveMs: number;
+  maxBatchBytes: number;
   limits: ResolvedLimits;
 }
+
+/** Default of `maxBatchBytes`: 64 MiB of events in one batch. */
+export const DEFAULT_MAX_BATCH_BYTES = 64 * 1024 * 1024;
 
 /** A Lumberjack v1/v2 server; see the module comment. */
 export class LumberjackReceiver {
@@ -292,6 +302,7 @@ export class LumberjackReceiver {
       limits: this.#options.limits,
       idleTimeoutMs: this.#options.idleTimeoutMs,
       keepaliveMs: this.#options.keepaliveMs,
+      maxBatchBytes: this.#options.maxBatchBytes,
       target: this.#target,
       counters: this.#counters,
     });
@@ -355,6 +366,12 @@ function resolveOptions(options: LumberjackReceiverOptions): Resolved {
       options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
       1,
       MAX_MS,
+    ),
+    maxBatchBytes: whole(
+      "maxBatchBytes",
+      options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES,
+      1,
+      Number.MAX_SAFE_INTEGER,
     ),
     limits: resolveLimits({
       maxWindow: options.maxWindow ?? DEFAULT_MAX_WINDOW,

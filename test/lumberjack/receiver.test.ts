@@ -292,6 +292,28 @@ test("receiver: each broken rule closes that connection, logged as protocol_erro
   assert.equal(h.batches.length, 0);
 });
 
+test("receiver: a batch whose events pass maxBatchBytes closes the connection, also when small compressed frames carry them", async () => {
+  const h = await start({ maxBatchBytes: 1000 });
+  const big = (seq: number) => json(seq, { m: "x".repeat(590) }); // 600 bytes
+  // Under the limit: handed on and acked.
+  const fits = await exchange(h.port, [window(2, 1), big(1)]);
+  assert.deepEqual(fits.acks, [ack(2, 1)]);
+  for (const chunks of [
+    [window(2, 3), big(1), big(2), big(3)],
+    [window(2, 3), encodeCompressed(2, Buffer.concat([big(1), big(2)]), 9)],
+  ]) {
+    h.logger.clear();
+    const result = await exchange(h.port, chunks, { end: false });
+    assert.equal(result.closed, true);
+    assert.deepEqual(result.acks, []);
+    assert.equal(
+      String(h.logged("protocol_error")[0]?.err),
+      "Invalid batch: its events hold more than 1000 bytes (2 of a window of 3)",
+    );
+  }
+  assert.equal(h.batches.length, 1);
+});
+
 test("receiver: a bad client is cut off while a good one keeps being served", async () => {
   const h = await start();
   const good = client(h.port, 2);
