@@ -18,6 +18,9 @@ export function joinBucket(prefix: string, suffix: string): string {
  * never at 0 or less, else when `random()` (in [0, 1)) is below the rate.
  */
 export function sampled(sampleRate: number, random: () => number): boolean {
+  // Not a number (a Proxy, a Symbol, an object whose valueOf throws):
+  // like NaN, it samples nothing, and comparing it never runs its code.
+  if (typeof sampleRate !== "number") return false;
   if (sampleRate >= 1) return true;
   if (!(sampleRate > 0)) return false;
   return random() < sampleRate;

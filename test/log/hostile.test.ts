@@ -220,3 +220,28 @@ test("context: rejects a bucket that is not a string", () => {
     error,
   );
 });
+
+test("context: metrics with a sample rate that is no number never throw and log nothing", () => {
+  const logger = new MemoryLogger();
+  const context = new Context({ logger }) as unknown as Loose;
+  const rates: unknown[] = [
+    hostile,
+    revoked({}),
+    Symbol("rate"),
+    {
+      valueOf: (): never => {
+        throw new Error("no");
+      },
+    },
+    "1",
+  ];
+  for (const rate of rates) {
+    for (const metric of ["counter", "timing", "gauge"]) {
+      assert.doesNotThrow(() => context[metric]?.(rate, "b", 1), metric);
+    }
+  }
+  assert.deepEqual(logger.lines(), []);
+  // A numeric rate still samples: 1 keeps every call.
+  context.counter?.(1, "b", 2);
+  assert.deepEqual(logger.lines(), ["metric=b count=2"]);
+});
