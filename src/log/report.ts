@@ -2,7 +2,8 @@
  * Error reports as records. The first record reads `at=exception
  * class=<constructor name> message=<text>` over the merged data (context,
  * the error's own `data` object, call data); then one record per stack
- * frame with `site=<frame>`. Each error in the `cause` chain follows with
+ * frame with `site=<frame>` (at most MAX_SITES; then one record with
+ * `sites_omitted=<count>`). Each error in the `cause` chain follows with
  * the same pairs plus `cause=<depth>` (1 for the direct cause), its own
  * class, message and sites. An error whose `reportable` property is
  * `false` is not reported at all. Nothing here throws, whatever is thrown
@@ -15,6 +16,8 @@ import { errorText, safeJson } from "./value.js";
 
 /** Causes followed at most; deeper ones are left out. */
 const MAX_CAUSE_DEPTH = 8;
+/** Most stack frames reported per error; the rest are counted. */
+export const MAX_SITES = 100;
 
 /** False when `err` carries `reportable: false`. */
 export function isReportable(err: unknown): boolean {
@@ -49,7 +52,15 @@ export function reportRecords(
     head.class = className(current);
     head.message = messageOf(current);
     records.push(head);
-    for (const site of stackSites(current)) records.push({ ...head, site });
+    const sites = stackSites(current);
+    for (const site of sites.slice(0, MAX_SITES)) {
+      records.push({ ...head, site });
+    }
+    // A stack of thousands of frames (stackTraceLimit raised, deep
+    // recursion) is said in one line, not thousands.
+    if (sites.length > MAX_SITES) {
+      records.push({ ...head, sites_omitted: sites.length - MAX_SITES });
+    }
 
     const cause = causeOf(current);
     if (cause === undefined || cause === null || seen.has(cause)) break;

@@ -245,3 +245,24 @@ test("context: metrics with a sample rate that is no number never throw and log 
   context.counter?.(1, "b", 2);
   assert.deepEqual(logger.lines(), ["metric=b count=2"]);
 });
+
+test("context: a report of an error with thousands of frames logs MAX_SITES sites and counts the rest", () => {
+  const logger = new MemoryLogger();
+  const context = new Context({ logger });
+  const err = new Error("deep");
+  err.stack = [
+    "Error: deep",
+    ...Array.from({ length: 5000 }, (_, i) => `    at f${i} (x.js:${i}:1)`),
+  ].join("\n");
+  context.report(err);
+  const lines = logger.lines();
+  assert.equal(lines.length, 1 + 100 + 1);
+  assert.equal(
+    lines[1],
+    'at=exception class=Error message=deep site="f0 (x.js:0:1)"',
+  );
+  assert.equal(
+    lines[101],
+    "at=exception class=Error message=deep sites_omitted=4900",
+  );
+});
