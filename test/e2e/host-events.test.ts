@@ -235,7 +235,15 @@ test("events: a resume from another event log (a memory store started again) is 
     assert.notEqual(newLog, oldLog);
     // Event 4 of the old log is no event of this one, though 4 <= 6.
     const stale = await readEvents(second, `last_event_id=4&log=${oldLog}`);
-    assert.match(stale, /^event: error\ndata: \{"code":"events_reset"/m);
+    assert.match(
+      stale,
+      /^event: error\ndata: \{"code":"events_reset","message":"Event 4 is from another event log than this host's \(the log started again\); replaying all it keeps"\}$/m,
+    );
+    const past = await readEvents(second, "last_event_id=99");
+    assert.match(
+      past,
+      /"message":"Event 99 is past this host's newest \(6\): its event log started again, or the number is wrong; replaying all it keeps"/,
+    );
     assert.deepEqual(idsIn(stale), [1, 2, 3, 4, 5, 6]);
     // The same number in this log resumes after it.
     const same = await readEvents(second, `last_event_id=4&log=${newLog}`);

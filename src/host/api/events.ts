@@ -63,14 +63,12 @@ export function getEvents(host: Host, ctx: RouteContext): void {
   // everything kept is new to it, so it gets all of it.
   const otherLog = log !== null && log !== host.events.logId;
   if (after !== undefined && (otherLog || after > newest)) {
-    res.write(
-      notice(
-        "events_reset",
-        `Event ${after} is from another event log than this host's ` +
-          `(its newest is ${newest}): the log started again; replaying ` +
-          "all it keeps",
-      ),
-    );
+    const why = otherLog
+      ? `Event ${after} is from another event log than this host's ` +
+        "(the log started again)"
+      : `Event ${after} is past this host's newest (${newest}): its event ` +
+        "log started again, or the number is wrong";
+    res.write(notice("events_reset", `${why}; replaying all it keeps`));
     after = 0;
   }
   const oldest = host.events.oldestId;
