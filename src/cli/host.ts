@@ -223,7 +223,7 @@ function resolveOptions(flags: HostFlags): Omit<DaemonOptions, "log"> {
     flags.listen !== undefined
       ? parseListen(flags.listen)
       : parseListen(file.listen ?? DEFAULT_LISTEN, `config listen`);
-  const manifestPath = flags.manifest ?? file.manifest;
+  const manifestPath = path(flags.manifest, file.manifest, "manifest");
   const backend = flags.backend ?? file.backend ?? "process";
   if (backend !== "process" && backend !== "docker") {
     throw new ValidationError(
@@ -244,7 +244,7 @@ function resolveOptions(flags: HostFlags): Omit<DaemonOptions, "log"> {
       : file.pull_timeout_ms;
   return {
     id: flags.id ?? file.id,
-    stateDir: flags.state ?? file.state ?? DEFAULT_STATE,
+    stateDir: path(flags.state, file.state, "state") ?? DEFAULT_STATE,
     stateStore,
     listenHost: listen.host,
     listenPort: listen.port,
@@ -273,13 +273,28 @@ function resolveOptions(flags: HostFlags): Omit<DaemonOptions, "log"> {
       pullTimeoutMs,
     },
     auth: flags.auth,
-    socketPath: flags.socket ?? file.socket,
+    socketPath: path(flags.socket, file.socket, "socket"),
     maxStartsInFlight:
       flags.maxStarts !== undefined
         ? parseCount(flags.maxStarts, "--max-starts", 100_000, 1)
         : file.max_starts,
     cluster: clusterSettings(flags, file),
   };
+}
+
+// A path from the flag or else the config key; an empty one would mean
+// the current directory (or nothing) without saying so.
+function path(
+  flag: string | undefined,
+  key: string | undefined,
+  name: string,
+): string | undefined {
+  const value = flag ?? key;
+  if (value === "") {
+    const source = flag !== undefined ? `--${name}` : `config ${name}`;
+    throw new ValidationError(`Invalid ${source} "": expected a path`, name);
+  }
+  return value;
 }
 
 // The retention of ended jobs (host/retention.ts), each flag over its key.

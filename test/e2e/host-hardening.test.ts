@@ -367,6 +367,7 @@ test("hardening: values checked as the daemon starts exit 2 too, naming the valu
     );
     const cases: [string[], RegExp][] = [
       [["--id", "a/b"], /Invalid host id "a\/b"/],
+      [["--socket", ""], /^lorne host: Invalid --socket "": expected a path\n/],
       [
         ["--listen", "0.0.0.0:0", "--no-auth"],
         /Invalid listen address "0\.0\.0\.0": without token auth/,
@@ -408,6 +409,7 @@ test("hardening: config files with odd keys, wrong types or duplicates are refus
         /duplicate key "listen"|Duplicate key "listen"|listen/,
       ],
       ['{"listen":"nope"}', /Invalid config listen "nope"/],
+      ['{"socket":""}', /Invalid config socket "": expected a path/],
       ['{"ports":"1-2-3"}', /Invalid config ports "1-2-3": expected MIN-MAX/],
     ];
     for (const [text, pattern] of cases) {
