@@ -12,6 +12,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { request, type IncomingHttpHeaders } from "node:http";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
 
@@ -324,6 +325,28 @@ test("hardening: a method a path does not take is 405 with Allow; an unknown pat
   const unknown = await raw("/nope");
   assert.equal(unknown.status, 404);
   assert.equal(unknown.headers.allow, undefined);
+});
+
+test("hardening: CONNECT gets a 405 (or 401 without the token), not a closed socket", async () => {
+  const url = new URL(daemon.url);
+  const ask = (headers: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(url.port), url.hostname, () =>
+        socket.write(`CONNECT /jobs HTTP/1.1\r\nHost: x\r\n${headers}\r\n`),
+      );
+      let answer = "";
+      socket.on("data", (d: Buffer) => (answer += d.toString("latin1")));
+      socket.on("close", () => resolve(answer));
+      socket.on("error", reject);
+      socket.setTimeout(10_000, () => socket.destroy(new Error("no answer")));
+    });
+  const allowed = await ask(`Authorization: Bearer ${daemon.token}\r\n`);
+  assert.match(
+    allowed,
+    /^HTTP\/1\.1 405 Method Not Allowed\r\nallow: GET, POST\r\n/,
+  );
+  assert.match(allowed, /"code":"method_not_allowed"/);
+  assert.match(await ask(""), /^HTTP\/1\.1 401 Unauthorized\r\n/);
 });
 
 test("hardening: a body with a key given twice or that is not JSON is refused with where", async () => {

@@ -156,6 +156,20 @@ export class ApiServer {
     server.on("upgrade", (req, socket, head) =>
       this.#upgrade(req, socket, head, auth),
     );
+    // Node hands CONNECT over as a raw socket; without this it would close
+    // it with no answer. No route takes CONNECT: 405 (or 404), as routing
+    // says for any other method.
+    server.on("connect", (req: IncomingMessage, socket: Duplex) => {
+      socket.on("error", () => undefined);
+      try {
+        if (auth) this.#authorize(req);
+        this.#router.match("CONNECT", (req.url ?? "").split("?")[0] ?? "");
+      } catch (err) {
+        refuseUpgrade(socket, err);
+        return;
+      }
+      socket.destroy(); // not reached: no route takes CONNECT
+    });
     // Requests Node's parser refuses (an unknown method, a malformed
     // header) still get a JSON error, not a bare 400.
     server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
