@@ -134,6 +134,33 @@ test("cli tty: Ctrl-P Ctrl-Q leaves lorne run and lorne attach, the job goes on"
   }
 });
 
+/**
+ * `lorne ARGS` on a node-pty terminal; `hangUp` closes the master side, as
+ * a closed terminal window or a dropped ssh does, and resolves with how
+ * the CLI ended.
+ */
+function onPty(args: string[]) {
+  const term = spawnPty(process.execPath, [LORNE, ...args], {
+    env: cliEnv(daemon),
+    cols: 80,
+    rows: 24,
+  });
+  let seen = "";
+  term.onData((d) => (seen += d));
+  const exited = new Promise<{ exitCode: number; signal?: number }>((resolve) =>
+    term.onExit(resolve),
+  );
+  return {
+    seen: () => seen,
+    write: (text: string) => term.write(text),
+    hangUp: () => {
+      // UnixTerminal has destroy(); the IPty type does not say so.
+      (term as typeof term & { destroy(): void }).destroy();
+      return exited;
+    },
+  };
+}
+
 test("cli tty: a terminal that hangs up leaves the job running with its stdin open", async () => {
   const client = new HostClient(daemon);
   const id = "hangup";
@@ -149,22 +176,10 @@ test("cli tty: a terminal that hangs up leaves the job running with its stdin op
     },
   });
   try {
-    const term = spawnPty(process.execPath, [LORNE, "attach", id], {
-      env: cliEnv(daemon),
-      cols: 80,
-      rows: 24,
-    });
-    let seen = "";
-    term.onData((d) => (seen += d));
-    const exited = new Promise<{ exitCode: number; signal?: number }>(
-      (resolve) => term.onExit(resolve),
-    );
+    const term = onPty(["attach", id]);
     term.write("abc\r");
-    await waitFor(() => seen.includes("read:abc"), "the job to read a line");
-    // What a closed terminal window or a dropped ssh does: the master side
-    // closes. (UnixTerminal has destroy(); the IPty type does not say so.)
-    (term as typeof term & { destroy(): void }).destroy();
-    const exit = await exited;
+    await waitFor(() => term.seen().includes("read:abc"), "a line read");
+    const exit = await term.hangUp();
     // Killed by SIGHUP, as a hung-up process is (not SIGABRT or SIGSEGV).
     assert.equal(exit.signal, 1, JSON.stringify(exit));
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -192,19 +207,9 @@ test("cli tty: a raw-mode session whose terminal hangs up dies of SIGHUP at once
     },
   });
   try {
-    const term = spawnPty(process.execPath, [LORNE, "attach", "--logs", id], {
-      env: cliEnv(daemon),
-      cols: 80,
-      rows: 24,
-    });
-    let seen = "";
-    term.onData((d) => (seen += d));
-    const exited = new Promise<{ exitCode: number; signal?: number }>(
-      (resolve) => term.onExit(resolve),
-    );
-    await waitFor(() => seen.includes("started"), "the job's first line");
-    (term as typeof term & { destroy(): void }).destroy();
-    const exit = await exited;
+    const term = onPty(["attach", "--logs", id]);
+    await waitFor(() => term.seen().includes("started"), "the first line");
+    const exit = await term.hangUp();
     assert.equal(exit.signal, 1, JSON.stringify(exit));
     assert.equal((await client.getJob(id)).status, "running");
   } finally {
