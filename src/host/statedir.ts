@@ -14,7 +14,7 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 
 import { ConflictError, errorMessage, ValidationError } from "../errors.js";
 
@@ -28,10 +28,29 @@ export interface LeftoverJob {
   hostId: string;
 }
 
+// Makes each missing level of `dir` in turn, failing on the first that
+// cannot be made. (Node 20's recursive mkdirSync loops for ever on some
+// paths, e.g. under /proc.)
+function makeDirs(dir: string, mode: number): void {
+  const missing: string[] = [];
+  for (let at = resolve(dir); !existsSync(at); at = dirname(at)) {
+    missing.push(at);
+    if (dirname(at) === at) break;
+  }
+  for (const path of missing.reverse()) {
+    try {
+      mkdirSync(path, { mode });
+    } catch (err) {
+      // Made meanwhile by somebody else: as good.
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+  }
+}
+
 /** Creates the directory if needed and takes the lock; see module comment. */
 export function lockStateDir(dir: string): () => void {
   try {
-    mkdirSync(join(dir, "jobs"), { recursive: true, mode: 0o750 });
+    makeDirs(join(dir, "jobs"), 0o750);
   } catch (err) {
     throw new ValidationError(
       `Cannot use state dir "${dir}": ${errorMessage(err)}`,

@@ -417,6 +417,19 @@ test("hardening: values checked as the daemon starts exit 2 too, naming the valu
   }
 });
 
+test("hardening: a state dir that cannot be made is refused at once (exit 1)", async () => {
+  // Node's recursive mkdir spins for ever under /proc.
+  const result = await runLorne(
+    ["host", "--state", "/proc/lorne-nope/state", "--listen", "127.0.0.1:0"],
+    { timeoutMs: 10_000 },
+  );
+  assert.equal(result.code, 1);
+  assert.match(
+    result.stderr,
+    /^lorne host: Cannot use state dir "\/proc\/lorne-nope\/state": ENOENT/,
+  );
+});
+
 test("hardening: config files with odd keys, wrong types or duplicates are refused", async () => {
   const dir = tempDir();
   try {
