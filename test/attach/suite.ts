@@ -16,7 +16,7 @@ import {
   encodeClient,
   type ExitPayload,
 } from "../../src/host/attach/protocol.js";
-import { ValidationError } from "../../src/errors.js";
+import { ConflictError, ValidationError } from "../../src/errors.js";
 import { HostClient } from "../../src/host/client.js";
 import type { JobConfig } from "../../src/host/job.js";
 import type { OutputStream } from "../../src/host/output.js";
@@ -443,8 +443,14 @@ export function defineAttachSuite(backend: AttachBackend): void {
     try {
       await assert.rejects(
         AttachConnection.open(daemon, id, { requireWaiting: true }),
-        {
-          message: `Cannot create job "${id}": it exists already`,
+        (err: unknown) => {
+          // A 409 before the upgrade: the client sees a conflict.
+          assert.ok(err instanceof ConflictError, String(err));
+          assert.equal(
+            err.message,
+            `Cannot create job "${id}": it exists already`,
+          );
+          return true;
         },
       );
     } finally {

@@ -12,7 +12,7 @@ import type { Duplex } from "node:stream";
 
 import { WebSocketServer } from "ws";
 
-import { ValidationError } from "../../errors.js";
+import { ConflictError, ValidationError } from "../../errors.js";
 import type { Context } from "../../log/index.js";
 import {
   DEFAULT_ATTACH_WAIT_MS,
@@ -62,6 +62,11 @@ export class AttachEndpoint {
       }
       id = validateJobId(decodePathPart(match[1] as string));
       flags = parseAttachFlags(url.searchParams);
+      // Said before the upgrade when it can be, so the client gets a 409
+      // (the session checks again, for a job made in between).
+      if (flags.newJob && this.#host.has(id) && !this.#host.replaceable(id)) {
+        throw new ConflictError(`Cannot create job "${id}": it exists already`);
+      }
     } catch (err) {
       refuseUpgrade(socket, err);
       return;
