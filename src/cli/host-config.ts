@@ -111,47 +111,30 @@ export function clusterSettings(
   flags: ClusterFlags,
   file: HostConfigFile,
 ): ClusterSettings | undefined {
-  const pick = <T>(flag: string, flagValue: T, key: string, fileValue: T) =>
+  // A setting's flag is its key with dashes: lease_ttl_s, --lease-ttl-s.
+  const pick = <T>(key: string, flagValue: T, fileValue: T) =>
     flagValue !== undefined
-      ? { source: flag, value: flagValue }
+      ? { source: `--${key.replaceAll("_", "-")}`, value: flagValue }
       : fileValue !== undefined
         ? { source: `config ${key}`, value: fileValue }
         : undefined;
-  const etcd = pick("--etcd", flags.etcd, "etcd", file.etcd);
-  const advertise = pick(
-    "--advertise",
-    flags.advertise,
-    "advertise",
-    file.advertise,
-  );
-  const scheduler = pick(
-    "--scheduler",
-    flags.scheduler,
-    "scheduler",
-    file.scheduler,
-  );
-  const prefix = pick(
-    "--etcd-prefix",
-    flags.etcdPrefix,
-    "etcd_prefix",
-    file.etcd_prefix,
-  );
+  const etcd = pick("etcd", flags.etcd, file.etcd);
+  const advertise = pick("advertise", flags.advertise, file.advertise);
+  const scheduler = pick("scheduler", flags.scheduler, file.scheduler);
+  const prefix = pick("etcd_prefix", flags.etcdPrefix, file.etcd_prefix);
   const leaseTtl = pick(
-    "--lease-ttl-s",
-    flags.leaseTtlS,
     "lease_ttl_s",
+    flags.leaseTtlS,
     file.lease_ttl_s?.toString(),
   );
   const retention = pick(
-    "--finished-retention",
-    flags.finishedRetention,
     "finished_retention",
+    flags.finishedRetention,
     file.finished_retention,
   );
   const finishedMax = pick(
-    "--finished-max",
-    flags.finishedMax,
     "finished_max",
+    flags.finishedMax,
     file.finished_max?.toString(),
   );
 

@@ -6,6 +6,7 @@ import { isIP } from "node:net";
 
 import { durationMs, formatDuration } from "../duration.js";
 import { errorMessage, ValidationError } from "../errors.js";
+import { parseWhole } from "../numbers.js";
 import { MAX_MS } from "../timers.js";
 import { DEFAULT_HOST_URL, type HostEndpoint } from "../host/client.js";
 import { readTokenFile } from "../host/token.js";
@@ -86,14 +87,8 @@ export function parseCount(
   max: number,
   min = 0,
 ): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n > max || n < min) {
-    throw new ValidationError(
-      `Invalid ${flag} "${text}": expected a whole number from ${min} to ${max}`,
-      flag.replace(/^-+/, "").replace(/^config /, ""),
-    );
-  }
-  return n;
+  const field = flag.replace(/^-+/, "").replace(/^config /, "");
+  return parseWhole(text, flag, field, { min, max });
 }
 
 /** `K=V` pairs into a map; K must be non-empty. */

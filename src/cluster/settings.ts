@@ -4,6 +4,7 @@
  */
 import { durationMs } from "../duration.js";
 import { ValidationError } from "../errors.js";
+import { parseWhole } from "../numbers.js";
 
 /** The endpoint used when neither a flag nor LORNE_ETCD names one. */
 export const DEFAULT_ETCD = "http://127.0.0.1:2379";
@@ -91,15 +92,11 @@ export function parseAdvertise(text: string, source = "--advertise"): string {
  * (about 2 s with default timings) up to that minimum.
  */
 export function parseLeaseTtl(text: string, source = "--lease-ttl-s"): number {
-  const n = Number(text);
-  if (!/^\d{1,6}$/.test(text) || n < 1 || n > MAX_LEASE_TTL_S) {
-    throw new ValidationError(
-      `Invalid ${source} "${text}": expected a whole number of seconds ` +
-        `from 1 to ${MAX_LEASE_TTL_S}`,
-      "lease-ttl-s",
-    );
-  }
-  return n;
+  return parseWhole(text, source, "lease-ttl-s", {
+    min: 1,
+    max: MAX_LEASE_TTL_S,
+    unit: "seconds",
+  });
 }
 
 /**
@@ -127,13 +124,9 @@ export function parseFinishedMax(
   text: string,
   source = "--finished-max",
 ): number {
-  const n = Number(text);
-  if (!/^\d{1,8}$/.test(text) || n < 1 || n > MAX_FINISHED_MAX) {
-    throw new ValidationError(
-      `Invalid ${source} "${text}": expected a whole number of jobs ` +
-        `from 1 to ${MAX_FINISHED_MAX}`,
-      "finished-max",
-    );
-  }
-  return n;
+  return parseWhole(text, source, "finished-max", {
+    min: 1,
+    max: MAX_FINISHED_MAX,
+    unit: "jobs",
+  });
 }
