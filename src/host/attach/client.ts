@@ -126,7 +126,7 @@ export class AttachConnection {
           signal?.reason instanceof LorneError
             ? signal.reason
             : new UnavailableError(
-                `Attach given up: ${errorMessage(signal?.reason)}`,
+                `Cannot attach: ${errorMessage(signal?.reason)}`,
               ),
         );
       if (signal?.aborted) onAbort();
